@@ -1,0 +1,260 @@
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import { type BackendName, startBackend } from "./backend.ts";
+
+type Matrix = number[][];
+
+/** A deterministic tensor of `shape` with values in [-1, 1). */
+function filled(shape: number[], seed: number): tf.Tensor {
+  const size = shape.reduce((a, b) => a * b, 1);
+  let state = seed >>> 0 || 1;
+  const data = Float32Array.from({ length: size }, () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return state / 2 ** 31 - 1;
+  });
+  return tf.tensor(data, shape, "float32");
+}
+
+function transpose(m: Matrix): Matrix {
+  return m[0]!.map((_, j) => m.map((row) => row[j]!));
+}
+
+/** op(a) · op(b) with a plain triple loop, in float64. */
+function reference(a: Matrix, b: Matrix, transposeA: boolean, transposeB: boolean): Matrix {
+  const left = transposeA ? transpose(a) : a;
+  const right = transposeB ? transpose(b) : b;
+  const inner = right.length;
+  assert.equal(left[0]!.length, inner, "reference: inner dimensions differ");
+  return left.map((row) =>
+    right[0]!.map((_, j) => {
+      let sum = 0;
+      for (let k = 0; k < inner; k++) sum += row[k]! * right[k]![j]!;
+      return sum;
+    })
+  );
+}
+
+function assertClose(actual: unknown, expected: unknown, path = "") {
+  if (Array.isArray(expected)) {
+    assert.ok(Array.isArray(actual), `${path}: expected an array, got ${actual}`);
+    assert.equal(actual.length, expected.length, `${path}: length`);
+    expected.forEach((e, i) => assertClose(actual[i], e, `${path}[${i}]`));
+    return;
+  }
+  const a = actual as number;
+  const e = expected as number;
+  assert.ok(
+    Math.abs(a - e) <= 1e-4 * Math.max(1, Math.abs(e)),
+    `${path}: expected ${e}, got ${a}`,
+  );
+}
+
+const backend = await startBackend("wasm");
+
+Deno.test("startBackend() starts wasm and makes it the active backend", () => {
+  assert.deepEqual(backend, { name: "wasm", device: null });
+  assert.equal(tf.getBackend(), "wasm");
+  // The BatchMatMul kernel is the transposing wrapper, not the stock one
+  // (whose function is named "batchMatMul").
+  const kernel = tf.getKernel("BatchMatMul", "wasm");
+  assert.ok(kernel);
+  assert.notEqual(kernel.kernelFunc.name, "batchMatMul");
+});
+
+Deno.test("startBackend() throws a TypeError on an unknown backend name", async () => {
+  await assert.rejects(
+    () => startBackend("tensorflow" as BackendName),
+    (error: unknown) =>
+      error instanceof TypeError && error.message.includes('"tensorflow"') &&
+      error.message.includes("wasm, cpu, webgpu"),
+  );
+  // The failed call changed nothing.
+  assert.equal(tf.getBackend(), "wasm");
+});
+
+Deno.test("startBackend() is idempotent: a second wasm start keeps matMul correct", async () => {
+  assert.equal((await startBackend("wasm")).name, "wasm");
+  tf.tidy(() => {
+    const a = filled([3, 4], 7);
+    const b = filled([3, 2], 8);
+    const expected = reference(a.arraySync() as Matrix, b.arraySync() as Matrix, true, false);
+    assertClose(tf.matMul(a, b, true, false).arraySync(), expected);
+  });
+});
+
+const COMBINATIONS: [boolean, boolean][] = [[false, false], [true, false], [false, true], [
+  true,
+  true,
+]];
+
+Deno.test("tf.matMul() on wasm matches a triple-loop reference for rank-2 inputs", async (t) => {
+  const [m, k, n] = [5, 3, 4];
+  for (const [ta, tb] of COMBINATIONS) {
+    await t.step(`transposeA=${ta} transposeB=${tb}`, () => {
+      tf.tidy(() => {
+        const a = filled(ta ? [k, m] : [m, k], 11);
+        const b = filled(tb ? [n, k] : [k, n], 12);
+        const out = tf.matMul(a, b, ta, tb);
+        assert.deepEqual(out.shape, [m, n]);
+        const expected = reference(a.arraySync() as Matrix, b.arraySync() as Matrix, ta, tb);
+        assertClose(out.arraySync(), expected);
+        // The inputs are intact after the product (no temporary aliased them).
+        assert.deepEqual(a.shape, ta ? [k, m] : [m, k]);
+        assertClose(a.arraySync(), filled(a.shape, 11).arraySync());
+        assertClose(b.arraySync(), filled(b.shape, 12).arraySync());
+      });
+    });
+  }
+});
+
+Deno.test("tf.matMul() on wasm matches the reference for a rank-3 batched product", async (t) => {
+  const [batch, m, k, n] = [2, 5, 3, 4];
+  for (const [ta, tb] of COMBINATIONS) {
+    await t.step(`transposeA=${ta} transposeB=${tb}`, () => {
+      tf.tidy(() => {
+        const a = filled(ta ? [batch, k, m] : [batch, m, k], 21);
+        const b = filled(tb ? [batch, n, k] : [batch, k, n], 22);
+        const out = tf.matMul(a, b, ta, tb);
+        assert.deepEqual(out.shape, [batch, m, n]);
+        const as = a.arraySync() as Matrix[];
+        const bs = b.arraySync() as Matrix[];
+        const expected = as.map((ai, i) => reference(ai, bs[i]!, ta, tb));
+        assertClose(out.arraySync(), expected);
+      });
+    });
+  }
+});
+
+Deno.test("tf.matMul() on wasm broadcasts a rank-2 operand over a rank-3 batch", async (t) => {
+  const [batch, m, k, n] = [2, 5, 3, 4];
+  for (const [ta, tb] of COMBINATIONS) {
+    await t.step(`transposeA=${ta} transposeB=${tb}`, () => {
+      tf.tidy(() => {
+        const a = filled(ta ? [batch, k, m] : [batch, m, k], 25);
+        const b = filled(tb ? [n, k] : [k, n], 26);
+        const out = tf.matMul(a, b, ta, tb);
+        assert.deepEqual(out.shape, [batch, m, n]);
+        const bs = b.arraySync() as Matrix;
+        const expected = (a.arraySync() as Matrix[]).map((ai) => reference(ai, bs, ta, tb));
+        assertClose(out.arraySync(), expected);
+      });
+    });
+  }
+});
+
+Deno.test("tf.matMul() on wasm handles size-1 dimensions under a transpose", async (t) => {
+  // Swapping the last two axes of a [1, k] or [k, 1] matrix is a no-op for the
+  // wasm Transpose kernel (it aliases its input), so the temporary must not free
+  // the caller's tensor.
+  const cases: [number[], number[], boolean, boolean][] = [
+    [[1, 3], [1, 3], true, false], // a^T: [3, 1] x [1, 3]
+    [[4, 3], [1, 3], false, true], // b^T: [4, 3] x [3, 1]
+    [[3, 1], [3, 1], true, false], // a^T: [1, 3] x [3, 1]
+    [[1, 3], [4, 1], true, true], // [3, 1] x [1, 4]
+  ];
+  for (const [aShape, bShape, ta, tb] of cases) {
+    await t.step(`[${aShape}] x [${bShape}] transposeA=${ta} transposeB=${tb}`, () => {
+      const a = filled(aShape, 31);
+      const b = filled(bShape, 32);
+      try {
+        const aValues = a.arraySync() as Matrix;
+        const bValues = b.arraySync() as Matrix;
+        const out = tf.matMul(a, b, ta, tb);
+        assertClose(out.arraySync(), reference(aValues, bValues, ta, tb));
+        out.dispose();
+        // Still readable and unchanged afterwards, and usable again.
+        assertClose(a.arraySync(), aValues);
+        assertClose(b.arraySync(), bValues);
+        const again = tf.matMul(a, b, ta, tb);
+        assertClose(again.arraySync(), reference(aValues, bValues, ta, tb));
+        again.dispose();
+      } finally {
+        a.dispose();
+        b.dispose();
+      }
+    });
+  }
+});
+
+Deno.test("tf.grad() of sum(matMul(x, w)) wrt w on wasm is x^T · ones", () => {
+  tf.tidy(() => {
+    const [batch, inputs, units] = [6, 5, 3];
+    const x = filled([batch, inputs], 41);
+    const w = filled([inputs, units], 42);
+    const dw = tf.grad((v: tf.Tensor) => tf.matMul(x, v).sum())(w);
+    assert.deepEqual(dw.shape, [inputs, units]);
+    const ones = Array.from({ length: batch }, () => new Array(units).fill(1));
+    assertClose(dw.arraySync(), reference(x.arraySync() as Matrix, ones, true, false));
+    // And the gradient wrt x is ones · w^T (transposeB in the backward pass).
+    const dx = tf.grad((v: tf.Tensor) => tf.matMul(v, w).sum())(x);
+    assertClose(dx.arraySync(), reference(ones, w.arraySync() as Matrix, false, true));
+  });
+});
+
+Deno.test("tf.grad() through a dense-like layer on wasm matches the reference", () => {
+  tf.tidy(() => {
+    const [batch, inputs, units] = [4, 3, 2];
+    const x = filled([batch, inputs], 51);
+    const w = filled([inputs, units], 52);
+    const bias = filled([units], 53);
+    // loss = sum(relu-free dense output * c) with a fixed c, so dloss/dw = x^T · c.
+    const c = filled([batch, units], 54);
+    const variable = tf.variable(w, true, "w_dense_test");
+    const { grads } = tf.variableGrads(() => tf.matMul(x, variable).add(bias).mul(c).sum(), [
+      variable,
+    ]);
+    const dw = grads["w_dense_test"];
+    assert.ok(dw);
+    assertClose(
+      dw.arraySync(),
+      reference(x.arraySync() as Matrix, c.arraySync() as Matrix, true, false),
+    );
+  });
+  // tf.variable() registered a variable outside tidy's reach; drop it.
+  tf.disposeVariables();
+});
+
+Deno.test("tf.matMul() with a transpose on wasm leaks no tensor and no byte", async (t) => {
+  for (const [ta, tb] of COMBINATIONS) {
+    await t.step(`transposeA=${ta} transposeB=${tb}`, () => {
+      const a = filled(ta ? [7, 9] : [9, 7], 61);
+      const b = filled(tb ? [5, 7] : [7, 5], 62);
+      try {
+        // Warm up once, so lazily created state does not count as a leak.
+        tf.tidy(() => tf.matMul(a, b, ta, tb));
+        const before = tf.memory();
+        const dataIds = tf.backend().numDataIds();
+        const sum = tf.tidy(() => tf.matMul(a, b, ta, tb).sum().arraySync());
+        assert.ok(Number.isFinite(sum));
+        const after = tf.memory();
+        assert.equal(after.numTensors, before.numTensors);
+        assert.equal(after.numDataBuffers, before.numDataBuffers);
+        assert.equal(after.numBytes, before.numBytes);
+        // The transposed temporaries live in the backend only; they are freed too.
+        assert.equal(tf.backend().numDataIds(), dataIds);
+      } finally {
+        a.dispose();
+        b.dispose();
+      }
+    });
+  }
+});
+
+Deno.test("tf.grad() through a transposed matMul on wasm leaks no tensor and no byte", () => {
+  const x = filled([8, 6], 71);
+  const w = filled([6, 4], 72);
+  try {
+    const run = () => tf.tidy(() => tf.grad((v: tf.Tensor) => tf.matMul(x, v).sum())(w).sum());
+    run().dispose();
+    const before = tf.memory();
+    const dataIds = tf.backend().numDataIds();
+    run().dispose();
+    const after = tf.memory();
+    assert.equal(after.numTensors, before.numTensors);
+    assert.equal(after.numBytes, before.numBytes);
+    assert.equal(tf.backend().numDataIds(), dataIds);
+  } finally {
+    x.dispose();
+    w.dispose();
+  }
+});

@@ -1,0 +1,133 @@
+/**
+ * The HTTP client of the v1 API, as clients use it.
+ * @module
+ */
+import { decodeSafetensors, encodeSafetensors, type Float32Tensor } from "../shared/safetensors.ts";
+import {
+  ErrorResponseSchema,
+  type Status,
+  StatusSchema,
+  type TaskResponse,
+  TaskResponseSchema,
+  type UpdateAccepted,
+  UpdateAcceptedSchema,
+} from "../shared/schemas.ts";
+
+/** An error answer of the coordinator, with its status and code. */
+export class CoordinatorError extends Error {
+  /** The HTTP status. */
+  readonly status: number;
+  /** The `error.code` of the answer. */
+  readonly code: string;
+
+  /** Creates the error from an answer's parts. */
+  constructor(status: number, code: string, message: string) {
+    super(message);
+    this.name = "CoordinatorError";
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/** The global model as served. */
+export interface GlobalModel {
+  /** Every weight of the model by name. */
+  weights: Map<string, Float32Tensor>;
+  /** The round it opened. */
+  round: number;
+  /** Its version. */
+  version: number;
+}
+
+/** What an update carries besides its tensors. */
+export interface UpdateInfo {
+  round: number;
+  baseVersion: number;
+  numLabeled: number;
+  numUnlabeled: number;
+  clientId?: string;
+  backend?: string;
+  loss?: number;
+  ce?: number;
+  kl?: number;
+}
+
+/**
+ * Talks to a coordinator: task, model, updates, status.
+ *
+ * @example
+ * ```ts ignore
+ * import { CoordinatorClient } from "./coordinator_client.ts";
+ * const api = new CoordinatorClient("http://127.0.0.1:8787");
+ * const task = await api.task();
+ * ```
+ */
+export class CoordinatorClient {
+  /** The coordinator's base URL. */
+  readonly baseUrl: string;
+
+  /** Creates a client for the coordinator at `baseUrl`. */
+  constructor(baseUrl: string) {
+    this.baseUrl = baseUrl.replace(/\/+$/, "");
+  }
+
+  async #request(path: string, init?: RequestInit): Promise<Response> {
+    const response = await fetch(`${this.baseUrl}${path}`, init);
+    if (response.ok) return response;
+    const text = await response.text();
+    let parsed;
+    try {
+      parsed = ErrorResponseSchema.safeParse(JSON.parse(text));
+    } catch {
+      parsed = null;
+    }
+    if (parsed?.success) {
+      throw new CoordinatorError(
+        response.status,
+        parsed.data.error.code,
+        parsed.data.error.message,
+      );
+    }
+    throw new CoordinatorError(
+      response.status,
+      "http",
+      `${path} answered ${response.status}: ${text.slice(0, 200)}`,
+    );
+  }
+
+  /** GET /v1/task. */
+  async task(): Promise<TaskResponse> {
+    return TaskResponseSchema.parse(await (await this.#request("/v1/task")).json());
+  }
+
+  /** GET /v1/status. */
+  async status(): Promise<Status> {
+    return StatusSchema.parse(await (await this.#request("/v1/status")).json());
+  }
+
+  /** GET /v1/model, decoded. */
+  async model(): Promise<GlobalModel> {
+    const bytes = new Uint8Array(await (await this.#request("/v1/model")).arrayBuffer());
+    const { tensors, metadata } = decodeSafetensors(bytes);
+    return { weights: tensors, round: Number(metadata.round), version: Number(metadata.version) };
+  }
+
+  /** POST /v1/updates with a delta per trainable weight. */
+  async sendUpdate(delta: Map<string, Float32Tensor>, info: UpdateInfo): Promise<UpdateAccepted> {
+    const metadata: Record<string, string> = {};
+    for (const [key, value] of Object.entries(info)) {
+      if (value !== undefined) {
+        metadata[key] = typeof value === "number" && !Number.isInteger(value)
+          ? value.toPrecision(6)
+          : String(value);
+      }
+    }
+    const body = encodeSafetensors(delta, metadata);
+    const response = await this.#request("/v1/updates", {
+      method: "POST",
+      headers: { "Content-Type": "application/octet-stream" },
+      body: body as Uint8Array<ArrayBuffer>,
+    });
+    return UpdateAcceptedSchema.parse(await response.json());
+  }
+}

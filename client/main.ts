@@ -1,0 +1,175 @@
+/**
+ * The client CLI: joins a coordinator and trains on a data file each round.
+ *
+ * `deno task client --coordinator URL (--data FILE | --mnist-shard I/K) [--backend wasm|cpu|webgpu] [--id NAME]`
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { countRows, type Dataset, selectRows } from "../shared/dataset.ts";
+import { formatOf, parseDataFile } from "../shared/data_file.ts";
+import { loadMnistSplit } from "../shared/mnist.ts";
+import { partition } from "../shared/partition.ts";
+import { type BackendName, BACKENDS, startBackend } from "./backend.ts";
+import { CoordinatorClient } from "./coordinator_client.ts";
+import { runClient } from "./run_client.ts";
+
+const HELP = `Usage: deno task client --coordinator URL (--data FILE | --mnist-shard I/K) [options]
+
+Joins a federation and trains on local data with R-Drop each round; only weight
+deltas leave this machine.
+
+Options:
+  --coordinator URL   the coordinator, e.g. http://127.0.0.1:8787 (required)
+  --data FILE         rows as .jsonl or .csv (see README: data format); rows without a label are unlabeled
+  --mnist-shard I/K   instead of --data: shard I of K of the built-in MNIST train split
+  --beta B|iid        label skew of --mnist-shard (default 0.5)
+  --labeled F         labeled fraction of --mnist-shard (default 0.1)
+  --backend NAME      wasm (default), cpu or webgpu
+  --id NAME           client id sent with updates (default: random)
+  --seed N            seed of batch sampling and of --mnist-shard (default 0)
+  -h, --help          this help`;
+
+function fail(message: string): never {
+  console.error(`error: ${message}`);
+  Deno.exit(2);
+}
+
+let args;
+try {
+  args = parseArgs({
+    args: Deno.args,
+    options: {
+      coordinator: { type: "string" },
+      data: { type: "string" },
+      "mnist-shard": { type: "string" },
+      beta: { type: "string" },
+      labeled: { type: "string" },
+      backend: { type: "string" },
+      id: { type: "string" },
+      seed: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  }).values;
+} catch (error) {
+  fail(`${error instanceof Error ? error.message : error}\n\n${HELP}`);
+}
+if (args.help) {
+  console.log(HELP);
+  Deno.exit(0);
+}
+if (!args.coordinator) fail(`--coordinator is required\n\n${HELP}`);
+if (!args.data === !args["mnist-shard"]) {
+  fail(`give exactly one of --data and --mnist-shard\n\n${HELP}`);
+}
+const backendName = (args.backend ?? "wasm") as BackendName;
+if (!BACKENDS.includes(backendName)) {
+  fail(`--backend "${args.backend}" is not one of ${BACKENDS.join(", ")}`);
+}
+const seed = Number(args.seed ?? 0);
+if (!Number.isInteger(seed)) fail(`--seed "${args.seed}" is not an integer`);
+
+const api = new CoordinatorClient(args.coordinator);
+let task;
+try {
+  task = await api.task();
+} catch (error) {
+  fail(
+    `cannot reach coordinator "${args.coordinator}": ${
+      error instanceof Error ? error.message : error
+    }`,
+  );
+}
+
+let dataset: Dataset;
+if (args.data) {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(args.data);
+  } catch (error) {
+    fail(`cannot read "${args.data}": ${error instanceof Error ? error.message : error}`);
+  }
+  try {
+    dataset = parseDataFile(text, {
+      format: formatOf(args.data),
+      featureShape: task.input.shape,
+      labels: task.input.labels,
+    });
+  } catch (error) {
+    fail(`${args.data}: ${error instanceof Error ? error.message : error}`);
+  }
+} else {
+  const match = /^(\d+)\/(\d+)$/.exec(args["mnist-shard"]!);
+  const [index, count] = match ? [Number(match[1]), Number(match[2])] : [0, 0];
+  if (!match || index < 1 || index > count) {
+    fail(`--mnist-shard "${args["mnist-shard"]}" is not I/K with 1 <= I <= K`);
+  }
+  const beta = args.beta === undefined ? 0.5 : args.beta === "iid" ? "iid" : Number(args.beta);
+  const { train } = await loadMnistSplit({ seed });
+  const part = partition(train.labels, [...train.labels.keys()], {
+    clients: count,
+    beta,
+    labeledFraction: Number(args.labeled ?? 0.1),
+    seed,
+  })[index - 1]!;
+  dataset = selectRows(train, part.rows, { hideLabels: part.unlabeledRows });
+}
+
+const backend = await startBackend(backendName).catch((error) => fail(error.message));
+const counts = countRows(dataset);
+console.log(
+  `client: task "${task.id}", ${counts.numLabeled} labeled + ${counts.numUnlabeled} unlabeled rows, backend ${backend.name}${
+    backend.device ? ` (${backend.device})` : ""
+  }`,
+);
+const tty = Deno.stdout.isTerminal();
+const encoder = new TextEncoder();
+try {
+  await runClient({
+    coordinator: args.coordinator,
+    dataset,
+    clientId: args.id,
+    seed,
+    backend: backend.name,
+    onEvent(event) {
+      switch (event.kind) {
+        case "step": {
+          if (!tty) break;
+          const { step, totalSteps, ce, kl } = event.progress;
+          const width = 24;
+          const done = Math.round((step / totalSteps) * width);
+          const bar = "#".repeat(done) + "-".repeat(width - done);
+          Deno.stdout.writeSync(
+            encoder.encode(
+              `\rround ${event.round} [${bar}] ${step}/${totalSteps} ce ${ce.toFixed(3)} kl ${
+                kl.toFixed(4)
+              }`,
+            ),
+          );
+          break;
+        }
+        case "sent":
+          if (tty) Deno.stdout.writeSync(encoder.encode("\r\x1b[K"));
+          console.log(
+            `round ${event.round}: ${event.result.steps} steps in ${
+              event.result.seconds.toFixed(1)
+            } s, ce ${event.result.ce.toFixed(4)}, kl ${
+              event.result.kl.toFixed(4)
+            }; update accepted (${event.received}/${event.targetClients})`,
+          );
+          break;
+        case "rejected":
+          console.log(`round ${event.round}: update refused (${event.status}): ${event.message}`);
+          break;
+        case "retry":
+          console.log(
+            `coordinator unreachable (${event.message}); retrying in ${event.delayMs} ms`,
+          );
+          break;
+        case "finished":
+          console.log("the run is finished");
+      }
+    },
+  });
+} catch (error) {
+  fail(error instanceof Error ? error.message : String(error));
+}

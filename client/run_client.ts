@@ -1,0 +1,190 @@
+/**
+ * A client's life: join, train each round on the current global, send the
+ * delta, until the run finishes.
+ * @module
+ */
+import type * as tf from "@tensorflow/tfjs";
+import { countRows, type Dataset } from "../shared/dataset.ts";
+import { buildModel, readWeights, writeWeights } from "../shared/model.ts";
+import type { Float32Tensor } from "../shared/safetensors.ts";
+import type { TaskResponse } from "../shared/schemas.ts";
+import { CoordinatorClient, CoordinatorError } from "./coordinator_client.ts";
+import { LocalTrainer, type StepProgress, type TrainResult } from "./trainer.ts";
+
+/** What a client reports while it runs. */
+export type ClientEvent =
+  | { kind: "joined"; task: TaskResponse }
+  | { kind: "step"; round: number; progress: StepProgress }
+  | { kind: "sent"; round: number; result: TrainResult; received: number; targetClients: number }
+  | { kind: "rejected"; round: number; status: number; message: string }
+  | { kind: "retry"; message: string; delayMs: number }
+  | { kind: "finished" };
+
+/** Options of {@linkcode runClient}. */
+export interface RunClientOptions {
+  /** The coordinator's base URL. */
+  coordinator: string;
+  /** This client's rows; labels of -1 are unlabeled rows. */
+  dataset: Dataset;
+  /** Name the client sends its updates under. @default a random id */
+  clientId?: string;
+  /** Backend name reported in updates. @default "wasm" */
+  backend?: string;
+  /** Seed of batch sampling. @default 0 */
+  seed?: number;
+  /** How often to ask whether a new round opened, in ms. @default 200 */
+  pollMs?: number;
+  /** How long the coordinator may be unreachable before giving up, in ms. @default 60000 */
+  patienceMs?: number;
+  /** Called on each event. */
+  onEvent?: (event: ClientEvent) => void;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function checkDataset(dataset: Dataset, task: TaskResponse): void {
+  if (dataset.featureShape.join() !== task.input.shape.join()) {
+    throw new RangeError(
+      `Cannot join task "${task.id}": rows have shape [${dataset.featureShape}], the task expects [${task.input.shape}]`,
+    );
+  }
+  if (dataset.numClasses > task.input.labels.length) {
+    throw new RangeError(
+      `Cannot join task "${task.id}": labels exceed its ${task.input.labels.length} classes`,
+    );
+  }
+}
+
+function isNetworkError(error: unknown): boolean {
+  return error instanceof TypeError || (error instanceof CoordinatorError && error.status >= 500);
+}
+
+/**
+ * Runs one client until the coordinator's run is finished. Network errors are
+ * retried with backoff for up to `patienceMs`; a stale round is skipped.
+ *
+ * @example
+ * ```ts ignore
+ * import { runClient } from "./run_client.ts";
+ * await runClient({ coordinator: "http://127.0.0.1:8787", dataset });
+ * ```
+ */
+export async function runClient(options: RunClientOptions): Promise<void> {
+  const { pollMs = 200, patienceMs = 60_000, onEvent } = options;
+  const clientId = options.clientId ?? `client-${crypto.randomUUID().slice(0, 8)}`;
+  const api = new CoordinatorClient(options.coordinator);
+  const counts = countRows(options.dataset);
+  let failingSince: number | null = null;
+  let delayMs = pollMs;
+  let model: tf.LayersModel | null = null;
+  let trainer: LocalTrainer | null = null;
+  let lastRound = 0;
+  try {
+    const task = await retrying(() => api.task());
+    checkDataset(options.dataset, task);
+    model = await buildModel(task.model.topology);
+    trainer = new LocalTrainer(model, options.dataset, { seed: options.seed });
+    onEvent?.({ kind: "joined", task });
+    for (;;) {
+      // After the last round a coordinator that went away has simply finished.
+      const lastDone = lastRound >= task.rounds.total;
+      const status = await retrying(() => api.status(), lastDone ? 2 * pollMs : patienceMs).catch(
+        (error) => {
+          if (lastDone) return null;
+          throw error;
+        },
+      );
+      if (!status || status.phase === "finished") break;
+      if (status.phase !== "training" || status.round <= lastRound) {
+        await sleep(pollMs);
+        continue;
+      }
+      const global = await retrying(() => api.model());
+      writeWeights(model, global.weights);
+      const result = await trainer.train(task.training, {
+        round: global.round,
+        onStep: (progress) => onEvent?.({ kind: "step", round: global.round, progress }),
+      });
+      const delta = subtract(readWeights(model, { trainableOnly: true }), global.weights);
+      lastRound = global.round;
+      try {
+        const accepted = await retrying(() =>
+          api.sendUpdate(delta, {
+            round: global.round,
+            baseVersion: global.version,
+            ...counts,
+            clientId,
+            backend: options.backend ?? "wasm",
+            loss: result.loss,
+            ce: result.ce,
+            kl: result.kl,
+          })
+        );
+        onEvent?.({
+          kind: "sent",
+          round: global.round,
+          result,
+          received: accepted.received,
+          targetClients: accepted.targetClients,
+        });
+      } catch (error) {
+        if (!(error instanceof CoordinatorError) || error.status !== 409) throw error;
+        onEvent?.({
+          kind: "rejected",
+          round: global.round,
+          status: error.status,
+          message: error.message,
+        });
+      }
+    }
+    onEvent?.({ kind: "finished" });
+  } finally {
+    trainer?.dispose();
+    model?.dispose();
+  }
+
+  async function retrying<T>(call: () => Promise<T>, patience = patienceMs): Promise<T> {
+    for (;;) {
+      try {
+        const value = await call();
+        failingSince = null;
+        delayMs = pollMs;
+        return value;
+      } catch (error) {
+        if (!isNetworkError(error)) throw error;
+        failingSince ??= Date.now();
+        if (Date.now() - failingSince > patience) {
+          throw new Error(
+            `Cannot reach coordinator at "${options.coordinator}" for ${
+              Math.round(patience / 1000)
+            } s: ${error instanceof Error ? error.message : error}`,
+          );
+        }
+        onEvent?.({
+          kind: "retry",
+          message: error instanceof Error ? error.message : String(error),
+          delayMs,
+        });
+        await sleep(delayMs);
+        delayMs = Math.min(delayMs * 2, 5000);
+      }
+    }
+  }
+}
+
+function subtract(
+  local: Map<string, Float32Tensor>,
+  global: Map<string, Float32Tensor>,
+): Map<string, Float32Tensor> {
+  const delta = new Map<string, Float32Tensor>();
+  for (const [name, tensor] of local) {
+    const base = global.get(name);
+    if (!base) {
+      throw new RangeError(`Cannot compute delta: the global model has no weight "${name}"`);
+    }
+    const data = new Float32Array(tensor.data.length);
+    for (let i = 0; i < data.length; i++) data[i] = tensor.data[i]! - base.data[i]!;
+    delta.set(name, { shape: tensor.shape, data });
+  }
+  return delta;
+}

@@ -1,0 +1,185 @@
+/**
+ * Local R-Drop training of a model on one client's rows.
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { type Dataset, featureSize } from "../shared/dataset.ts";
+import { type Random, seededRandom, shuffle } from "../shared/random.ts";
+import { rdropLoss } from "../shared/rdrop_loss.ts";
+import type { TrainingConfig } from "../shared/schemas.ts";
+
+/** Progress of one local step. */
+export interface StepProgress {
+  /** Steps done so far, from 1. */
+  step: number;
+  /** Steps in all. */
+  totalSteps: number;
+  /** This step's total loss, cross-entropy and KL. */
+  loss: number;
+  ce: number;
+  kl: number;
+}
+
+/** Options of {@linkcode LocalTrainer.train}. */
+export interface TrainOptions {
+  /** The round being trained, for the alpha ramp-up. @default 1 */
+  round?: number;
+  /** Called after every step. */
+  onStep?: (progress: StepProgress) => void;
+}
+
+/** Means over the steps of one local training run. */
+export interface TrainResult {
+  loss: number;
+  ce: number;
+  kl: number;
+  steps: number;
+  seconds: number;
+}
+
+class BatchSampler {
+  #rows: number[];
+  #next = 0;
+  #random: Random;
+  constructor(rows: number[], random: Random) {
+    this.#rows = shuffle(rows, random);
+    this.#random = random;
+  }
+  get size(): number {
+    return this.#rows.length;
+  }
+  take(count: number): number[] {
+    const out: number[] = [];
+    const n = Math.min(count, this.#rows.length);
+    while (out.length < n) {
+      if (this.#next >= this.#rows.length) {
+        shuffle(this.#rows, this.#random);
+        this.#next = 0;
+      }
+      out.push(this.#rows[this.#next++]!);
+    }
+    return out;
+  }
+}
+
+/**
+ * Trains a model on a client's dataset with R-Drop. The rows stay on the
+ * backend between steps; each step gathers a batch of labeled and unlabeled
+ * rows, runs ONE forward pass over `[x; x]` with dropout on (each row draws its
+ * own mask, so the halves are two sub-models) and minimises
+ * `ce + alpha * kl`.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { LocalTrainer } from "./trainer.ts";
+ * import { buildModel } from "../shared/model.ts";
+ * import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
+ * const task = mnistMlpTask({ training: { localSteps: 2 } });
+ * const model = await buildModel(task.model.topology);
+ * const data = { x: new Float32Array(4 * 784), labels: Int32Array.from([1, -1, 2, -1]), featureShape: [784], numClasses: 10 };
+ * const trainer = new LocalTrainer(model, data, { seed: 1 });
+ * const result = await trainer.train(task.training);
+ * console.assert(Number.isFinite(result.loss));
+ * trainer.dispose();
+ * ```
+ */
+export class LocalTrainer {
+  #model: tf.LayersModel;
+  #x: tf.Tensor;
+  #labels: tf.Tensor1D;
+  #labeled: BatchSampler;
+  #unlabeled: BatchSampler;
+
+  /** Puts the rows on the backend once. */
+  constructor(model: tf.LayersModel, dataset: Dataset, options: { seed?: number } = {}) {
+    const rows = dataset.labels.length;
+    if (rows === 0) throw new RangeError("Cannot train: the dataset has no rows");
+    this.#model = model;
+    this.#x = tf.tensor(dataset.x, [rows, ...dataset.featureShape], "float32");
+    if (featureSize(dataset) * rows !== dataset.x.length) {
+      throw new RangeError(`Cannot train: ${dataset.x.length} feature values for ${rows} rows`);
+    }
+    this.#labels = tf.tensor1d(dataset.labels, "int32");
+    const random = seededRandom(options.seed ?? 0);
+    const labeled: number[] = [];
+    const unlabeled: number[] = [];
+    dataset.labels.forEach((label, i) => (label >= 0 ? labeled : unlabeled).push(i));
+    this.#labeled = new BatchSampler(labeled, random);
+    this.#unlabeled = new BatchSampler(unlabeled, random);
+  }
+
+  /** Runs `config.localSteps` R-Drop steps on the model's current weights. */
+  async train(config: TrainingConfig, options: TrainOptions = {}): Promise<TrainResult> {
+    const { round = 1, onStep } = options;
+    const ramp = config.alphaRampUpRounds > 0 ? Math.min(1, round / config.alphaRampUpRounds) : 1;
+    const optimizer = config.optimizer === "adam"
+      ? tf.train.adam(config.learningRate)
+      : tf.train.sgd(config.learningRate);
+    const variables = this.#model.trainableWeights.map((w) => w.read() as tf.Variable);
+    const totals = { loss: 0, ce: 0, kl: 0 };
+    const start = performance.now();
+    for (let step = 1; step <= config.localSteps; step++) {
+      const rows = [
+        ...this.#labeled.take(config.labeledBatchSize),
+        ...this.#unlabeled.take(config.unlabeledBatchSize),
+      ];
+      if (rows.length === 0) {
+        throw new RangeError("Cannot train: batch sizes select no row of this dataset");
+      }
+      const [loss, ce, kl] = tf.tidy(() => {
+        const index = tf.tensor1d(rows, "int32");
+        const x = tf.gather(this.#x, index);
+        const labels = tf.gather(this.#labels, index);
+        const twins = tf.concat([x, x], 0);
+        let parts: { ce: tf.Scalar; kl: tf.Scalar } | undefined;
+        const total = optimizer.minimize(
+          () => {
+            const logits = this.#model.apply(twins, { training: true }) as tf.Tensor;
+            const result = rdropLoss(logits, {
+              labels,
+              alpha: config.alpha,
+              unlabeledAlpha: config.alpha * ramp,
+            });
+            parts = { ce: tf.keep(result.ce), kl: tf.keep(result.kl) };
+            return result.loss;
+          },
+          true,
+          variables,
+        );
+        return [total!, parts!.ce, parts!.kl];
+      });
+      const values = [loss.dataSync()[0]!, ce.dataSync()[0]!, kl.dataSync()[0]!] as const;
+      tf.dispose([loss, ce, kl]);
+      if (!values.every(Number.isFinite)) {
+        optimizer.dispose();
+        throw new RangeError(`Cannot train: loss became "${values[0]}" at step ${step}`);
+      }
+      totals.loss += values[0];
+      totals.ce += values[1];
+      totals.kl += values[2];
+      onStep?.({
+        step,
+        totalSteps: config.localSteps,
+        loss: values[0],
+        ce: values[1],
+        kl: values[2],
+      });
+      if (step % 16 === 0) await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    optimizer.dispose();
+    const steps = config.localSteps;
+    return {
+      loss: totals.loss / steps,
+      ce: totals.ce / steps,
+      kl: totals.kl / steps,
+      steps,
+      seconds: (performance.now() - start) / 1000,
+    };
+  }
+
+  /** Frees the rows on the backend. */
+  dispose(): void {
+    tf.dispose([this.#x, this.#labels]);
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * A client in a Web Worker, so that several clients train in parallel on one
+ * machine (the demo and tests use it). Post a {@linkcode WorkerStart} message;
+ * it answers with {@linkcode WorkerMessage}s.
+ * @module
+ */
+/// <reference lib="deno.worker" />
+import type { Dataset } from "../shared/dataset.ts";
+import { type BackendName, startBackend } from "./backend.ts";
+import { type ClientEvent, runClient } from "./run_client.ts";
+
+/** The message that starts the worker's client. */
+export interface WorkerStart {
+  coordinator: string;
+  dataset: Dataset;
+  clientId: string;
+  seed: number;
+  backend?: BackendName;
+}
+
+/** What the worker posts back: client events, its end, or its error. */
+export type WorkerMessage =
+  | { kind: "event"; event: Exclude<ClientEvent, { kind: "step" | "joined" }> }
+  | { kind: "done" }
+  | { kind: "error"; message: string };
+
+self.onmessage = async (message: MessageEvent<WorkerStart>) => {
+  const start = message.data;
+  try {
+    const backend = await startBackend(start.backend ?? "wasm");
+    await runClient({
+      coordinator: start.coordinator,
+      dataset: start.dataset,
+      clientId: start.clientId,
+      seed: start.seed,
+      backend: backend.name,
+      onEvent: (event) => {
+        if (event.kind !== "step" && event.kind !== "joined") {
+          self.postMessage({ kind: "event", event } satisfies WorkerMessage);
+        }
+      },
+    });
+    self.postMessage({ kind: "done" } satisfies WorkerMessage);
+  } catch (error) {
+    self.postMessage(
+      {
+        kind: "error",
+        message: error instanceof Error ? error.message : String(error),
+      } satisfies WorkerMessage,
+    );
+  }
+  self.close();
+};

@@ -1,0 +1,45 @@
+/**
+ * The one error type of the API: it knows its status and JSON body.
+ * @module
+ */
+import { HTTPException } from "hono/http-exception";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { ErrorResponse } from "../shared/schemas.ts";
+
+/** Machine-readable error codes of the API. */
+export type ErrorCode =
+  | "bad_request"
+  | "invalid_update"
+  | "stale_update"
+  | "duplicate_update"
+  | "payload_too_large"
+  | "not_found"
+  | "internal";
+
+/**
+ * An error with an HTTP status, answered as `{error: {code, message}}`.
+ *
+ * @example
+ * ```ts
+ * import { ApiError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ * const error = new ApiError(409, "stale_update", "Cannot accept update: round 1 is closed");
+ * assert.equal(error.body().error.code, "stale_update");
+ * ```
+ */
+export class ApiError extends HTTPException {
+  /** The machine-readable code. */
+  readonly code: ErrorCode;
+
+  /** Creates an error answered with `status`. */
+  constructor(status: ContentfulStatusCode, code: ErrorCode, message: string) {
+    super(status, { message });
+    this.name = "ApiError";
+    this.code = code;
+  }
+
+  /** The JSON body of the answer. */
+  body(): ErrorResponse {
+    return { error: { code: this.code, message: this.message } };
+  }
+}

@@ -1,0 +1,339 @@
+/**
+ * Synchronous federated rounds: the global model, the updates of the open
+ * round, and what happens when a round closes.
+ * @module
+ */
+import type * as tf from "@tensorflow/tfjs";
+import type { Dataset } from "../shared/dataset.ts";
+import { readWeights, type WeightSpec, weightSpecs, writeWeights } from "../shared/model.ts";
+import { encodeSafetensors, type Float32Tensor } from "../shared/safetensors.ts";
+import type {
+  Phase,
+  RoundMetrics,
+  Status,
+  TaskConfig,
+  TaskResponse,
+  UpdateAccepted,
+} from "../shared/schemas.ts";
+import { type TfjsArtifacts, toTfjsArtifacts } from "../shared/tfjs_format.ts";
+import { fedAvg } from "./aggregate/fed_avg.ts";
+import { writeCheckpoint } from "./checkpoint.ts";
+import { ApiError } from "./errors.ts";
+import { Evaluator } from "./evaluate.ts";
+import { readUpdateMetadata, validateUpdate, type ValidUpdate } from "./validate_update.ts";
+
+/** Options of {@linkcode Federation.create}. */
+export interface FederationOptions {
+  /** The task. */
+  task: TaskConfig;
+  /** The model, built from the task's topology, holding the initial global weights. */
+  model: tf.LayersModel;
+  /** Labeled rows the global model is evaluated on after each round. @default none */
+  holdout?: Dataset;
+  /** Folder of the run's checkpoints. @default none (no checkpoints) */
+  runDir?: string;
+  /** Called with each round's metrics once the round is closed. */
+  onRound?: (metrics: RoundMetrics) => void;
+  /** Called when closing a round fails; the round is then retried. @default console.error */
+  onError?: (error: unknown) => void;
+}
+
+interface ClientRecord {
+  id: string;
+  lastSeen: Date;
+  updatesAccepted: number;
+  backend: string | null;
+}
+
+/**
+ * The coordinator's state machine. A round opens with the current global;
+ * it closes when `targetClients` updates have arrived, or at its deadline once
+ * `minClients` have. Closing averages the deltas (FedAvg), applies them,
+ * evaluates, checkpoints and opens the next round.
+ *
+ * @example
+ * ```ts
+ * import { Federation } from "./federation.ts";
+ * import { buildModel } from "../shared/model.ts";
+ * import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
+ * import assert from "node:assert/strict";
+ * const task = mnistMlpTask();
+ * const federation = await Federation.create({ task, model: await buildModel(task.model.topology) });
+ * assert.equal(federation.status().round, 1);
+ * federation.close();
+ * ```
+ */
+export class Federation {
+  readonly task: TaskConfig;
+  readonly weights: WeightSpec[];
+  readonly trainable: WeightSpec[];
+  #model: tf.LayersModel;
+  #global: Map<string, Float32Tensor>;
+  #evaluator: Evaluator | null;
+  #options: FederationOptions;
+  #round = 1;
+  #version = 0;
+  #phase: Phase = "training";
+  #openedAt = performance.now();
+  #deadlinePassed = false;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #pending = new Map<string, ValidUpdate>();
+  #anonymous = 0;
+  #clients = new Map<string, ClientRecord>();
+  #history: RoundMetrics[] = [];
+  #cache: { round: number; version: number; safetensors: Uint8Array; tfjs: TfjsArtifacts } | null =
+    null;
+  #closing: Promise<void> | null = null;
+  #finished: { promise: Promise<void>; resolve: () => void };
+
+  private constructor(options: FederationOptions) {
+    this.task = options.task;
+    this.#options = options;
+    this.#model = options.model;
+    this.weights = weightSpecs(options.model);
+    this.trainable = weightSpecs(options.model, { trainableOnly: true });
+    this.#global = readWeights(options.model);
+    this.#evaluator = options.holdout ? new Evaluator(options.holdout) : null;
+    let resolve = () => {};
+    const promise = new Promise<void>((r) => (resolve = r));
+    this.#finished = { promise, resolve };
+  }
+
+  /** Creates the federation, evaluates the initial model (round 0) and opens round 1. */
+  static async create(options: FederationOptions): Promise<Federation> {
+    const federation = new Federation(options);
+    await federation.#record(0, [], 0, performance.now());
+    federation.#open();
+    return federation;
+  }
+
+  /** The current round. */
+  get round(): number {
+    return this.#round;
+  }
+
+  /** The version of the global model (the number of aggregations so far). */
+  get version(): number {
+    return this.#version;
+  }
+
+  /** Resolves when the last round has closed. */
+  get finished(): Promise<void> {
+    return this.#finished.promise;
+  }
+
+  /** GET /v1/task. */
+  taskResponse(): TaskResponse {
+    return {
+      ...this.task,
+      round: this.#round,
+      version: this.#version,
+      phase: this.#phase,
+      weights: this.trainable,
+    };
+  }
+
+  /** The global weights, in safetensors and tfjs format, cached per version. */
+  globalModel(): { round: number; version: number; safetensors: Uint8Array; tfjs: TfjsArtifacts } {
+    if (this.#cache?.version !== this.#version || this.#cache.round !== this.#round) {
+      this.#cache = {
+        round: this.#round,
+        version: this.#version,
+        safetensors: encodeSafetensors(this.#global, {
+          round: String(this.#round),
+          version: String(this.#version),
+          taskId: this.task.id,
+        }),
+        tfjs: toTfjsArtifacts(this.task.model.topology, this.#global),
+      };
+    }
+    return this.#cache;
+  }
+
+  /** Largest update body that can be valid, in bytes. */
+  maxUpdateBytes(): number {
+    const values = this.trainable.reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1), 0);
+    return values * 4 + 64 * 1024 + this.trainable.length * 256;
+  }
+
+  /**
+   * Validates one update and stores it in the open round. Throws
+   * {@linkcode ApiError}: 409 when stale or a second one from the same client,
+   * 400 when invalid. A rejected update changes nothing.
+   */
+  submit(bytes: Uint8Array): UpdateAccepted {
+    const metadata = readUpdateMetadata(bytes);
+    if (metadata.round > this.#round) {
+      throw new ApiError(
+        400,
+        "invalid_update",
+        `Cannot accept update: round ${metadata.round} has not opened`,
+      );
+    }
+    if (metadata.round < this.#round || this.#phase !== "training") {
+      throw new ApiError(
+        409,
+        "stale_update",
+        `Cannot accept update: round ${metadata.round} is closed`,
+      );
+    }
+    if (metadata.baseVersion !== this.#version) {
+      throw new ApiError(
+        409,
+        "stale_update",
+        `Cannot accept update: base version ${metadata.baseVersion} is not the current version ${this.#version}`,
+      );
+    }
+    const clientId = metadata.clientId ?? `anonymous-${++this.#anonymous}`;
+    if (this.#pending.has(clientId)) {
+      throw new ApiError(
+        409,
+        "duplicate_update",
+        `Cannot accept update: client "${clientId}" already sent one for round ${this.#round}`,
+      );
+    }
+    const update = validateUpdate(bytes, this.trainable);
+    this.#pending.set(clientId, update);
+    const client = this.#clients.get(clientId) ??
+      { id: clientId, lastSeen: new Date(), updatesAccepted: 0, backend: null };
+    client.lastSeen = new Date();
+    client.updatesAccepted++;
+    client.backend = metadata.backend ?? client.backend;
+    this.#clients.set(clientId, client);
+    const accepted: UpdateAccepted = {
+      accepted: true,
+      round: this.#round,
+      received: this.#pending.size,
+      targetClients: this.task.rounds.targetClients,
+    };
+    this.#maybeClose();
+    return accepted;
+  }
+
+  /** GET /v1/status. */
+  status(): Status {
+    return {
+      taskId: this.task.id,
+      round: this.#round,
+      version: this.#version,
+      phase: this.#phase,
+      totalRounds: this.task.rounds.total,
+      received: this.#pending.size,
+      targetClients: this.task.rounds.targetClients,
+      clients: [...this.#clients.values()].map((c) => ({
+        id: c.id,
+        lastSeen: c.lastSeen.toISOString(),
+        updatesAccepted: c.updatesAccepted,
+        backend: c.backend,
+      })),
+      history: [...this.#history],
+    };
+  }
+
+  /** Waits for a round being closed, if any; for tests and shutdown. */
+  async settled(): Promise<void> {
+    while (this.#closing) await this.#closing;
+  }
+
+  /** Stops the deadline timer. */
+  close(): void {
+    clearTimeout(this.#timer);
+    this.#evaluator?.dispose();
+    this.#evaluator = null;
+  }
+
+  #open(): void {
+    this.#phase = "training";
+    this.#openedAt = performance.now();
+    this.#deadlinePassed = false;
+    this.#pending.clear();
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      this.#deadlinePassed = true;
+      this.#maybeClose();
+    }, this.task.rounds.timeoutSeconds * 1000);
+  }
+
+  #maybeClose(): void {
+    if (this.#phase !== "training") return;
+    const { targetClients, minClients } = this.task.rounds;
+    const count = this.#pending.size;
+    if (count >= targetClients || (this.#deadlinePassed && count >= minClients)) {
+      clearTimeout(this.#timer);
+      this.#phase = "aggregating";
+      this.#closing = this.#closeRound().finally(() => (this.#closing = null));
+    }
+  }
+
+  async #closeRound(): Promise<void> {
+    const updates = [...this.#pending.values()];
+    try {
+      const mean = fedAvg(
+        updates.map((u) => ({
+          tensors: u.tensors,
+          numLabeled: u.metadata.numLabeled,
+          numUnlabeled: u.metadata.numUnlabeled,
+        })),
+        { unlabeledWeight: this.task.aggregation.unlabeledWeight },
+      );
+      if (mean) {
+        const lr = this.task.aggregation.serverLearningRate;
+        const next = new Map(this.#global);
+        this.trainable.forEach(({ name }, i) => {
+          const current = this.#global.get(name)!;
+          const delta = mean[i]!;
+          const data = new Float32Array(current.data.length);
+          for (let j = 0; j < data.length; j++) data[j] = current.data[j]! + lr * delta[j]!;
+          next.set(name, { shape: current.shape, data });
+        });
+        writeWeights(this.#model, next);
+        this.#global = next;
+      }
+      this.#version++;
+      await this.#record(this.#round, updates, this.#version, this.#openedAt);
+    } catch (error) {
+      (this.#options.onError ?? console.error)(error);
+      this.#phase = "training";
+      this.#deadlinePassed = true;
+      return;
+    }
+    if (this.#round >= this.task.rounds.total) {
+      this.#phase = "finished";
+      clearTimeout(this.#timer);
+      this.#finished.resolve();
+    } else {
+      this.#round++;
+      this.#open();
+    }
+  }
+
+  async #record(
+    round: number,
+    updates: ValidUpdate[],
+    version: number,
+    openedAt: number,
+  ): Promise<void> {
+    const evaluation = this.#evaluator?.evaluate(this.#model) ?? null;
+    const checkpoint = this.#options.runDir
+      ? await writeCheckpoint(
+        this.#options.runDir,
+        `round-${String(round).padStart(4, "0")}`,
+        toTfjsArtifacts(this.task.model.topology, this.#global),
+      )
+      : null;
+    const metrics: RoundMetrics = {
+      round,
+      version,
+      clients: updates.length,
+      numLabeled: updates.reduce((n, u) => n + u.metadata.numLabeled, 0),
+      numUnlabeled: updates.reduce((n, u) => n + u.metadata.numUnlabeled, 0),
+      accuracy: evaluation?.accuracy ?? null,
+      loss: evaluation?.loss ?? null,
+      seconds: (performance.now() - openedAt) / 1000,
+      bytesReceived: updates.reduce((n, u) => n + u.bytes, 0),
+      checkpoint,
+    };
+    this.#history.push(metrics);
+    this.#options.onRound?.(metrics);
+  }
+}

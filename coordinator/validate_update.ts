@@ -1,0 +1,98 @@
+/**
+ * Checks an update's bytes against the model before anything is stored.
+ * @module
+ */
+import type { WeightSpec } from "../shared/model.ts";
+import {
+  decodeSafetensors,
+  readSafetensorsHeader,
+  SafetensorsError,
+} from "../shared/safetensors.ts";
+import { formatZodError, type UpdateMetadata, UpdateMetadataSchema } from "../shared/schemas.ts";
+import { ApiError } from "./errors.ts";
+
+/** An update that passed every check. */
+export interface ValidUpdate {
+  /** Its parsed metadata. */
+  metadata: UpdateMetadata;
+  /** The delta of each trainable weight, in the model's order. */
+  tensors: Float32Array[];
+  /** Its size on the wire. */
+  bytes: number;
+}
+
+function invalid(message: string): ApiError {
+  return new ApiError(400, "invalid_update", `Cannot accept update: ${message}`);
+}
+
+/**
+ * Reads an update's header and metadata only (cheap), so that staleness can be
+ * decided before the tensors are decoded.
+ *
+ * @example
+ * ```ts
+ * import { encodeSafetensors } from "../shared/safetensors.ts";
+ * import { readUpdateMetadata } from "./validate_update.ts";
+ * import assert from "node:assert/strict";
+ * const bytes = encodeSafetensors({}, { round: "1", baseVersion: "0", numLabeled: "5", numUnlabeled: "0" });
+ * assert.equal(readUpdateMetadata(bytes).numLabeled, 5);
+ * ```
+ */
+export function readUpdateMetadata(bytes: Uint8Array): UpdateMetadata {
+  let metadata: Record<string, string>;
+  try {
+    metadata = readSafetensorsHeader(bytes).metadata;
+  } catch (error) {
+    if (error instanceof SafetensorsError) throw invalid(error.message);
+    throw error;
+  }
+  const parsed = UpdateMetadataSchema.safeParse(metadata);
+  if (!parsed.success) throw invalid(`metadata: ${formatZodError(parsed.error)}`);
+  return parsed.data;
+}
+
+/**
+ * Decodes an update and checks that it holds exactly the given weights, with
+ * their shapes, as F32, and only finite values.
+ *
+ * @example
+ * ```ts
+ * import { encodeSafetensors } from "../shared/safetensors.ts";
+ * import { validateUpdate } from "./validate_update.ts";
+ * import assert from "node:assert/strict";
+ * const bytes = encodeSafetensors({ w: { shape: [2], data: Float32Array.of(1, 2) } },
+ *   { round: "1", baseVersion: "0", numLabeled: "5", numUnlabeled: "0" });
+ * assert.equal(validateUpdate(bytes, [{ name: "w", shape: [2] }]).tensors.length, 1);
+ * ```
+ */
+export function validateUpdate(bytes: Uint8Array, weights: readonly WeightSpec[]): ValidUpdate {
+  const metadata = readUpdateMetadata(bytes);
+  let decoded;
+  try {
+    decoded = decodeSafetensors(bytes);
+  } catch (error) {
+    if (error instanceof SafetensorsError) throw invalid(error.message);
+    throw error;
+  }
+  const expected = new Set(weights.map((w) => w.name));
+  for (const name of decoded.tensors.keys()) {
+    if (!expected.has(name)) {
+      throw invalid(`tensor "${name}" is not a trainable weight of the model`);
+    }
+  }
+  const tensors = weights.map(({ name, shape }) => {
+    const tensor = decoded.tensors.get(name);
+    if (!tensor) throw invalid(`tensor "${name}" is missing`);
+    if (tensor.shape.join() !== shape.join()) {
+      throw invalid(`tensor "${name}" has shape [${tensor.shape}], expected [${shape}]`);
+    }
+    const data = tensor.data;
+    for (let i = 0; i < data.length; i++) {
+      if (!Number.isFinite(data[i])) {
+        throw invalid(`tensor "${name}" holds "${data[i]}" at index ${i}`);
+      }
+    }
+    return data;
+  });
+  return { metadata, tensors, bytes: bytes.byteLength };
+}

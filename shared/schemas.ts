@@ -1,0 +1,209 @@
+/**
+ * The zod schemas of the task spec and of every v1 request and response: the
+ * single source of truth of the API. Types are inferred from them.
+ * @module
+ */
+import { z } from "zod";
+
+/** Local training settings that the coordinator hands to every client. */
+export const TrainingConfigSchema = z.strictObject({
+  /** Weight of the symmetric KL between the twin passes. */
+  alpha: z.number().min(0).max(1000).default(1),
+  /** Rounds over which alpha on unlabeled rows ramps linearly up from 0; 0 for no ramp. */
+  alphaRampUpRounds: z.int().min(0).max(100000).default(0),
+  /** Labeled rows per local step. */
+  labeledBatchSize: z.int().min(0).max(65536).default(32),
+  /** Unlabeled rows per local step. */
+  unlabeledBatchSize: z.int().min(0).max(65536).default(64),
+  /** Local optimizer steps per round. */
+  localSteps: z.int().min(1).max(1_000_000).default(50),
+  /** Local optimizer. */
+  optimizer: z.enum(["adam", "sgd"]).default("adam"),
+  /** Local learning rate. */
+  learningRate: z.number().gt(0).max(10).default(0.001),
+}).refine((t) => t.labeledBatchSize + t.unlabeledBatchSize > 0, {
+  message: "labeledBatchSize + unlabeledBatchSize must be positive",
+});
+
+/** How rounds open and close. */
+export const RoundConfigSchema = z.strictObject({
+  /** Rounds to run; the run finishes after the last. */
+  total: z.int().min(1).max(1_000_000).default(10),
+  /** A round closes as soon as this many updates have arrived. */
+  targetClients: z.int().min(1).max(1_000_000).default(8),
+  /** After the deadline a round closes once it has this many updates. */
+  minClients: z.int().min(1).max(1_000_000).default(1),
+  /** Seconds from a round's opening to its deadline. */
+  timeoutSeconds: z.number().gt(0).max(86400 * 7).default(300),
+}).refine((r) => r.minClients <= r.targetClients, {
+  message: "minClients must not exceed targetClients",
+  path: ["minClients"],
+});
+
+/** How updates are combined. */
+export const AggregationConfigSchema = z.strictObject({
+  /** The aggregation strategy. */
+  strategy: z.literal("fedavg").default("fedavg"),
+  /** Weight of one unlabeled row relative to a labeled row in FedAvg. */
+  unlabeledWeight: z.number().min(0).max(1).default(0.5),
+  /** Factor applied to the averaged delta before it is added to the global. */
+  serverLearningRate: z.number().gt(0).max(100).default(1),
+});
+
+/** The model: a tfjs Layers topology (the `modelTopology` of a model.json). */
+export const ModelSpecSchema = z.strictObject({
+  /** tfjs Layers JSON, as `model.toJSON(null, false)` returns it. */
+  topology: z.record(z.string(), z.unknown()),
+  /** Seed of the initial weights. */
+  seed: z.int().default(0),
+});
+
+/** What one row of data looks like. */
+export const InputSpecSchema = z.strictObject({
+  /** Shape of one row's features. */
+  shape: z.array(z.int().min(1)).min(1),
+  /** Names of the classes, in label index order. */
+  labels: z.array(z.string()).min(2),
+});
+
+/** The task as configured: everything but the run's state. */
+export const TaskConfigSchema = z.strictObject({
+  /** Identifier of the task. */
+  id: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/),
+  model: ModelSpecSchema,
+  input: InputSpecSchema,
+  training: TrainingConfigSchema.default(TrainingConfigSchema.parse({})),
+  rounds: RoundConfigSchema.default(RoundConfigSchema.parse({})),
+  aggregation: AggregationConfigSchema.default(AggregationConfigSchema.parse({})),
+  /** Codec of updates on the wire. */
+  codec: z.literal("f32").default("f32"),
+});
+
+/** Phases of a run. */
+export const PhaseSchema = z.enum(["training", "aggregating", "finished"]);
+
+/** GET /v1/task: the task spec and where the run stands. */
+export const TaskResponseSchema = TaskConfigSchema.extend({
+  round: z.int().min(1),
+  version: z.int().min(0),
+  phase: PhaseSchema,
+  /** The tensors an update carries, in order. */
+  weights: z.array(z.strictObject({ name: z.string(), shape: z.array(z.int().min(0)) })),
+});
+
+const intString = (what: string, min: number, max: number) =>
+  z.string().regex(/^\d{1,15}$/, `${what} must be a non-negative integer`).transform(Number)
+    .pipe(
+      z.int().min(min, `${what} must be at least ${min}`).max(
+        max,
+        `${what} must be at most ${max}`,
+      ),
+    );
+
+/** The `__metadata__` of POST /v1/updates (safetensors metadata is all strings). */
+export const UpdateMetadataSchema = z.object({
+  round: intString("round", 1, 1e12),
+  baseVersion: intString("baseVersion", 0, 1e12),
+  numLabeled: intString("numLabeled", 0, 1e9),
+  numUnlabeled: intString("numUnlabeled", 0, 1e9),
+  clientId: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, "clientId must be 1-64 of [A-Za-z0-9._-]")
+    .optional(),
+  backend: z.string().max(64).optional(),
+  loss: z.string().max(32).optional(),
+  ce: z.string().max(32).optional(),
+  kl: z.string().max(32).optional(),
+}).refine((m) => m.numLabeled + m.numUnlabeled > 0, {
+  message: "numLabeled + numUnlabeled must be positive",
+  path: ["numLabeled"],
+});
+
+/** 202 answer of POST /v1/updates. */
+export const UpdateAcceptedSchema = z.strictObject({
+  accepted: z.literal(true),
+  round: z.int(),
+  received: z.int(),
+  targetClients: z.int(),
+});
+
+/** GET /v1/health. */
+export const HealthSchema = z.strictObject({ status: z.literal("ok") });
+
+/** One round's line in the status history. */
+export const RoundMetricsSchema = z.strictObject({
+  round: z.int().min(0),
+  version: z.int().min(0),
+  clients: z.int().min(0),
+  numLabeled: z.int().min(0),
+  numUnlabeled: z.int().min(0),
+  accuracy: z.number().nullable(),
+  loss: z.number().nullable(),
+  seconds: z.number(),
+  bytesReceived: z.int().min(0),
+  checkpoint: z.string().nullable(),
+});
+
+/** GET /v1/status. */
+export const StatusSchema = z.strictObject({
+  taskId: z.string(),
+  round: z.int(),
+  version: z.int(),
+  phase: PhaseSchema,
+  totalRounds: z.int(),
+  received: z.int(),
+  targetClients: z.int(),
+  clients: z.array(z.strictObject({
+    id: z.string(),
+    lastSeen: z.string(),
+    updatesAccepted: z.int(),
+    backend: z.string().nullable(),
+  })),
+  history: z.array(RoundMetricsSchema),
+});
+
+/** Every error answer. */
+export const ErrorResponseSchema = z.strictObject({
+  error: z.strictObject({ code: z.string(), message: z.string() }),
+});
+
+/** @see {@linkcode TrainingConfigSchema} */
+export type TrainingConfig = z.infer<typeof TrainingConfigSchema>;
+/** @see {@linkcode RoundConfigSchema} */
+export type RoundConfig = z.infer<typeof RoundConfigSchema>;
+/** @see {@linkcode AggregationConfigSchema} */
+export type AggregationConfig = z.infer<typeof AggregationConfigSchema>;
+/** @see {@linkcode TaskConfigSchema} */
+export type TaskConfig = z.infer<typeof TaskConfigSchema>;
+/** Input of {@linkcode TaskConfigSchema}: the task file, with defaults left out. */
+export type TaskConfigInput = z.input<typeof TaskConfigSchema>;
+/** @see {@linkcode TaskResponseSchema} */
+export type TaskResponse = z.infer<typeof TaskResponseSchema>;
+/** @see {@linkcode UpdateMetadataSchema} */
+export type UpdateMetadata = z.infer<typeof UpdateMetadataSchema>;
+/** @see {@linkcode UpdateAcceptedSchema} */
+export type UpdateAccepted = z.infer<typeof UpdateAcceptedSchema>;
+/** @see {@linkcode RoundMetricsSchema} */
+export type RoundMetrics = z.infer<typeof RoundMetricsSchema>;
+/** @see {@linkcode StatusSchema} */
+export type Status = z.infer<typeof StatusSchema>;
+/** @see {@linkcode PhaseSchema} */
+export type Phase = z.infer<typeof PhaseSchema>;
+/** @see {@linkcode ErrorResponseSchema} */
+export type ErrorResponse = z.infer<typeof ErrorResponseSchema>;
+
+/**
+ * Formats a zod error as one line naming each field and its reason.
+ *
+ * @example
+ * ```ts
+ * import { formatZodError, TrainingConfigSchema } from "./schemas.ts";
+ * import assert from "node:assert/strict";
+ * const result = TrainingConfigSchema.safeParse({ alpha: -1 });
+ * assert.ok(!result.success && formatZodError(result.error).startsWith("alpha:"));
+ * ```
+ */
+export function formatZodError(error: z.ZodError): string {
+  return error.issues.map((issue) => {
+    const path = issue.path.length ? issue.path.join(".") : "(root)";
+    return `${path}: ${issue.message}`;
+  }).join("; ");
+}

@@ -1,0 +1,118 @@
+/**
+ * The built-in task `mnist-mlp`: a 784-256-256-10 MLP with dropout 0.3 on
+ * MNIST digits.
+ * @module
+ */
+import type { TaskConfig, TaskConfigInput } from "../schemas.ts";
+import { TaskConfigSchema } from "../schemas.ts";
+
+/** Options of {@linkcode mnistMlpTopology}. */
+export interface MnistMlpOptions {
+  /** Dropout rate after each hidden layer. @default 0.3 */
+  dropout?: number;
+  /** Units of each hidden layer. @default [256, 256] */
+  hidden?: number[];
+}
+
+function dense(name: string, units: number, activation: string, inputSize?: number) {
+  return {
+    class_name: "Dense",
+    config: {
+      units,
+      activation,
+      use_bias: true,
+      kernel_initializer: {
+        class_name: "VarianceScaling",
+        config: { scale: 1, mode: "fan_avg", distribution: "normal", seed: null },
+      },
+      bias_initializer: { class_name: "Zeros", config: {} },
+      kernel_regularizer: null,
+      bias_regularizer: null,
+      activity_regularizer: null,
+      kernel_constraint: null,
+      bias_constraint: null,
+      name,
+      trainable: true,
+      ...(inputSize === undefined
+        ? {}
+        : { batch_input_shape: [null, inputSize], dtype: "float32" }),
+    },
+  };
+}
+
+/**
+ * The Layers topology of the MLP (as `model.toJSON()` writes it, so it needs
+ * no backend); its output is logits (no softmax).
+ *
+ * @example
+ * ```ts
+ * import { mnistMlpTopology } from "./mnist_mlp.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(mnistMlpTopology().class_name, "Sequential");
+ * ```
+ */
+export function mnistMlpTopology(options: MnistMlpOptions = {}): Record<string, unknown> {
+  const { dropout = 0.3, hidden = [256, 256] } = options;
+  const layers: unknown[] = [];
+  hidden.forEach((units, i) => {
+    layers.push(dense(`dense${i + 1}`, units, "relu", i === 0 ? 784 : undefined));
+    layers.push({
+      class_name: "Dropout",
+      config: {
+        rate: dropout,
+        noise_shape: null,
+        seed: null,
+        name: `dropout${i + 1}`,
+        trainable: true,
+      },
+    });
+  });
+  layers.push(dense("logits", 10, "linear"));
+  return {
+    class_name: "Sequential",
+    config: { name: "mnist_mlp", layers },
+    keras_version: "tfjs-layers 4.22.0",
+    backend: "tensor_flow.js",
+  };
+}
+
+/**
+ * The task config of `mnist-mlp`, with overrides merged over its defaults.
+ *
+ * @example
+ * ```ts
+ * import { mnistMlpTask } from "./mnist_mlp.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(mnistMlpTask({ rounds: { total: 3 } }).rounds.total, 3);
+ * ```
+ */
+export function mnistMlpTask(
+  overrides: {
+    training?: TaskConfigInput["training"];
+    rounds?: TaskConfigInput["rounds"];
+    aggregation?: TaskConfigInput["aggregation"];
+    dropout?: number;
+  } = {},
+): TaskConfig {
+  return TaskConfigSchema.parse({
+    id: "mnist-mlp",
+    model: { topology: mnistMlpTopology({ dropout: overrides.dropout }), seed: 0 },
+    input: { shape: [784], labels: ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"] },
+    training: {
+      alpha: 1,
+      labeledBatchSize: 32,
+      unlabeledBatchSize: 64,
+      localSteps: 40,
+      learningRate: 0.001,
+      ...overrides.training,
+    },
+    rounds: {
+      total: 10,
+      targetClients: 8,
+      minClients: 1,
+      timeoutSeconds: 120,
+      ...overrides.rounds,
+    },
+    aggregation: { unlabeledWeight: 0.5, ...overrides.aggregation },
+  });
+}

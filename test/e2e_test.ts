@@ -1,0 +1,123 @@
+// End to end: a real coordinator on a random port and 3 real clients (each in
+// its own worker, on the wasm backend) train mnist-mlp over HTTP for 2 rounds.
+import * as tf from "@tensorflow/tfjs";
+import assert from "node:assert/strict";
+import { spawnClientWorker } from "../client/spawn_worker.ts";
+import { startCoordinator } from "../coordinator/serve.ts";
+import { selectRows } from "../shared/dataset.ts";
+import { loadMnistSplit } from "../shared/mnist.ts";
+import { partition } from "../shared/partition.ts";
+import { decodeSafetensors, encodeSafetensors, type Float32Tensor } from "../shared/safetensors.ts";
+import { ErrorResponseSchema, StatusSchema } from "../shared/schemas.ts";
+import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
+
+async function getModelBytes(url: string): Promise<Uint8Array> {
+  const res = await fetch(`${url}/v1/model`);
+  assert.equal(res.status, 200);
+  return new Uint8Array(await res.arrayBuffer());
+}
+
+async function post(url: string, body: Uint8Array): Promise<{ status: number; json: unknown }> {
+  const res = await fetch(`${url}/v1/updates`, {
+    method: "POST",
+    body: body as Uint8Array<ArrayBuffer>,
+  });
+  return { status: res.status, json: await res.json() };
+}
+
+Deno.test("3 clients train mnist-mlp over HTTP for 2 rounds and beat the initial model", async () => {
+  const runDir = await Deno.makeTempDir({ prefix: "e2e-run-" });
+  const task = mnistMlpTask({
+    rounds: { total: 2, targetClients: 3, minClients: 3, timeoutSeconds: 600 },
+    training: { localSteps: 30 },
+  });
+  const { train, holdout } = await loadMnistSplit({ seed: 1 });
+  const coordinator = await startCoordinator({ task, holdout, runDir });
+  const { url, federation } = coordinator;
+  try {
+    // A malformed update (a tensor of the wrong shape) is refused and changes nothing.
+    const before = await getModelBytes(url);
+    const global = decodeSafetensors(before).tensors;
+    const bad = new Map<string, Float32Tensor>();
+    for (const { name, shape } of federation.trainable) {
+      const size = shape.reduce((a, b) => a * b, 1);
+      bad.set(name, { shape, data: new Float32Array(size) });
+    }
+    bad.set("logits/bias", { shape: [11], data: new Float32Array(11) });
+    const meta = {
+      round: "1",
+      baseVersion: "0",
+      numLabeled: "5",
+      numUnlabeled: "5",
+      clientId: "intruder",
+    };
+    const rejected = await post(url, encodeSafetensors(bad, meta));
+    assert.equal(rejected.status, 400);
+    const error = ErrorResponseSchema.parse(rejected.json);
+    assert.equal(error.error.code, "invalid_update");
+    assert.match(error.error.message, /"logits\/bias" has shape \[11\], expected \[10\]/);
+    assert.deepEqual(await getModelBytes(url), before);
+    assert.equal(federation.status().received, 0);
+
+    // Three real clients on Dirichlet shards, 10% labeled.
+    const parts = partition(train.labels, [...train.labels.keys()], {
+      clients: 3,
+      beta: 0.5,
+      labeledFraction: 0.1,
+      seed: 1,
+    });
+    const clients = parts.map((part, i) =>
+      spawnClientWorker({
+        coordinator: url,
+        dataset: selectRows(train, part.rows, { hideLabels: part.unlabeledRows }),
+        clientId: `client-${i + 1}`,
+        seed: i,
+      })
+    );
+    await Promise.all([federation.finished, ...clients.map((c) => c.done)]);
+
+    const status = StatusSchema.parse(await (await fetch(`${url}/v1/status`)).json());
+    assert.equal(status.phase, "finished");
+    assert.deepEqual(status.history.map((h) => h.round), [0, 1, 2]);
+    assert.deepEqual(status.history.map((h) => h.clients), [0, 3, 3]);
+    assert.deepEqual(status.clients.map((c) => c.updatesAccepted), [2, 2, 2]);
+    const [initial, , last] = status.history;
+    assert.ok(
+      last!.accuracy! > initial!.accuracy!,
+      `accuracy ${last!.accuracy} <= ${initial!.accuracy}`,
+    );
+    assert.ok(last!.accuracy! > 0.5, `accuracy after round 2 is only ${last!.accuracy}`);
+
+    // The global model moved, and a late update for round 1 is stale.
+    const after = decodeSafetensors(await getModelBytes(url));
+    assert.equal(after.metadata.version, "2");
+    assert.notDeepEqual(
+      after.tensors.get("dense1/kernel")!.data,
+      global.get("dense1/kernel")!.data,
+    );
+    const late = new Map(
+      federation.trainable.map(({ name, shape }) => [name, {
+        shape,
+        data: new Float32Array(shape.reduce((a, b) => a * b, 1)),
+      }]),
+    );
+    const stale = await post(url, encodeSafetensors(late, { ...meta, clientId: "late" }));
+    assert.equal(stale.status, 409);
+    assert.equal(ErrorResponseSchema.parse(stale.json).error.code, "stale_update");
+
+    // The checkpoint of round 2 and the served tfjs model load with tf.loadLayersModel.
+    await tf.setBackend("wasm");
+    const served = await tf.loadLayersModel(`${url}/v1/model/model.json`);
+    const checkpoint = JSON.parse(await Deno.readTextFile(last!.checkpoint!));
+    assert.equal(checkpoint.format, "layers-model");
+    const x = tf.tensor2d(holdout.x.subarray(0, 784 * 8), [8, 784]);
+    const served1 = (served.predict(x) as tf.Tensor).arraySync() as number[][];
+    assert.equal(served1.length, 8);
+    assert.ok(served1.flat().every(Number.isFinite));
+    x.dispose();
+    served.dispose();
+  } finally {
+    await coordinator.shutdown();
+    await Deno.remove(runDir, { recursive: true });
+  }
+});
