@@ -60,7 +60,7 @@ export function createApp(federation: Federation, options: CreateAppOptions = {}
     const etag = `"${global.version}"`;
     c.header("ETag", etag);
     c.header("Cache-Control", "no-cache");
-    if (c.req.header("If-None-Match") === etag) return c.body(null, 304);
+    if (matchesEtag(c.req.header("If-None-Match"), etag)) return c.body(null, 304);
     c.header("Content-Type", "application/octet-stream");
     return c.body(global.safetensors as Uint8Array<ArrayBuffer>);
   });
@@ -93,4 +93,12 @@ export function createApp(federation: Federation, options: CreateAppOptions = {}
   );
 
   return app;
+}
+
+/** Whether an If-None-Match header (a list, weak tags, or `*`) matches `etag`. */
+function matchesEtag(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  return header.split(",").map((tag) => tag.trim().replace(/^W\//, "")).some((tag) =>
+    tag === "*" || tag === etag
+  );
 }

@@ -38,6 +38,8 @@ export interface FederationOptions {
   onError?: (error: unknown) => void;
 }
 
+const RETRY_CLOSE_MS = 2000;
+
 interface ClientRecord {
   id: string;
   lastSeen: Date;
@@ -102,7 +104,9 @@ export class Federation {
   /** Creates the federation, evaluates the initial model (round 0) and opens round 1. */
   static async create(options: FederationOptions): Promise<Federation> {
     const federation = new Federation(options);
-    await federation.#record(0, [], 0, performance.now());
+    const initial = await federation.#measure(0, [], 0, performance.now(), federation.#global);
+    federation.#history.push(initial);
+    options.onRound?.(initial);
     federation.#open();
     return federation;
   }
@@ -267,6 +271,8 @@ export class Federation {
 
   async #closeRound(): Promise<void> {
     const updates = [...this.#pending.values()];
+    let next = this.#global;
+    let metrics: RoundMetrics;
     try {
       const mean = fedAvg(
         updates.map((u) => ({
@@ -277,28 +283,32 @@ export class Federation {
         { unlabeledWeight: this.task.aggregation.unlabeledWeight },
       );
       if (mean) {
-        const lr = this.task.aggregation.serverLearningRate;
-        const next = new Map(this.#global);
-        this.trainable.forEach(({ name }, i) => {
-          const current = this.#global.get(name)!;
-          const delta = mean[i]!;
-          const data = new Float32Array(current.data.length);
-          for (let j = 0; j < data.length; j++) data[j] = current.data[j]! + lr * delta[j]!;
-          next.set(name, { shape: current.shape, data });
-        });
-        writeWeights(this.#model, next);
-        this.#global = next;
+        next = applyDelta(
+          this.#global,
+          this.trainable,
+          mean,
+          this.task.aggregation.serverLearningRate,
+        );
       }
-      this.#version++;
-      await this.#record(this.#round, updates, this.#version, this.#openedAt);
+      writeWeights(this.#model, next);
+      metrics = await this.#measure(this.#round, updates, this.#version + 1, this.#openedAt, next);
     } catch (error) {
+      // Nothing is committed: the model goes back to the current global and
+      // the round stays open with its updates; closing is tried again.
+      writeWeights(this.#model, this.#global);
       (this.#options.onError ?? console.error)(error);
       this.#phase = "training";
       this.#deadlinePassed = true;
+      this.#timer = setTimeout(() => this.#maybeClose(), RETRY_CLOSE_MS);
       return;
     }
+    this.#global = next;
+    this.#version++;
+    this.#history.push(metrics);
+    this.#options.onRound?.(metrics);
     if (this.#round >= this.task.rounds.total) {
       this.#phase = "finished";
+      this.#pending.clear();
       clearTimeout(this.#timer);
       this.#finished.resolve();
     } else {
@@ -307,21 +317,22 @@ export class Federation {
     }
   }
 
-  async #record(
+  async #measure(
     round: number,
     updates: ValidUpdate[],
     version: number,
     openedAt: number,
-  ): Promise<void> {
+    weights: Map<string, Float32Tensor>,
+  ): Promise<RoundMetrics> {
     const evaluation = this.#evaluator?.evaluate(this.#model) ?? null;
     const checkpoint = this.#options.runDir
       ? await writeCheckpoint(
         this.#options.runDir,
         `round-${String(round).padStart(4, "0")}`,
-        toTfjsArtifacts(this.task.model.topology, this.#global),
+        toTfjsArtifacts(this.task.model.topology, weights),
       )
       : null;
-    const metrics: RoundMetrics = {
+    return {
       round,
       version,
       clients: updates.length,
@@ -333,7 +344,23 @@ export class Federation {
       bytesReceived: updates.reduce((n, u) => n + u.bytes, 0),
       checkpoint,
     };
-    this.#history.push(metrics);
-    this.#options.onRound?.(metrics);
   }
+}
+
+/** `global + lr * delta` for the trainable weights; the others are kept. */
+function applyDelta(
+  global: Map<string, Float32Tensor>,
+  trainable: readonly WeightSpec[],
+  delta: readonly Float32Array[],
+  lr: number,
+): Map<string, Float32Tensor> {
+  const next = new Map(global);
+  trainable.forEach(({ name }, i) => {
+    const current = global.get(name)!;
+    const d = delta[i]!;
+    const data = new Float32Array(current.data.length);
+    for (let j = 0; j < data.length; j++) data[j] = current.data[j]! + lr * d[j]!;
+    next.set(name, { shape: current.shape, data });
+  });
+  return next;
 }

@@ -30,7 +30,7 @@ export interface DatasetCounts {
  * ```ts
  * import { featureSize } from "./dataset.ts";
  * import assert from "node:assert/strict";
- * assert.equal(featureSize({ x: new Float32Array(0), labels: new Int32Array(0), featureShape: [28, 28], numClasses: 10 }), 784);
+ * assert.equal(featureSize({ featureShape: [28, 28] }), 784);
  * ```
  */
 export function featureSize(dataset: Pick<Dataset, "featureShape">): number {

@@ -138,3 +138,22 @@ Deno.test("fedAvg() throws RangeError on a negative unlabeledWeight", () => {
   assert.throws(() => fedAvg([], { unlabeledWeight: -1 }), RangeError);
   assert.throws(() => fedAvg([A, C], { unlabeledWeight: NaN }), RangeError);
 });
+
+Deno.test("fedAvg() skips a client of weight 0, even one holding NaN or Infinity", () => {
+  const mean = fedAvg([
+    { tensors: [Float32Array.of(1, 2)], numLabeled: 1, numUnlabeled: 0 },
+    { tensors: [Float32Array.of(NaN, Infinity)], numLabeled: 0, numUnlabeled: 5 },
+  ], { unlabeledWeight: 0 });
+  assert.deepEqual(mean?.map((t) => [...t]), [[1, 2]]);
+});
+
+Deno.test("fedAvg() rejects negative example counts", () => {
+  assert.throws(
+    () =>
+      fedAvg([
+        { tensors: [Float32Array.of(1)], numLabeled: 2, numUnlabeled: 0 },
+        { tensors: [Float32Array.of(5)], numLabeled: -1, numUnlabeled: 0 },
+      ]),
+    RangeError,
+  );
+});
