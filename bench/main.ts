@@ -1,0 +1,146 @@
+/**
+ * Benchmarks: local R-Drop step time on the wasm backend (with and without
+ * the transposed-matmul kernel), safetensors throughput and FedAvg
+ * throughput. Prints a table and writes the figures to
+ * `runs/bench/bench-<time>.json` (or `--out FILE`).
+ *
+ * `deno task bench [--out FILE]`
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { parseArgs } from "node:util";
+import { installWasmMatMulTranspose } from "../client/_wasm_matmul.ts";
+import { LocalTrainer } from "../client/trainer.ts";
+import { fedAvg } from "../coordinator/aggregate/fed_avg.ts";
+import { loadMnistSplit } from "../shared/mnist.ts";
+import { buildModel, readWeights } from "../shared/model.ts";
+import { decodeSafetensors, encodeSafetensors } from "../shared/safetensors.ts";
+import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
+
+interface Row {
+  name: string;
+  value: number;
+  unit: string;
+  note: string;
+}
+
+const { values: args } = parseArgs({ args: Deno.args, options: { out: { type: "string" } } });
+const rows: Row[] = [];
+
+function time(repeats: number, fn: () => void): number {
+  fn();
+  const start = performance.now();
+  for (let i = 0; i < repeats; i++) fn();
+  return (performance.now() - start) / repeats;
+}
+
+// Start wasm without the kernel fix first, to measure the difference.
+setWasmPaths(
+  dirname(createRequire(import.meta.url).resolve("@tensorflow/tfjs-backend-wasm")) + "/",
+);
+await tf.setBackend("wasm");
+const task = mnistMlpTask({ training: { localSteps: 20 } });
+const { train } = await loadMnistSplit();
+const labels = Int32Array.from(train.labels, (l, i) => (i % 10 === 0 ? l : -1));
+const model = await buildModel(task.model.topology);
+const trainer = new LocalTrainer(model, { ...train, labels }, { seed: 1 });
+const batch = task.training.labeledBatchSize + task.training.unlabeledBatchSize;
+const a = tf.randomNormal([2 * batch, 784]);
+const b = tf.randomNormal([2 * batch, 256]);
+
+async function stepMs(): Promise<number> {
+  await trainer.train(task.training); // warm-up
+  const result = await trainer.train(task.training);
+  return (result.seconds * 1000) / result.steps;
+}
+const matMulT = () => tf.tidy(() => void tf.matMul(a, b, true, false).dataSync());
+const plainStep = await stepMs();
+const plainMatMul = time(20, matMulT);
+installWasmMatMulTranspose();
+const fixedStep = await stepMs();
+const fixedMatMul = time(20, matMulT);
+rows.push(
+  {
+    name: "R-Drop step, wasm",
+    value: fixedStep,
+    unit: "ms",
+    note: `[x; x] of ${batch} rows, mnist-mlp, Adam`,
+  },
+  {
+    name: "R-Drop step, wasm, stock kernel",
+    value: plainStep,
+    unit: "ms",
+    note: "without the transposed-matmul kernel",
+  },
+  {
+    name: "matMul x^T dy, wasm",
+    value: fixedMatMul,
+    unit: "ms",
+    note: `[${2 * batch},784]^T x [${2 * batch},256]`,
+  },
+  {
+    name: "matMul x^T dy, wasm, stock kernel",
+    value: plainMatMul,
+    unit: "ms",
+    note: "tfjs-backend-wasm 4.22.0",
+  },
+);
+trainer.dispose();
+tf.dispose([a, b]);
+
+// The codec and the aggregation, on the weights of mnist-mlp.
+const weights = readWeights(model);
+const bytes = encodeSafetensors(weights, { round: "1" });
+const mb = bytes.byteLength / 1e6;
+rows.push(
+  {
+    name: "safetensors encode",
+    value: mb / (time(50, () => encodeSafetensors(weights)) / 1000),
+    unit: "MB/s",
+    note: `${mb.toFixed(2)} MB update`,
+  },
+  {
+    name: "safetensors decode",
+    value: mb / (time(50, () => decodeSafetensors(bytes)) / 1000),
+    unit: "MB/s",
+    note: "strict, with copies",
+  },
+);
+const tensors = [...weights.values()].map((t) => t.data);
+const clients = Array.from({ length: 8 }, () => ({ tensors, numLabeled: 100, numUnlabeled: 900 }));
+const avgMs = time(20, () => fedAvg(clients, { unlabeledWeight: 0.5 }));
+rows.push({
+  name: "FedAvg, 8 clients",
+  value: (8 * mb) / (avgMs / 1000) / 1000,
+  unit: "GB/s",
+  note: "update bytes read per second",
+});
+model.dispose();
+
+const width = Math.max(...rows.map((r) => r.name.length));
+console.log(`${"benchmark".padEnd(width)}  ${"value".padStart(10)}  unit  note`);
+for (const r of rows) {
+  console.log(
+    `${r.name.padEnd(width)}  ${r.value.toFixed(2).padStart(10)}  ${r.unit.padEnd(4)}  ${r.note}`,
+  );
+}
+const out = args.out ??
+  join("runs", "bench", `bench-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
+await Deno.mkdir(dirname(out), { recursive: true });
+await Deno.writeTextFile(
+  out,
+  JSON.stringify(
+    {
+      date: new Date().toISOString(),
+      deno: Deno.version.deno,
+      cpus: navigator.hardwareConcurrency,
+      rows,
+    },
+    null,
+    2,
+  ),
+);
+console.log(`figures written to ${out}`);
