@@ -5,8 +5,8 @@
  * `deno task demo [--clients 8] [--rounds 10] [--beta 0.5|iid] [--labeled 0.1] [--seed 0] [--run-dir DIR]`
  * @module
  */
-import { parseArgs } from "node:util";
 import { join } from "node:path";
+import { betaFlag, fail, numberFlag, parseFlags } from "./client/cli.ts";
 import { spawnClientWorker } from "./client/spawn_worker.ts";
 import { startCoordinator } from "./coordinator/serve.ts";
 import { countRows, selectRows } from "./shared/dataset.ts";
@@ -29,65 +29,21 @@ Options:
   --run-dir DIR     where checkpoints go (default runs/demo-<time>)
   -h, --help        this help`;
 
-function fail(message: string): never {
-  console.error(`error: ${message}\n\n${HELP}`);
-  Deno.exit(2);
-}
-
-function positiveInt(name: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) fail(`--${name} "${value}" is not a positive integer`);
-  return n;
-}
-
-function fraction(name: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!(n >= 0 && n <= 1)) fail(`--${name} "${value}" is not a number in [0, 1]`);
-  return n;
-}
-
-let args;
-try {
-  args = parseArgs({
-    args: Deno.args,
-    options: {
-      clients: { type: "string" },
-      rounds: { type: "string" },
-      beta: { type: "string" },
-      labeled: { type: "string" },
-      "local-steps": { type: "string" },
-      alpha: { type: "string" },
-      seed: { type: "string" },
-      "run-dir": { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-  }).values;
-} catch (error) {
-  fail(error instanceof Error ? error.message : String(error));
-}
-if (args.help) {
-  console.log(HELP);
-  Deno.exit(0);
-}
-
-const clients = positiveInt("clients", args.clients, 8);
-const rounds = positiveInt("rounds", args.rounds, 10);
-const labeledFraction = fraction("labeled", args.labeled, 0.1);
-const seed = args.seed === undefined ? 0 : Number(args.seed);
-if (!Number.isInteger(seed)) fail(`--seed "${args.seed}" is not an integer`);
-const beta = args.beta === undefined ? 0.5 : args.beta === "iid" ? "iid" : Number(args.beta);
-if (beta !== "iid" && !(beta > 0)) {
-  fail(`--beta "${args.beta}" is neither a positive number nor "iid"`);
-}
-const alpha = args.alpha === undefined ? undefined : Number(args.alpha);
-if (alpha !== undefined && !(alpha >= 0)) {
-  fail(`--alpha "${args.alpha}" is not a non-negative number`);
-}
-const localSteps = args["local-steps"] === undefined
-  ? undefined
-  : positiveInt("local-steps", args["local-steps"], 1);
+const args = parseFlags(
+  Deno.args,
+  ["clients", "rounds", "beta", "labeled", "local-steps", "alpha", "seed", "run-dir"],
+  HELP,
+);
+const clients = numberFlag("clients", args.clients, 8, { min: 1, integer: true });
+const rounds = numberFlag("rounds", args.rounds, 10, { min: 1, integer: true });
+const labeledFraction = numberFlag("labeled", args.labeled, 0.1, { min: 0, max: 1 });
+const seed = numberFlag("seed", args.seed, 0, { integer: true });
+const beta = betaFlag("beta", args.beta, 0.5);
+const alpha = numberFlag("alpha", args.alpha, undefined, { min: 0 });
+const localSteps = numberFlag("local-steps", args["local-steps"], undefined, {
+  min: 1,
+  integer: true,
+});
 const runDir = args["run-dir"] ??
   join("runs", `demo-${new Date().toISOString().replace(/[:.]/g, "-")}`);
 

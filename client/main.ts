@@ -4,12 +4,12 @@
  * `deno task client --coordinator URL (--data FILE | --mnist-shard I/K) [--backend wasm|cpu|webgpu] [--id NAME]`
  * @module
  */
-import { parseArgs } from "node:util";
 import { countRows, type Dataset, selectRows } from "../shared/dataset.ts";
 import { formatOf, parseDataFile } from "../shared/data_file.ts";
 import { loadMnistSplit } from "../shared/mnist.ts";
 import { partition } from "../shared/partition.ts";
 import { type BackendName, BACKENDS, startBackend } from "./backend.ts";
+import { betaFlag, fail, numberFlag, parseFlags } from "./cli.ts";
 import { CoordinatorClient } from "./coordinator_client.ts";
 import { runClient } from "./run_client.ts";
 
@@ -29,34 +29,11 @@ Options:
   --seed N            seed of batch sampling and of --mnist-shard (default 0)
   -h, --help          this help`;
 
-function fail(message: string): never {
-  console.error(`error: ${message}`);
-  Deno.exit(2);
-}
-
-let args;
-try {
-  args = parseArgs({
-    args: Deno.args,
-    options: {
-      coordinator: { type: "string" },
-      data: { type: "string" },
-      "mnist-shard": { type: "string" },
-      beta: { type: "string" },
-      labeled: { type: "string" },
-      backend: { type: "string" },
-      id: { type: "string" },
-      seed: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-  }).values;
-} catch (error) {
-  fail(`${error instanceof Error ? error.message : error}\n\n${HELP}`);
-}
-if (args.help) {
-  console.log(HELP);
-  Deno.exit(0);
-}
+const args = parseFlags(
+  Deno.args,
+  ["coordinator", "data", "mnist-shard", "beta", "labeled", "backend", "id", "seed"],
+  HELP,
+);
 if (!args.coordinator) fail(`--coordinator is required\n\n${HELP}`);
 if (!args.data === !args["mnist-shard"]) {
   fail(`give exactly one of --data and --mnist-shard\n\n${HELP}`);
@@ -65,8 +42,7 @@ const backendName = (args.backend ?? "wasm") as BackendName;
 if (!BACKENDS.includes(backendName)) {
   fail(`--backend "${args.backend}" is not one of ${BACKENDS.join(", ")}`);
 }
-const seed = Number(args.seed ?? 0);
-if (!Number.isInteger(seed)) fail(`--seed "${args.seed}" is not an integer`);
+const seed = numberFlag("seed", args.seed, 0, { integer: true });
 
 const api = new CoordinatorClient(args.coordinator);
 let task;
@@ -103,12 +79,12 @@ if (args.data) {
   if (!match || index < 1 || index > count) {
     fail(`--mnist-shard "${args["mnist-shard"]}" is not I/K with 1 <= I <= K`);
   }
-  const beta = args.beta === undefined ? 0.5 : args.beta === "iid" ? "iid" : Number(args.beta);
+  const beta = betaFlag("beta", args.beta, 0.5);
   const { train } = await loadMnistSplit({ seed });
   const part = partition(train.labels, [...train.labels.keys()], {
     clients: count,
     beta,
-    labeledFraction: Number(args.labeled ?? 0.1),
+    labeledFraction: numberFlag("labeled", args.labeled, 0.1, { min: 0, max: 1 }),
     seed,
   })[index - 1]!;
   dataset = selectRows(train, part.rows, { hideLabels: part.unlabeledRows });

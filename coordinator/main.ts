@@ -5,12 +5,12 @@
  * @module
  */
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import type { Dataset } from "../shared/dataset.ts";
 import { formatOf, parseDataFile } from "../shared/data_file.ts";
 import { loadMnistSplit } from "../shared/mnist.ts";
 import { formatZodError, type TaskConfig, TaskConfigSchema } from "../shared/schemas.ts";
 import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
+import { fail, numberFlag, parseFlags } from "../client/cli.ts";
 import { startCoordinator } from "./serve.ts";
 
 const HELP = `Usage: deno task coordinator [options]
@@ -30,36 +30,22 @@ Options:
   --linger S            keep serving S seconds after the last round (default 5)
   -h, --help            this help`;
 
-function fail(message: string): never {
-  console.error(`error: ${message}`);
-  Deno.exit(2);
-}
-
-let args;
-try {
-  args = parseArgs({
-    args: Deno.args,
-    options: {
-      task: { type: "string" },
-      holdout: { type: "string" },
-      port: { type: "string" },
-      host: { type: "string" },
-      "run-dir": { type: "string" },
-      rounds: { type: "string" },
-      "target-clients": { type: "string" },
-      "min-clients": { type: "string" },
-      "round-timeout": { type: "string" },
-      linger: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-  }).values;
-} catch (error) {
-  fail(`${error instanceof Error ? error.message : error}\n\n${HELP}`);
-}
-if (args.help) {
-  console.log(HELP);
-  Deno.exit(0);
-}
+const args = parseFlags(
+  Deno.args,
+  [
+    "task",
+    "holdout",
+    "port",
+    "host",
+    "run-dir",
+    "rounds",
+    "target-clients",
+    "min-clients",
+    "round-timeout",
+    "linger",
+  ],
+  HELP,
+);
 
 async function readText(path: string): Promise<string> {
   try {
@@ -99,19 +85,16 @@ if (args.holdout) {
 }
 
 const overrides = {
-  ...base.rounds,
-  ...(args.rounds ? { total: Number(args.rounds) } : {}),
-  ...(args["target-clients"] ? { targetClients: Number(args["target-clients"]) } : {}),
-  ...(args["min-clients"] ? { minClients: Number(args["min-clients"]) } : {}),
-  ...(args["round-timeout"] ? { timeoutSeconds: Number(args["round-timeout"]) } : {}),
+  total: numberFlag("rounds", args.rounds, base.rounds.total),
+  targetClients: numberFlag("target-clients", args["target-clients"], base.rounds.targetClients),
+  minClients: numberFlag("min-clients", args["min-clients"], base.rounds.minClients),
+  timeoutSeconds: numberFlag("round-timeout", args["round-timeout"], base.rounds.timeoutSeconds),
 };
 const checked = TaskConfigSchema.safeParse({ ...base, rounds: overrides });
 if (!checked.success) fail(formatZodError(checked.error));
 const task = checked.data;
-const port = Number(args.port ?? 8787);
-if (!Number.isInteger(port) || port < 0 || port > 65535) {
-  fail(`--port "${args.port}" is not a port number`);
-}
+const port = numberFlag("port", args.port, 8787, { min: 0, max: 65535, integer: true });
+const linger = numberFlag("linger", args.linger, 5, { min: 0 });
 const runDir = args["run-dir"] ??
   join("runs", `${task.id}-${new Date().toISOString().replace(/[:.]/g, "-")}`);
 
@@ -139,6 +122,5 @@ Deno.addSignalListener("SIGINT", async () => {
 });
 await coordinator.federation.finished;
 console.log(`finished: final model ${coordinator.federation.status().history.at(-1)?.checkpoint}`);
-const linger = Number(args.linger ?? 5);
 if (linger > 0) await new Promise((resolve) => setTimeout(resolve, linger * 1000));
 await coordinator.shutdown();

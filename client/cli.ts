@@ -1,0 +1,119 @@
+/**
+ * What the command lines (demo, coordinator, client) share: parsing flags,
+ * checking numbers, and failing with a clear message.
+ * @module
+ */
+import { parseArgs } from "node:util";
+
+/**
+ * Prints `error: message` to stderr and exits with status 2.
+ *
+ * @example
+ * ```ts ignore
+ * import { fail } from "./cli.ts";
+ * fail('--port "x" is not a port number');
+ * ```
+ */
+export function fail(message: string): never {
+  console.error(`error: ${message}`);
+  Deno.exit(2);
+}
+
+/**
+ * Parses `args` as `--name value` flags (all strings) plus `-h`/`--help`,
+ * which prints `help` and exits. An unknown flag fails with the help text.
+ *
+ * @example
+ * ```ts
+ * import { parseFlags } from "./cli.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(parseFlags(["--port", "80"], ["port"], "usage").port, "80");
+ * ```
+ */
+export function parseFlags<const N extends string>(
+  args: string[],
+  names: readonly N[],
+  help: string,
+): Partial<Record<N, string>> {
+  let values;
+  try {
+    values = parseArgs({
+      args,
+      options: {
+        ...Object.fromEntries(names.map((name) => [name, { type: "string" as const }])),
+        help: { type: "boolean", short: "h" },
+      },
+    }).values;
+  } catch (error) {
+    fail(`${error instanceof Error ? error.message : error}\n\n${help}`);
+  }
+  if (values.help) {
+    console.log(help);
+    Deno.exit(0);
+  }
+  return values as Partial<Record<N, string>>;
+}
+
+/** Bounds of {@linkcode numberFlag}. */
+export interface NumberFlagOptions {
+  /** Smallest value allowed. @default -Infinity */
+  min?: number;
+  /** Largest value allowed. @default Infinity */
+  max?: number;
+  /** Whether only integers are allowed. @default false */
+  integer?: boolean;
+}
+
+/**
+ * The number given to `--name`, or `fallback` when absent; fails with a clear
+ * message when it is not a number within bounds.
+ *
+ * @example
+ * ```ts
+ * import { numberFlag } from "./cli.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(numberFlag("rounds", "3", 10, { min: 1, integer: true }), 3);
+ * assert.equal(numberFlag("rounds", undefined, 10), 10);
+ * ```
+ */
+export function numberFlag<T extends number | undefined>(
+  name: string,
+  value: string | undefined,
+  fallback: T,
+  options: NumberFlagOptions = {},
+): number | T {
+  if (value === undefined) return fallback;
+  const { min = -Infinity, max = Infinity, integer = false } = options;
+  const n = value.trim() === "" ? NaN : Number(value);
+  if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < min || n > max) {
+    const kind = integer ? "an integer" : "a number";
+    const range = min > -Infinity && max < Infinity
+      ? ` in [${min}, ${max}]`
+      : min > -Infinity
+      ? ` of at least ${min}`
+      : max < Infinity
+      ? ` of at most ${max}`
+      : "";
+    fail(`--${name} "${value}" is not ${kind}${range}`);
+  }
+  return n;
+}
+
+/**
+ * The Dirichlet beta given to `--name`: a positive number or `iid`.
+ *
+ * @example
+ * ```ts
+ * import { betaFlag } from "./cli.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(betaFlag("beta", "iid", 0.5), "iid");
+ * ```
+ */
+export function betaFlag(
+  name: string,
+  value: string | undefined,
+  fallback: number | "iid",
+): number | "iid" {
+  if (value === "iid" || (value === undefined && fallback === "iid")) return "iid";
+  return numberFlag(name, value, fallback as number, { min: Number.MIN_VALUE });
+}
