@@ -58,12 +58,64 @@ export const ModelSpecSchema = z.strictObject({
   seed: z.int().default(0),
 });
 
-/** What one row of data looks like. */
+/** How image files become a row: decoded, resized, channels, scaled. */
+export const ImageInputSchema = z.strictObject({
+  /** Width images are resized to. */
+  width: z.int().min(1).max(4096),
+  /** Height images are resized to. */
+  height: z.int().min(1).max(4096),
+  /** 1 for grey levels (the mean of R, G and B), 3 for RGB. */
+  channels: z.union([z.literal(1), z.literal(3)]).default(1),
+  /** Range the pixel values are scaled to. */
+  scale: z.enum(["0,1", "-1,1"]).default("0,1"),
+  /** Whether to use 1 - value (dark ink on light paper to the MNIST convention). */
+  invert: z.boolean().default(false),
+});
+
+/** How text becomes a row: hashed token ids, padded or cut to a length. */
+export const TextInputSchema = z.strictObject({
+  /** Token ids are in [1, vocabSize); 0 is padding. */
+  vocabSize: z.int().min(2).max(1 << 24),
+  /** Tokens per row; longer texts are cut, shorter ones padded with 0. */
+  maxLength: z.int().min(1).max(65536),
+  /** Whether text is lower-cased before tokenizing. */
+  lowercase: z.boolean().default(true),
+});
+
+/** What one row of data looks like, and how files become rows. */
 export const InputSpecSchema = z.strictObject({
-  /** Shape of one row's features. */
+  /** Shape of one row's features, as the model takes it. */
   shape: z.array(z.int().min(1)).min(1),
   /** Names of the classes, in label index order. */
-  labels: z.array(z.string()).min(2),
+  labels: z.array(z.string().min(1)).min(2).refine((l) => new Set(l).size === l.length, {
+    message: "label names must be distinct",
+  }),
+  /** Rows come from image files. @default none */
+  image: ImageInputSchema.optional(),
+  /** Rows come from text. @default none */
+  text: TextInputSchema.optional(),
+}).superRefine((input, ctx) => {
+  const size = input.shape.reduce((a, b) => a * b, 1);
+  if (input.image && input.text) {
+    ctx.addIssue({ code: "custom", message: "give image or text, not both", path: ["text"] });
+  }
+  if (input.image) {
+    const { width, height, channels } = input.image;
+    if (width * height * channels !== size) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["image"],
+        message: `${width}x${height}x${channels} pixels do not fill shape [${input.shape}] (${size} values)`,
+      });
+    }
+  }
+  if (input.text && input.text.maxLength !== size) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["text", "maxLength"],
+      message: `maxLength ${input.text.maxLength} does not equal the ${size} values of shape [${input.shape}]`,
+    });
+  }
 });
 
 /** The task as configured: everything but the run's state. */
@@ -165,6 +217,12 @@ export const ErrorResponseSchema = z.strictObject({
   error: z.strictObject({ code: z.string(), message: z.string() }),
 });
 
+/** @see {@linkcode ImageInputSchema} */
+export type ImageInput = z.infer<typeof ImageInputSchema>;
+/** @see {@linkcode TextInputSchema} */
+export type TextInput = z.infer<typeof TextInputSchema>;
+/** @see {@linkcode InputSpecSchema} */
+export type InputSpec = z.infer<typeof InputSpecSchema>;
 /** @see {@linkcode TrainingConfigSchema} */
 export type TrainingConfig = z.infer<typeof TrainingConfigSchema>;
 /** @see {@linkcode RoundConfigSchema} */
