@@ -76,10 +76,9 @@ console.log(
   } ${pad("loss", 7)} ${pad("seconds", 7)}`,
 );
 const coordinator = await startCoordinator({
-  task,
-  holdout,
+  tasks: [{ config: task, holdout }],
   runDir,
-  onRound: (m) => {
+  onRound: (_task, m) => {
     console.log(
       `${pad(m.round, 5)} ${pad(m.clients, 7)} ${pad(m.numLabeled, 7)} ${pad(m.numUnlabeled, 9)} ${
         pad(m.accuracy === null ? "-" : (100 * m.accuracy).toFixed(2) + "%", 8)

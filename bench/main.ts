@@ -12,7 +12,7 @@ import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
-import { installWasmMatMulTranspose } from "../client/_wasm_matmul.ts";
+import { installWasmMatMulTranspose } from "../client/_wasm_kernels.ts";
 import { LocalTrainer } from "../client/trainer.ts";
 import { fedAvg } from "../coordinator/aggregate/fed_avg.ts";
 import { loadMnistSplit } from "../shared/mnist.ts";

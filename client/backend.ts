@@ -6,7 +6,7 @@ import * as tf from "@tensorflow/tfjs";
 import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { createRequire } from "node:module";
 import { dirname } from "node:path";
-import { installWasmMatMulTranspose } from "./_wasm_matmul.ts";
+import { installWasmConv2DBackpropFilter, installWasmMatMulTranspose } from "./_wasm_kernels.ts";
 
 /** Backends a client can be forced to use. */
 export const BACKENDS = ["wasm", "cpu", "webgpu"] as const;
@@ -64,6 +64,9 @@ export async function startBackend(name: BackendName = "wasm"): Promise<BackendI
   const ok = await tf.setBackend(name);
   if (!ok) throw new Error(`Cannot start backend "${name}": tfjs could not initialise it`);
   await tf.ready();
-  if (name === "wasm") installWasmMatMulTranspose();
+  if (name === "wasm") {
+    installWasmMatMulTranspose();
+    installWasmConv2DBackpropFilter();
+  }
   return { name, device };
 }

@@ -258,3 +258,74 @@ Deno.test("tf.grad() through a transposed matMul on wasm leaks no tensor and no 
     w.dispose();
   }
 });
+
+/** dL/dfilter of sum(conv2d(x, filter) * dy) by direct loops, in float64 (NHWC, HWIO). */
+function conv2dFilterGradReference(
+  x: number[][][][],
+  dy: number[][][][],
+  kernel: [number, number],
+  stride: number,
+  padTop: number,
+  padLeft: number,
+): number[][][][] {
+  const [kh, kw] = kernel;
+  const cin = x[0]![0]![0]!.length;
+  const cout = dy[0]![0]![0]!.length;
+  const out = Array.from(
+    { length: kh },
+    () =>
+      Array.from({ length: kw }, () => Array.from({ length: cin }, () => new Array(cout).fill(0))),
+  );
+  x.forEach((image, n) => {
+    dy[n]!.forEach((row, oh) =>
+      row.forEach((grad, ow) => {
+        for (let i = 0; i < kh; i++) {
+          for (let j = 0; j < kw; j++) {
+            const ih = oh * stride + i - padTop;
+            const iw = ow * stride + j - padLeft;
+            if (ih < 0 || iw < 0 || ih >= image.length || iw >= image[0]!.length) continue;
+            for (let c = 0; c < cin; c++) {
+              for (let o = 0; o < cout; o++) {
+                out[i]![j]![c]![o] += image[ih]![iw]![c]! * grad[o]!;
+              }
+            }
+          }
+        }
+      })
+    );
+  });
+  return out;
+}
+
+Deno.test("tf.grad() of conv2d's filter on wasm matches direct loops", async (t) => {
+  const cases = [
+    { pad: "valid" as const, stride: 1, shape: [2, 6, 5, 3], kernel: [3, 3] as [number, number] },
+    { pad: "valid" as const, stride: 2, shape: [1, 7, 7, 2], kernel: [3, 2] as [number, number] },
+    { pad: "same" as const, stride: 1, shape: [2, 5, 5, 1], kernel: [3, 3] as [number, number] },
+  ];
+  for (const { pad, stride, shape, kernel } of cases) {
+    await t.step(`${pad}, stride ${stride}`, () => {
+      const x = filled(shape, 5) as tf.Tensor4D;
+      const filter = filled([...kernel, shape[3]!, 4], 6) as tf.Tensor4D;
+      const out = tf.conv2d(x, filter, stride, pad);
+      const dy = filled(out.shape, 7) as tf.Tensor4D;
+      const grad = tf.grad((f: tf.Tensor) =>
+        tf.sum(tf.mul(tf.conv2d(x, f as tf.Tensor4D, stride, pad), dy))
+      )(
+        filter,
+      );
+      const padTop = pad === "same" ? Math.floor((kernel[0] - 1) / 2) : 0;
+      const padLeft = pad === "same" ? Math.floor((kernel[1] - 1) / 2) : 0;
+      const expected = conv2dFilterGradReference(
+        x.arraySync(),
+        dy.arraySync(),
+        kernel,
+        stride,
+        padTop,
+        padLeft,
+      );
+      assertClose(grad.arraySync(), expected);
+      tf.dispose([x, filter, out, dy, grad]);
+    });
+  }
+});

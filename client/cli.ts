@@ -20,27 +20,36 @@ export function fail(message: string): never {
 }
 
 /**
- * Parses `args` as `--name value` flags (all strings) plus `-h`/`--help`,
- * which prints `help` and exits. An unknown flag fails with the help text.
+ * Parses `args` as `--name value` flags (all strings; those in
+ * `options.multiple` may repeat and give a list) plus `-h`/`--help`, which
+ * prints `help` and exits. An unknown flag fails with the help text.
  *
  * @example
  * ```ts
  * import { parseFlags } from "./cli.ts";
  * import assert from "node:assert/strict";
- * assert.equal(parseFlags(["--port", "80"], ["port"], "usage").port, "80");
+ * const flags = parseFlags(["--port", "80", "--task", "a", "--task", "b"], ["port"], "usage", { multiple: ["task"] });
+ * assert.equal(flags.port, "80");
+ * assert.deepEqual(flags.task, ["a", "b"]);
  * ```
  */
-export function parseFlags<const N extends string>(
+export function parseFlags<const N extends string, const M extends string = never>(
   args: string[],
   names: readonly N[],
   help: string,
-): Partial<Record<N, string>> {
+  options: { multiple?: readonly M[] } = {},
+): Partial<Record<N, string>> & Partial<Record<M, string[]>> {
   let values;
   try {
     values = parseArgs({
       args,
       options: {
         ...Object.fromEntries(names.map((name) => [name, { type: "string" as const }])),
+        ...Object.fromEntries(
+          (options.multiple ?? []).map((
+            name,
+          ) => [name, { type: "string" as const, multiple: true }]),
+        ),
         help: { type: "boolean", short: "h" },
       },
     }).values;
@@ -51,7 +60,7 @@ export function parseFlags<const N extends string>(
     console.log(help);
     Deno.exit(0);
   }
-  return values as Partial<Record<N, string>>;
+  return values as Partial<Record<N, string>> & Partial<Record<M, string[]>>;
 }
 
 /** Bounds of {@linkcode numberFlag}. */

@@ -65,14 +65,19 @@ export interface UpdateInfo {
 export class CoordinatorClient {
   /** The coordinator's base URL. */
   readonly baseUrl: string;
+  /** The task's id, or null for the coordinator's default task. */
+  readonly taskId: string | null;
 
-  /** Creates a client for the coordinator at `baseUrl`. */
-  constructor(baseUrl: string) {
+  /** Creates a client for a task (by default the default task) of the coordinator at `baseUrl`. */
+  constructor(baseUrl: string, options: { taskId?: string } = {}) {
     this.baseUrl = baseUrl.replace(/\/+$/, "");
+    this.taskId = options.taskId ?? null;
   }
 
   async #request(path: string, init?: RequestInit): Promise<Response> {
-    const response = await fetch(`${this.baseUrl}${path}`, init);
+    const prefix = this.taskId === null ? "" : `/tasks/${encodeURIComponent(this.taskId)}`;
+    const url = `${this.baseUrl}${path.replace(/^\/v1/, `/v1${prefix}`)}`;
+    const response = await fetch(url, init);
     if (response.ok) return response;
     const text = await response.text();
     let parsed;

@@ -1,26 +1,29 @@
 /**
  * The client CLI: joins a coordinator and trains on a data file each round.
  *
- * `deno task client --coordinator URL (--data FILE | --mnist-shard I/K) [--backend wasm|cpu|webgpu] [--id NAME]`
+ * `deno task client --coordinator URL (--data PATH | --mnist-shard I/K) [--backend wasm|cpu|webgpu] [--id NAME]`
  * @module
  */
 import { countRows, type Dataset, selectRows } from "../shared/dataset.ts";
-import { formatOf, parseDataFile } from "../shared/data_file.ts";
 import { loadMnistSplit } from "../shared/mnist.ts";
 import { partition } from "../shared/partition.ts";
 import { type BackendName, BACKENDS, startBackend } from "./backend.ts";
 import { betaFlag, fail, numberFlag, parseFlags } from "./cli.ts";
-import { CoordinatorClient } from "./coordinator_client.ts";
+import { CoordinatorClient, CoordinatorError } from "./coordinator_client.ts";
+import { readDataset } from "./read_data.ts";
 import { runClient } from "./run_client.ts";
 
-const HELP = `Usage: deno task client --coordinator URL (--data FILE | --mnist-shard I/K) [options]
+const HELP = `Usage: deno task client --coordinator URL (--data PATH | --mnist-shard I/K) [options]
 
 Joins a federation and trains on local data with R-Drop each round; only weight
 deltas leave this machine.
 
 Options:
   --coordinator URL   the coordinator, e.g. http://127.0.0.1:8787 (required)
-  --data FILE         rows as .jsonl or .csv (see README: data format); rows without a label are unlabeled
+  --task ID           the task to join (default: the coordinator's default task)
+  --data PATH         rows as .jsonl or .csv (see README: data format), or a folder of images
+                      (image tasks) or .txt files (text tasks): one sub-folder per label, or a
+                      labels.csv (file,label); rows without a label are unlabeled
   --mnist-shard I/K   instead of --data: shard I of K of the built-in MNIST train split
   --beta B|iid        label skew of --mnist-shard (default 0.5)
   --labeled F         labeled fraction of --mnist-shard (default 0.1)
@@ -31,7 +34,7 @@ Options:
 
 const args = parseFlags(
   Deno.args,
-  ["coordinator", "data", "mnist-shard", "beta", "labeled", "backend", "id", "seed"],
+  ["coordinator", "task", "data", "mnist-shard", "beta", "labeled", "backend", "id", "seed"],
   HELP,
 );
 if (!args.coordinator) fail(`--coordinator is required\n\n${HELP}`);
@@ -44,11 +47,12 @@ if (!BACKENDS.includes(backendName)) {
 }
 const seed = numberFlag("seed", args.seed, 0, { integer: true });
 
-const api = new CoordinatorClient(args.coordinator);
+const api = new CoordinatorClient(args.coordinator, { taskId: args.task });
 let task;
 try {
   task = await api.task();
 } catch (error) {
+  if (error instanceof CoordinatorError) fail(error.message);
   fail(
     `cannot reach coordinator "${args.coordinator}": ${
       error instanceof Error ? error.message : error
@@ -58,20 +62,10 @@ try {
 
 let dataset: Dataset;
 if (args.data) {
-  let text: string;
   try {
-    text = await Deno.readTextFile(args.data);
+    dataset = await readDataset(args.data, task.input);
   } catch (error) {
-    fail(`cannot read "${args.data}": ${error instanceof Error ? error.message : error}`);
-  }
-  try {
-    dataset = parseDataFile(text, {
-      format: formatOf(args.data),
-      featureShape: task.input.shape,
-      labels: task.input.labels,
-    });
-  } catch (error) {
-    fail(`${args.data}: ${error instanceof Error ? error.message : error}`);
+    fail(error instanceof Error ? error.message : String(error));
   }
 } else {
   const match = /^(\d+)\/(\d+)$/.exec(args["mnist-shard"]!);
@@ -102,6 +96,7 @@ const encoder = new TextEncoder();
 try {
   await runClient({
     coordinator: args.coordinator,
+    taskId: args.task,
     dataset,
     clientId: args.id,
     seed,

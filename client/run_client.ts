@@ -24,6 +24,8 @@ export type ClientEvent =
 export interface RunClientOptions {
   /** The coordinator's base URL. */
   coordinator: string;
+  /** The task to join. @default the coordinator's default task */
+  taskId?: string;
   /** This client's rows; labels of -1 are unlabeled rows. */
   dataset: Dataset;
   /** Name the client sends its updates under. @default a random id */
@@ -72,7 +74,7 @@ function isNetworkError(error: unknown): boolean {
 export async function runClient(options: RunClientOptions): Promise<void> {
   const { pollMs = 200, patienceMs = 60_000, onEvent } = options;
   const clientId = options.clientId ?? `client-${crypto.randomUUID().slice(0, 8)}`;
-  const api = new CoordinatorClient(options.coordinator);
+  const api = new CoordinatorClient(options.coordinator, { taskId: options.taskId });
   const counts = countRows(options.dataset);
   let failingSince: number | null = null;
   let delayMs = pollMs;
@@ -94,7 +96,7 @@ export async function runClient(options: RunClientOptions): Promise<void> {
           throw error;
         },
       );
-      if (!status || status.phase === "finished") break;
+      if (!status || status.phase === "finished" || status.phase === "stopped") break;
       if (status.phase !== "training" || status.round <= lastRound) {
         await sleep(pollMs);
         continue;

@@ -12,6 +12,7 @@ import { type ClientEvent, runClient } from "./run_client.ts";
 /** The message that starts the worker's client. */
 export interface WorkerStart {
   coordinator: string;
+  taskId?: string;
   dataset: Dataset;
   clientId: string;
   seed: number;
@@ -30,6 +31,7 @@ self.onmessage = async (message: MessageEvent<WorkerStart>) => {
     const backend = await startBackend(start.backend ?? "wasm");
     await runClient({
       coordinator: start.coordinator,
+      taskId: start.taskId,
       dataset: start.dataset,
       clientId: start.clientId,
       seed: start.seed,

@@ -1,39 +1,42 @@
 /**
- * The v1 HTTP API over a {@linkcode Federation}.
+ * The v1 HTTP API over a {@linkcode TaskRegistry}: per-task routes under
+ * `/v1/tasks/:taskId/...`, the same routes under `/v1/...` for the default
+ * task, and the admin routes that create, list, pause, resume and stop tasks.
  * @module
  */
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { ApiError } from "./errors.ts";
 import type { Federation } from "./federation.ts";
+import { resolveTaskFile, TaskFileError } from "./load_task.ts";
+import type { TaskRegistry } from "./registry.ts";
 
 /** Options of {@linkcode createApp}. */
 export interface CreateAppOptions {
   /** Called with errors that are not the client's fault. @default console.error */
   onInternalError?: (error: unknown) => void;
+  /** Folder that relative paths of tasks created over HTTP resolve against. @default Deno.cwd() */
+  baseDir?: string;
 }
 
+/** Largest task body accepted by POST /v1/tasks (a topology can be large). */
+const MAX_TASK_BYTES = 16 * 1024 * 1024;
+
 /**
- * Builds the Hono app of the v1 API: health, task, model (safetensors and
- * tfjs), updates and status. Every error is answered as
- * `{error: {code, message}}` from one place.
+ * Builds the Hono app. Every error is answered as `{error: {code, message}}`
+ * from one place.
  *
  * @example
  * ```ts
  * import { createApp } from "./app.ts";
- * import { Federation } from "./federation.ts";
- * import { buildModel } from "../shared/model.ts";
- * import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
+ * import { TaskRegistry } from "./registry.ts";
  * import assert from "node:assert/strict";
- * const task = mnistMlpTask();
- * const federation = await Federation.create({ task, model: await buildModel(task.model.topology) });
- * const res = await createApp(federation).request("/v1/health");
+ * const res = await createApp(new TaskRegistry()).request("/v1/health");
  * assert.deepEqual(await res.json(), { status: "ok" });
- * federation.close();
  * ```
  */
-export function createApp(federation: Federation, options: CreateAppOptions = {}): Hono {
+export function createApp(registry: TaskRegistry, options: CreateAppOptions = {}): Hono {
   const app = new Hono();
 
   app.onError((error, c) => {
@@ -52,45 +55,97 @@ export function createApp(federation: Federation, options: CreateAppOptions = {}
   );
 
   app.get("/v1/health", (c) => c.json({ status: "ok" as const }));
-  app.get("/v1/task", (c) => c.json(federation.taskResponse()));
-  app.get("/v1/status", (c) => c.json(federation.status()));
 
-  app.get("/v1/model", (c) => {
-    const global = federation.globalModel();
-    const etag = `"${global.version}"`;
-    c.header("ETag", etag);
-    c.header("Cache-Control", "no-cache");
-    if (matchesEtag(c.req.header("If-None-Match"), etag)) return c.body(null, 304);
-    c.header("Content-Type", "application/octet-stream");
-    return c.body(global.safetensors as Uint8Array<ArrayBuffer>);
-  });
-  app.get("/v1/model/model.json", (c) => {
-    c.header("Cache-Control", "no-cache");
-    return c.json(federation.globalModel().tfjs.modelJson);
-  });
-  app.get("/v1/model/weights.bin", (c) => {
-    c.header("Content-Type", "application/octet-stream");
-    c.header("Cache-Control", "no-cache");
-    return c.body(federation.globalModel().tfjs.weightsBin as Uint8Array<ArrayBuffer>);
-  });
-
+  // Admin: tasks.
+  app.get("/v1/tasks", (c) => c.json({ tasks: registry.list() }));
   app.post(
-    "/v1/updates",
+    "/v1/tasks",
     bodyLimit({
-      maxSize: federation.maxUpdateBytes(),
+      maxSize: MAX_TASK_BYTES,
       onError: () => {
         throw new ApiError(
           413,
           "payload_too_large",
-          `Cannot accept update: body exceeds ${federation.maxUpdateBytes()} bytes`,
+          `Cannot create task: body exceeds ${MAX_TASK_BYTES} bytes`,
         );
       },
     }),
     async (c) => {
-      const bytes = new Uint8Array(await c.req.arrayBuffer());
-      return c.json(federation.submit(bytes), 202);
+      let body: unknown;
+      try {
+        body = await c.req.json();
+      } catch {
+        throw new ApiError(400, "invalid_task", "Cannot create task: the body is not JSON");
+      }
+      try {
+        const task = await resolveTaskFile(body, {
+          baseDir: options.baseDir ?? Deno.cwd(),
+          source: "request",
+        });
+        const federation = await registry.add(task);
+        return c.json(federation.status(), 201);
+      } catch (error) {
+        if (error instanceof TaskFileError) throw new ApiError(400, "invalid_task", error.message);
+        throw error;
+      }
     },
   );
+  const admin = { pause: "pause", resume: "resume", stop: "stop" } as const;
+  for (const action of Object.values(admin)) {
+    app.post(`/v1/tasks/:taskId/${action}`, async (c) => {
+      const federation = registry.get(c.req.param("taskId"));
+      if (action === "pause") federation.pause();
+      else if (action === "resume") federation.resume();
+      else await federation.stop();
+      return c.json(federation.status());
+    });
+  }
+
+  // The task routes, for a named task and for the default one.
+  for (const prefix of ["/v1/tasks/:taskId", "/v1"]) {
+    const task = (c: Context): Federation => registry.get(c.req.param("taskId"));
+    app.get(`${prefix}/task`, (c) => c.json(task(c).taskResponse()));
+    app.get(`${prefix}/status`, (c) => c.json(task(c).status()));
+    app.get(`${prefix}/model`, (c) => {
+      const global = task(c).globalModel();
+      const etag = `"${global.version}"`;
+      c.header("ETag", etag);
+      c.header("Cache-Control", "no-cache");
+      if (matchesEtag(c.req.header("If-None-Match"), etag)) return c.body(null, 304);
+      c.header("Content-Type", "application/octet-stream");
+      return c.body(global.safetensors as Uint8Array<ArrayBuffer>);
+    });
+    app.get(`${prefix}/model/model.json`, (c) => {
+      c.header("Cache-Control", "no-cache");
+      return c.json(task(c).globalModel().tfjs.modelJson);
+    });
+    app.get(`${prefix}/model/weights.bin`, (c) => {
+      c.header("Content-Type", "application/octet-stream");
+      c.header("Cache-Control", "no-cache");
+      return c.body(task(c).globalModel().tfjs.weightsBin as Uint8Array<ArrayBuffer>);
+    });
+    app.post(
+      `${prefix}/updates`,
+      async (c, next) => {
+        const federation = task(c);
+        const limit = bodyLimit({
+          maxSize: federation.maxUpdateBytes(),
+          onError: () => {
+            throw new ApiError(
+              413,
+              "payload_too_large",
+              `Cannot accept update: body exceeds ${federation.maxUpdateBytes()} bytes`,
+            );
+          },
+        });
+        return await limit(c, next);
+      },
+      async (c) => {
+        const bytes = new Uint8Array(await c.req.arrayBuffer());
+        return c.json(task(c).submit(bytes), 202);
+      },
+    );
+  }
 
   return app;
 }

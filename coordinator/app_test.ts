@@ -14,8 +14,16 @@ import {
 import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
 import { createApp } from "./app.ts";
 import { Federation } from "./federation.ts";
+import { TaskRegistry } from "./registry.ts";
 
 await startBackend("wasm");
+
+/** A registry whose default task is `federation`. */
+function serving(federation: Federation): TaskRegistry {
+  const registry = new TaskRegistry();
+  registry.register(federation);
+  return registry;
+}
 
 interface Harness {
   task: TaskConfig;
@@ -32,7 +40,7 @@ async function withFederation(fn: (h: Harness) => Promise<void>): Promise<void> 
   const model = await buildModel(task.model.topology);
   const errors: unknown[] = [];
   const federation = await Federation.create({ task, model, onError: (e) => errors.push(e) });
-  const app = createApp(federation, { onInternalError: (e) => errors.push(e) });
+  const app = createApp(serving(federation), { onInternalError: (e) => errors.push(e) });
   try {
     await fn({ task, model, federation, app });
     await federation.settled();
@@ -602,7 +610,7 @@ Deno.test("POST /v1/updates after a failed round close applies the round's delta
     runDir,
     onError: (e) => errors.push(e),
   });
-  const app = createApp(federation);
+  const app = createApp(serving(federation));
   try {
     const before = decodeSafetensors(await getBytes(app, "/v1/model")).tensors;
     // Every client sends the same delta, so any weighted mean of them is 0.01.

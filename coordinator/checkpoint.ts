@@ -2,7 +2,7 @@
  * Checkpoints in tfjs format, written so that none is ever half-written.
  * @module
  */
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import type { TfjsArtifacts } from "../shared/tfjs_format.ts";
 
 async function writeSynced(path: string, data: Uint8Array): Promise<void> {
@@ -16,31 +16,40 @@ async function writeSynced(path: string, data: Uint8Array): Promise<void> {
   }
 }
 
+/** What a checkpoint holds. */
+export interface CheckpointContent {
+  /** model.json and weights.bin. */
+  artifacts: TfjsArtifacts;
+  /** More files by name, e.g. `model.safetensors`. @default none */
+  extra?: Record<string, Uint8Array>;
+}
+
 /**
- * Writes model.json and weights.bin into `dir/name/`: first into a temporary
- * folder beside it, synced, then renamed into place. Returns the model.json path.
+ * Writes a checkpoint folder `target` (model.json, weights.bin and any extra
+ * files): first into a temporary folder beside it, each file synced, then
+ * renamed into place, so a checkpoint is never half-written. Returns the
+ * model.json path.
  *
  * @example
  * ```ts
  * import { writeCheckpoint } from "./checkpoint.ts";
  * import { toTfjsArtifacts } from "../shared/tfjs_format.ts";
  * const dir = await Deno.makeTempDir();
- * await writeCheckpoint(dir, "round-0001", toTfjsArtifacts({}, new Map()));
+ * await writeCheckpoint(`${dir}/round-0001`, { artifacts: toTfjsArtifacts({}, new Map()) });
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
-export async function writeCheckpoint(
-  dir: string,
-  name: string,
-  artifacts: TfjsArtifacts,
-): Promise<string> {
+export async function writeCheckpoint(target: string, content: CheckpointContent): Promise<string> {
+  const dir = dirname(target);
   await Deno.mkdir(dir, { recursive: true });
-  const target = join(dir, name);
-  const temporary = await Deno.makeTempDir({ dir, prefix: `.${name}.tmp-` });
+  const temporary = await Deno.makeTempDir({ dir, prefix: `.${basename(target)}.tmp-` });
   try {
-    const json = new TextEncoder().encode(JSON.stringify(artifacts.modelJson));
+    const json = new TextEncoder().encode(JSON.stringify(content.artifacts.modelJson));
     await writeSynced(join(temporary, "model.json"), json);
-    await writeSynced(join(temporary, "weights.bin"), artifacts.weightsBin);
+    await writeSynced(join(temporary, "weights.bin"), content.artifacts.weightsBin);
+    for (const [file, bytes] of Object.entries(content.extra ?? {})) {
+      await writeSynced(join(temporary, file), bytes);
+    }
     await Deno.remove(target, { recursive: true }).catch((e) => {
       if (!(e instanceof Deno.errors.NotFound)) throw e;
     });

@@ -12,6 +12,10 @@ export type ErrorCode =
   | "invalid_update"
   | "stale_update"
   | "duplicate_update"
+  | "task_paused"
+  | "task_stopped"
+  | "task_exists"
+  | "invalid_task"
   | "payload_too_large"
   | "not_found"
   | "internal";

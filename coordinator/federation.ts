@@ -4,6 +4,7 @@
  * @module
  */
 import type * as tf from "@tensorflow/tfjs";
+import { join } from "node:path";
 import type { Dataset } from "../shared/dataset.ts";
 import { readWeights, type WeightSpec, weightSpecs, writeWeights } from "../shared/model.ts";
 import { encodeSafetensors, type Float32Tensor } from "../shared/safetensors.ts";
@@ -86,6 +87,7 @@ export class Federation {
   #cache: { round: number; version: number; safetensors: Uint8Array; tfjs: TfjsArtifacts } | null =
     null;
   #closing: Promise<void> | null = null;
+  #finalModel: string | null = null;
   #finished: { promise: Promise<void>; resolve: () => void };
 
   private constructor(options: FederationOptions) {
@@ -167,6 +169,13 @@ export class Federation {
    */
   submit(bytes: Uint8Array): UpdateAccepted {
     const metadata = readUpdateMetadata(bytes);
+    if (this.#phase === "paused" || this.#phase === "stopped") {
+      throw new ApiError(
+        409,
+        this.#phase === "paused" ? "task_paused" : "task_stopped",
+        `Cannot accept update: task "${this.task.id}" is ${this.#phase}`,
+      );
+    }
     if (metadata.round > this.#round) {
       throw new ApiError(
         400,
@@ -231,7 +240,50 @@ export class Federation {
         backend: c.backend,
       })),
       history: [...this.#history],
+      finalModel: this.#finalModel,
     };
+  }
+
+  /** Pauses the open round: updates are refused (409) and the deadline stops until {@linkcode resume}. */
+  pause(): void {
+    if (this.#phase === "paused") return;
+    if (this.#phase !== "training") {
+      throw new ApiError(
+        409,
+        "bad_request",
+        `Cannot pause task "${this.task.id}": it is ${this.#phase}`,
+      );
+    }
+    clearTimeout(this.#timer);
+    this.#phase = "paused";
+  }
+
+  /** Resumes a paused round with a fresh deadline. */
+  resume(): void {
+    if (this.#phase !== "paused") {
+      throw new ApiError(
+        409,
+        "bad_request",
+        `Cannot resume task "${this.task.id}": it is ${this.#phase}`,
+      );
+    }
+    this.#phase = "training";
+    this.#armDeadline();
+    this.#maybeClose();
+  }
+
+  /**
+   * Stops the run after any round being closed: the open round's updates are
+   * dropped, the final model is exported, and `finished` resolves.
+   */
+  async stop(): Promise<void> {
+    await this.settled();
+    if (this.#phase === "finished" || this.#phase === "stopped") return;
+    clearTimeout(this.#timer);
+    this.#phase = "stopped";
+    this.#pending.clear();
+    await this.#exportFinal();
+    this.#finished.resolve();
   }
 
   /** Waits for a round being closed, if any; for tests and shutdown. */
@@ -251,6 +303,10 @@ export class Federation {
     this.#openedAt = performance.now();
     this.#deadlinePassed = false;
     this.#pending.clear();
+    this.#armDeadline();
+  }
+
+  #armDeadline(): void {
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => {
       this.#deadlinePassed = true;
@@ -310,11 +366,27 @@ export class Federation {
       this.#phase = "finished";
       this.#pending.clear();
       clearTimeout(this.#timer);
+      try {
+        await this.#exportFinal();
+      } catch (error) {
+        (this.#options.onError ?? console.error)(error);
+      }
       this.#finished.resolve();
     } else {
       this.#round++;
       this.#open();
     }
+  }
+
+  /** Writes the global model as `final/` (tfjs and model.safetensors) under the run dir. */
+  async #exportFinal(): Promise<void> {
+    if (!this.#options.runDir) return;
+    const global = this.globalModel();
+    const modelJson = await writeCheckpoint(join(this.#options.runDir, "final"), {
+      artifacts: global.tfjs,
+      extra: { "model.safetensors": global.safetensors },
+    });
+    this.#finalModel = modelJson;
   }
 
   async #measure(
@@ -327,9 +399,10 @@ export class Federation {
     const evaluation = this.#evaluator?.evaluate(this.#model) ?? null;
     const checkpoint = this.#options.runDir
       ? await writeCheckpoint(
-        this.#options.runDir,
-        `round-${String(round).padStart(4, "0")}`,
-        toTfjsArtifacts(this.task.model.topology, weights),
+        join(this.#options.runDir, `round-${String(round).padStart(4, "0")}`),
+        {
+          artifacts: toTfjsArtifacts(this.task.model.topology, weights),
+        },
       )
       : null;
     return {

@@ -1,65 +1,64 @@
 /**
- * Starting a coordinator: model, federation and HTTP server together.
+ * Starting a coordinator: tasks, rounds and the HTTP server together.
  * @module
  */
 import { startBackend } from "../client/backend.ts";
-import type { Dataset } from "../shared/dataset.ts";
-import { buildModel } from "../shared/model.ts";
-import type { RoundMetrics, TaskConfig } from "../shared/schemas.ts";
+import type { RoundMetrics } from "../shared/schemas.ts";
 import { createApp } from "./app.ts";
-import { Federation } from "./federation.ts";
+import type { Federation } from "./federation.ts";
+import type { LoadedTask } from "./load_task.ts";
+import { TaskRegistry } from "./registry.ts";
 
 /** Options of {@linkcode startCoordinator}. */
 export interface StartCoordinatorOptions {
-  /** The task. */
-  task: TaskConfig;
-  /** Labeled rows to evaluate the global model on. @default none */
-  holdout?: Dataset;
-  /** Folder of checkpoints. @default none */
+  /** The tasks to serve; the first is the default task. More can be added over HTTP. */
+  tasks: LoadedTask[];
+  /** Folder of checkpoints, one sub-folder per task. @default none */
   runDir?: string;
   /** Port; 0 picks a free one. @default 0 */
   port?: number;
   /** Interface to listen on. @default "127.0.0.1" */
   hostname?: string;
-  /** Called with each round's metrics. */
-  onRound?: (metrics: RoundMetrics) => void;
+  /** Called with each round's metrics of each task. */
+  onRound?: (taskId: string, metrics: RoundMetrics) => void;
 }
 
 /** A running coordinator. */
 export interface Coordinator {
-  /** Base URL, e.g. `http://127.0.0.1:8000`. */
+  /** Base URL, e.g. `http://127.0.0.1:8787`. */
   url: string;
-  /** The rounds' state. */
+  /** The tasks served. */
+  registry: TaskRegistry;
+  /** The default task's rounds. */
   federation: Federation;
-  /** Stops the server and the rounds. */
+  /** Stops the server and frees the tasks. */
   shutdown(): Promise<void>;
 }
 
 /**
- * Builds the task's model on the wasm backend, opens round 1 and serves the
- * v1 API on `hostname:port`.
+ * Builds each task's model on the wasm backend, opens their first rounds and
+ * serves the v1 API on `hostname:port`.
  *
  * @example
  * ```ts
  * import { startCoordinator } from "./serve.ts";
  * import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
  * import assert from "node:assert/strict";
- * const coordinator = await startCoordinator({ task: mnistMlpTask() });
+ * const coordinator = await startCoordinator({ tasks: [{ config: mnistMlpTask() }] });
  * assert.equal((await fetch(`${coordinator.url}/v1/health`)).status, 200);
  * await coordinator.shutdown();
  * ```
  */
 export async function startCoordinator(options: StartCoordinatorOptions): Promise<Coordinator> {
   await startBackend("wasm");
-  const model = await buildModel(options.task.model.topology, { seed: options.task.model.seed });
-  const federation = await Federation.create({
-    task: options.task,
-    model,
-    holdout: options.holdout,
-    runDir: options.runDir,
-    onRound: options.onRound,
-  });
-  const app = createApp(federation);
+  const registry = new TaskRegistry({ runDir: options.runDir, onRound: options.onRound });
+  try {
+    for (const task of options.tasks) await registry.add(task);
+  } catch (error) {
+    await registry.close();
+    throw error;
+  }
+  const app = createApp(registry);
   const hostname = options.hostname ?? "127.0.0.1";
   const ready = Promise.withResolvers<Deno.NetAddr>();
   const server = Deno.serve({
@@ -71,12 +70,11 @@ export async function startCoordinator(options: StartCoordinatorOptions): Promis
   const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
   return {
     url: `http://${host}:${addr.port}`,
-    federation,
+    registry,
+    federation: registry.get(),
     async shutdown() {
       await server.shutdown();
-      await federation.settled();
-      federation.close();
-      model.dispose();
+      await registry.close();
     },
   };
 }

@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
-import { DataFileError, type DataFormat, formatOf, parseDataFile } from "./data_file.ts";
+import { DataFileError, type DataFormat, formatOf, parseCsv, parseDataFile } from "./data_file.ts";
+import { encodeText } from "./preprocess/text.ts";
+import type { InputSpec, TextInput } from "./schemas.ts";
 
 const LABELS = ["cat", "dog", "bird"];
 const SHAPE = [2, 2];
 
 function parse(text: string, format: DataFormat, labels = LABELS, featureShape = SHAPE) {
-  return parseDataFile(text, { format, featureShape, labels });
+  return parseDataFile(text, { format, input: { shape: featureShape, labels } });
 }
 
 /** Rows of a small dataset: 4 features each, labels as indices (-1 for none). */
@@ -82,7 +84,10 @@ Deno.test("parseDataFile() prefers a label name over an index when names are dig
   // Class names "1" and "0" in swapped order: the string "1" is a name (index 0),
   // the number 1 is an index.
   const text = '{"x": [0, 0], "label": "1"}\n{"x": [0, 0], "label": 1}\n';
-  const dataset = parseDataFile(text, { format: "jsonl", featureShape: [2], labels: ["1", "0"] });
+  const dataset = parseDataFile(text, {
+    format: "jsonl",
+    input: { shape: [2], labels: ["1", "0"] },
+  });
   assert.deepEqual([...dataset.labels], [0, 1]);
 });
 
@@ -148,8 +153,7 @@ Deno.test("parseDataFile() skips blank lines but keeps counting them", async (t)
 Deno.test("parseDataFile() supports a one-dimensional feature shape", () => {
   const dataset = parseDataFile('{"x": [3, 4, 5], "label": "b"}', {
     format: "jsonl",
-    featureShape: [3],
-    labels: ["a", "b"],
+    input: { shape: [3], labels: ["a", "b"] },
   });
   assert.deepEqual([...dataset.x], [3, 4, 5]);
   assert.deepEqual([...dataset.labels], [1]);
@@ -305,4 +309,173 @@ Deno.test("formatOf() throws a TypeError on any other extension", () => {
       path,
     );
   }
+});
+
+const TEXT: TextInput = { vocabSize: 1000, maxLength: 5, lowercase: true };
+const TEXT_INPUT: InputSpec = { shape: [5], labels: ["neg", "pos"], text: TEXT };
+
+function parseText(text: string, format: DataFormat, input: InputSpec = TEXT_INPUT) {
+  return parseDataFile(text, { format, input });
+}
+
+/** The rows `texts` should become, one after the other. */
+function encoded(...texts: string[]): number[] {
+  return texts.flatMap((t) => [...encodeText(t, TEXT)]);
+}
+
+Deno.test("parseDataFile() reads text JSONL rows as token ids", () => {
+  const text = [
+    '{"text": "A great film", "label": "pos"}',
+    '{"text": "Dull, dull, dull; far too long for what it is", "label": 0}',
+    "",
+    '{"text": "no label"}',
+    '{"text": "", "label": null}',
+  ].join("\n");
+  const dataset = parseText(text, "jsonl");
+  assert.deepEqual(dataset.featureShape, [5]);
+  assert.equal(dataset.numClasses, 2);
+  assert.deepEqual([...dataset.labels], [1, 0, -1, -1]);
+  assert.deepEqual(
+    [...dataset.x],
+    encoded("A great film", "Dull, dull, dull; far too long for what it is", "no label", ""),
+  );
+  // Cut to maxLength: the 6th word onwards is dropped; padding is 0.
+  assert.deepEqual([...dataset.x.subarray(5, 10)], encoded("dull dull dull far too"));
+  assert.deepEqual([...dataset.x.subarray(3, 5)], [0, 0]);
+});
+
+Deno.test("parseDataFile() rejects text JSONL rows without a text string and names the line", () => {
+  assertDataFileError(
+    () => parseText('{"text": "ok"}\n{"x": [1, 2, 3, 4, 5]}\n', "jsonl"),
+    2,
+    /"text" must be a string/,
+  );
+  assertDataFileError(() => parseText('{"text": 5}\n', "jsonl"), 1, /"text" must be a string/);
+  assertDataFileError(() => parseText('"just text"\n', "jsonl"), 1, /"text" and an optional/);
+  assertDataFileError(
+    () => parseText('{"text": "ok", "label": "meh"}\n', "jsonl"),
+    1,
+    /label "meh" is not one of the task's labels/,
+  );
+  assertDataFileError(() => parseText("\n\n", "jsonl"), 1, /the file holds no row/);
+});
+
+Deno.test("parseDataFile() reads a label,text CSV with RFC 4180 quoting", () => {
+  const text = [
+    "label,text",
+    "pos,plain words here",
+    'neg,"a comma, inside"',
+    ',"doubled ""quotes"" and a',
+    'line break"',
+    "",
+    '1,"CRLF\r\ninside"',
+    "pos,",
+  ].join("\n");
+  const dataset = parseText(text, "csv");
+  assert.deepEqual([...dataset.labels], [1, 0, -1, 1, 1]);
+  assert.deepEqual(
+    [...dataset.x],
+    encoded(
+      "plain words here",
+      "a comma, inside",
+      'doubled "quotes" and a\nline break',
+      "crlf inside",
+      "",
+    ),
+  );
+});
+
+Deno.test("parseDataFile() reads a text CSV with CRLF line endings", () => {
+  const text = 'label,text\r\npos,"one, two"\r\n\r\nneg,three\r\n';
+  const dataset = parseText(text, "csv");
+  assert.deepEqual([...dataset.labels], [1, 0]);
+  assert.deepEqual([...dataset.x], encoded("one two", "three"));
+});
+
+Deno.test("parseDataFile() names the starting line of a bad text CSV row", async (t) => {
+  await t.step("header", () => {
+    assertDataFileError(() => parseText("label,x0\npos,a\n", "csv"), 1, /"label,text"/);
+    assertDataFileError(() => parseText("", "csv"), 1, /"label,text"/);
+  });
+  await t.step("a row after a quoted line break", () => {
+    const text = 'label,text\npos,"two\nlines"\nfish,x\n';
+    assertDataFileError(() => parseText(text, "csv"), 4, /label "fish" is not one/);
+  });
+  await t.step("too many columns", () => {
+    const text = 'label,text\npos,"a\nb",c\n';
+    assertDataFileError(
+      () => parseText(text, "csv"),
+      2,
+      /expected 2 columns \(label and text\), got 3/,
+    );
+  });
+  await t.step("unclosed quote names the line it opens on", () => {
+    const text = 'label,text\npos,ok\nneg,"never\nclosed\n';
+    assertDataFileError(() => parseText(text, "csv"), 3, /a quoted field is not closed/);
+  });
+  await t.step("stray quotes", () => {
+    assertDataFileError(
+      () => parseText('label,text\npos,say "hi"\n', "csv"),
+      2,
+      /a quote inside an unquoted field/,
+    );
+    assertDataFileError(
+      () => parseText('label,text\npos,"hi" there\n', "csv"),
+      2,
+      /unexpected "t" after a quoted field/,
+    );
+  });
+  await t.step("header only", () => {
+    assertDataFileError(() => parseText("label,text\n\n", "csv"), 1, /the file holds no row/);
+  });
+});
+
+Deno.test("parseDataFile() refuses a text spec whose maxLength does not fill the shape", () => {
+  assert.throws(
+    () => parseText('{"text": "a"}', "jsonl", { ...TEXT_INPUT, shape: [6] }),
+    (error: unknown) => error instanceof TypeError && /maxLength "5"/.test(error.message),
+  );
+});
+
+Deno.test("parseDataFile() keeps reading x features for image tasks", () => {
+  const input: InputSpec = {
+    shape: [1, 2, 1],
+    labels: ["a", "b"],
+    image: { width: 2, height: 1, channels: 1, scale: "0,1", invert: false },
+  };
+  const dataset = parseDataFile('{"x": [0.25, 1], "label": "b"}\n', { format: "jsonl", input });
+  assert.deepEqual([...dataset.x], [0.25, 1]);
+  assert.deepEqual(dataset.featureShape, [1, 2, 1]);
+});
+
+Deno.test("parseCsv() splits records as RFC 4180 has it", async (t) => {
+  await t.step("plain, quoted, empty fields and a missing final newline", () => {
+    assert.deepEqual(parseCsv('a,b\n"x,y",\n,""\nlast,"q"'), [
+      { line: 1, fields: ["a", "b"] },
+      { line: 2, fields: ["x,y", ""] },
+      { line: 3, fields: ["", ""] },
+      { line: 4, fields: ["last", "q"] },
+    ]);
+  });
+  await t.step("quoted line breaks move the line count on", () => {
+    assert.deepEqual(parseCsv('"1\n2\n3",a\nb\n'), [
+      { line: 1, fields: ["1\n2\n3", "a"] },
+      { line: 4, fields: ["b"] },
+    ]);
+  });
+  await t.step("blank lines are records of one empty field", () => {
+    assert.deepEqual(parseCsv("a\n\nb\r\n\r\n"), [
+      { line: 1, fields: ["a"] },
+      { line: 2, fields: [""] },
+      { line: 3, fields: ["b"] },
+      { line: 4, fields: [""] },
+    ]);
+  });
+  await t.step("spaces around a quoted field are dropped, others kept", () => {
+    assert.deepEqual(parseCsv(' "a" , b ,""""\n'), [{ line: 1, fields: ["a", " b ", '"'] }]);
+  });
+  await t.step("a trailing comma ends with an empty field", () => {
+    assert.deepEqual(parseCsv("a,"), [{ line: 1, fields: ["a", ""] }]);
+    assert.deepEqual(parseCsv(""), []);
+  });
 });

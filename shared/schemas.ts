@@ -105,7 +105,8 @@ export const InputSpecSchema = z.strictObject({
       ctx.addIssue({
         code: "custom",
         path: ["image"],
-        message: `${width}x${height}x${channels} pixels do not fill shape [${input.shape}] (${size} values)`,
+        message:
+          `${width}x${height}x${channels} pixels do not fill shape [${input.shape}] (${size} values)`,
       });
     }
   }
@@ -113,7 +114,8 @@ export const InputSpecSchema = z.strictObject({
     ctx.addIssue({
       code: "custom",
       path: ["text", "maxLength"],
-      message: `maxLength ${input.text.maxLength} does not equal the ${size} values of shape [${input.shape}]`,
+      message:
+        `maxLength ${input.text.maxLength} does not equal the ${size} values of shape [${input.shape}]`,
     });
   }
 });
@@ -131,8 +133,64 @@ export const TaskConfigSchema = z.strictObject({
   codec: z.literal("f32").default("f32"),
 });
 
-/** Phases of a run. */
-export const PhaseSchema = z.enum(["training", "aggregating", "finished"]);
+/** Names of the built-in models. */
+export const BUILTIN_MODELS = ["mnist-mlp", "mnist-cnn"] as const;
+
+/** Where a task file's model comes from, and which of its layers train. */
+export const ModelSourceSchema = z.strictObject({
+  /** A built-in model by name. */
+  builtin: z.enum(BUILTIN_MODELS).optional(),
+  /** A tfjs Layers topology (the `modelTopology` of a model.json). */
+  topology: z.record(z.string(), z.unknown()).optional(),
+  /** A pretrained tfjs model: a folder holding model.json, a model.json path, or an http(s) URL of one. */
+  pretrained: z.string().min(1).optional(),
+  /** Initial weights as a safetensors file (names as tfjs names the weights). */
+  weights: z.string().min(1).optional(),
+  /** Seed of the initial weights where no weights are given. */
+  seed: z.int().default(0),
+  /** Layer names or glob patterns (`*`, `?`) of the layers that train; all others are frozen. */
+  trainable: z.array(z.string().min(1)).min(1).optional(),
+  /** Layer names or glob patterns of layers that stay frozen. */
+  frozen: z.array(z.string().min(1)).min(1).optional(),
+}).superRefine((m, ctx) => {
+  const sources = [m.builtin, m.topology, m.pretrained].filter((x) => x !== undefined).length;
+  if (sources !== 1) {
+    ctx.addIssue({
+      code: "custom",
+      message: "give exactly one of builtin, topology and pretrained",
+    });
+  }
+  if (m.trainable && m.frozen) {
+    ctx.addIssue({
+      code: "custom",
+      message: "give trainable or frozen, not both",
+      path: ["frozen"],
+    });
+  }
+});
+
+/**
+ * A task file (JSON or YAML): the model's source, the input, the training and
+ * round settings, and the holdout data. Paths are relative to the file.
+ */
+export const TaskFileSchema = z.strictObject({
+  id: z.string().regex(
+    /^[a-z0-9][a-z0-9._-]{0,63}$/,
+    "id must be 1-64 of [a-z0-9._-], starting with a letter or digit",
+  ),
+  model: ModelSourceSchema,
+  /** Required unless the model is built in. */
+  input: InputSpecSchema.optional(),
+  training: TrainingConfigSchema.optional(),
+  rounds: RoundConfigSchema.optional(),
+  aggregation: AggregationConfigSchema.optional(),
+  codec: z.literal("f32").optional(),
+  /** Labeled rows to evaluate on: a data file or folder in the input's format. */
+  holdout: z.string().min(1).optional(),
+});
+
+/** Phases of a run: `paused` and `stopped` are set by an admin. */
+export const PhaseSchema = z.enum(["training", "aggregating", "paused", "finished", "stopped"]);
 
 /** GET /v1/task: the task spec and where the run stands. */
 export const TaskResponseSchema = TaskConfigSchema.extend({
@@ -210,6 +268,8 @@ export const StatusSchema = z.strictObject({
     backend: z.string().nullable(),
   })),
   history: z.array(RoundMetricsSchema),
+  /** model.json of the exported final model, once the run has finished or stopped. */
+  finalModel: z.string().nullable(),
 });
 
 /** Every error answer. */
@@ -223,6 +283,10 @@ export type ImageInput = z.infer<typeof ImageInputSchema>;
 export type TextInput = z.infer<typeof TextInputSchema>;
 /** @see {@linkcode InputSpecSchema} */
 export type InputSpec = z.infer<typeof InputSpecSchema>;
+/** @see {@linkcode ModelSourceSchema} */
+export type ModelSource = z.infer<typeof ModelSourceSchema>;
+/** @see {@linkcode TaskFileSchema} */
+export type TaskFile = z.infer<typeof TaskFileSchema>;
 /** @see {@linkcode TrainingConfigSchema} */
 export type TrainingConfig = z.infer<typeof TrainingConfigSchema>;
 /** @see {@linkcode RoundConfigSchema} */

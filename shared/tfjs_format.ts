@@ -66,3 +66,71 @@ export function toTfjsArtifacts(
     weightsBin: new Uint8Array(values.buffer),
   };
 }
+
+/** The parts of a model.json that {@linkcode readTfjsWeights} reads. */
+export interface TfjsModelJson {
+  /** The Layers topology. */
+  modelTopology?: Record<string, unknown>;
+  /** Groups of weight files and the weights they hold, in order. */
+  weightsManifest?: {
+    paths: string[];
+    weights: { name: string; shape: number[]; dtype?: string; quantization?: unknown }[];
+  }[];
+}
+
+/**
+ * Splits the concatenated bytes of a model's weight files (in manifest order)
+ * into named tensors. float32 and int32 weights are read (int32 converted);
+ * quantized weights are refused.
+ *
+ * @example
+ * ```ts
+ * import { readTfjsWeights, toTfjsArtifacts } from "./tfjs_format.ts";
+ * import assert from "node:assert/strict";
+ * const { modelJson, weightsBin } = toTfjsArtifacts({}, new Map([["w", { shape: [2], data: Float32Array.of(1, 2) }]]));
+ * assert.deepEqual([...readTfjsWeights(modelJson, weightsBin).get("w")!.data], [1, 2]);
+ * ```
+ */
+export function readTfjsWeights(
+  modelJson: TfjsModelJson,
+  data: Uint8Array,
+): Map<string, Float32Tensor> {
+  const out = new Map<string, Float32Tensor>();
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  let offset = 0;
+  for (const group of modelJson.weightsManifest ?? []) {
+    for (const spec of group.weights) {
+      if (spec.quantization) {
+        throw new TypeError(
+          `Cannot read tfjs weights: "${spec.name}" is quantized, which is not supported`,
+        );
+      }
+      const dtype = spec.dtype ?? "float32";
+      if (dtype !== "float32" && dtype !== "int32") {
+        throw new TypeError(`Cannot read tfjs weights: "${spec.name}" has dtype "${dtype}"`);
+      }
+      const size = spec.shape.reduce((a, b) => a * b, 1);
+      if (offset + size * 4 > data.byteLength) {
+        throw new RangeError(
+          `Cannot read tfjs weights: "${spec.name}" needs bytes up to ${
+            offset + size * 4
+          }, the weight files hold ${data.byteLength}`,
+        );
+      }
+      const values = new Float32Array(size);
+      for (let i = 0; i < size; i++) {
+        values[i] = dtype === "float32"
+          ? view.getFloat32(offset + 4 * i, true)
+          : view.getInt32(offset + 4 * i, true);
+      }
+      out.set(spec.name, { shape: [...spec.shape], data: values });
+      offset += size * 4;
+    }
+  }
+  if (offset !== data.byteLength) {
+    throw new RangeError(
+      `Cannot read tfjs weights: the manifest describes ${offset} bytes, the weight files hold ${data.byteLength}`,
+    );
+  }
+  return out;
+}

@@ -32,7 +32,7 @@ Deno.test("3 clients train mnist-mlp over HTTP for 2 rounds and beat the initial
     training: { localSteps: 30 },
   });
   const { train, holdout } = await loadMnistSplit({ seed: 1 });
-  const coordinator = await startCoordinator({ task, holdout, runDir });
+  const coordinator = await startCoordinator({ tasks: [{ config: task, holdout }], runDir });
   const { url, federation } = coordinator;
   try {
     // A malformed update (a tensor of the wrong shape) is refused and changes nothing.

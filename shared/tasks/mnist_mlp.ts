@@ -3,6 +3,7 @@
  * MNIST digits.
  * @module
  */
+import { dense, dropout as dropoutLayer, sequential } from "./_layers.ts";
 import type { TaskConfig, TaskConfigInput } from "../schemas.ts";
 import { TaskConfigSchema } from "../schemas.ts";
 
@@ -12,32 +13,6 @@ export interface MnistMlpOptions {
   dropout?: number;
   /** Units of each hidden layer. @default [256, 256] */
   hidden?: number[];
-}
-
-function dense(name: string, units: number, activation: string, inputSize?: number) {
-  return {
-    class_name: "Dense",
-    config: {
-      units,
-      activation,
-      use_bias: true,
-      kernel_initializer: {
-        class_name: "VarianceScaling",
-        config: { scale: 1, mode: "fan_avg", distribution: "normal", seed: null },
-      },
-      bias_initializer: { class_name: "Zeros", config: {} },
-      kernel_regularizer: null,
-      bias_regularizer: null,
-      activity_regularizer: null,
-      kernel_constraint: null,
-      bias_constraint: null,
-      name,
-      trainable: true,
-      ...(inputSize === undefined
-        ? {}
-        : { batch_input_shape: [null, inputSize], dtype: "float32" }),
-    },
-  };
 }
 
 /**
@@ -55,25 +30,11 @@ export function mnistMlpTopology(options: MnistMlpOptions = {}): Record<string, 
   const { dropout = 0.3, hidden = [256, 256] } = options;
   const layers: unknown[] = [];
   hidden.forEach((units, i) => {
-    layers.push(dense(`dense${i + 1}`, units, "relu", i === 0 ? 784 : undefined));
-    layers.push({
-      class_name: "Dropout",
-      config: {
-        rate: dropout,
-        noise_shape: null,
-        seed: null,
-        name: `dropout${i + 1}`,
-        trainable: true,
-      },
-    });
+    layers.push(dense(`dense${i + 1}`, units, "relu", i === 0 ? [784] : undefined));
+    layers.push(dropoutLayer(`dropout${i + 1}`, dropout));
   });
   layers.push(dense("logits", 10, "linear"));
-  return {
-    class_name: "Sequential",
-    config: { name: "mnist_mlp", layers },
-    keras_version: "tfjs-layers 4.22.0",
-    backend: "tensor_flow.js",
-  };
+  return sequential("mnist_mlp", layers);
 }
 
 /**

@@ -1,0 +1,289 @@
+/**
+ * Loading a task file (JSON or YAML): the model from its source, frozen
+ * layers, initial weights and holdout data, with errors that name the problem.
+ * @module
+ */
+import type * as tf from "@tensorflow/tfjs";
+import { dirname, extname, isAbsolute, join, resolve } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { readDataset } from "../client/read_data.ts";
+import type { Dataset } from "../shared/dataset.ts";
+import { setTrainable } from "../shared/freeze.ts";
+import { buildModel, weightSpecs, writeWeights } from "../shared/model.ts";
+import { decodeSafetensors, type Float32Tensor } from "../shared/safetensors.ts";
+import {
+  formatZodError,
+  type TaskConfig,
+  TaskConfigSchema,
+  type TaskFile,
+  TaskFileSchema,
+} from "../shared/schemas.ts";
+import { readTfjsWeights, type TfjsModelJson } from "../shared/tfjs_format.ts";
+import { builtinModel } from "../shared/tasks/mod.ts";
+
+/** A task file that cannot be used; the message names the file and the problem. */
+export class TaskFileError extends Error {
+  /** Creates the error for the task file `source`. */
+  constructor(source: string, detail: string) {
+    super(`Cannot load task "${source}": ${detail}`);
+    this.name = "TaskFileError";
+  }
+}
+
+/** A task ready to serve. */
+export interface LoadedTask {
+  /** The task as served at /v1/task (frozen layers marked in the topology). */
+  config: TaskConfig;
+  /** Initial weights from a pretrained model or a safetensors file. @default none */
+  weights?: Map<string, Float32Tensor>;
+  /** Labeled rows to evaluate on. @default none */
+  holdout?: Dataset;
+}
+
+/** Options of {@linkcode resolveTaskFile}. */
+export interface ResolveTaskFileOptions {
+  /** Folder that relative paths in the task are relative to. */
+  baseDir: string;
+  /** Name of the task's source, for messages. @default "(inline)" */
+  source?: string;
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+async function readBytes(location: string): Promise<Uint8Array> {
+  if (/^https?:\/\//.test(location)) {
+    const response = await fetch(location);
+    if (!response.ok) throw new Error(`GET "${location}" answered ${response.status}`);
+    return new Uint8Array(await response.arrayBuffer());
+  }
+  return await Deno.readFile(location);
+}
+
+/**
+ * Reads a pretrained tfjs model (model.json and its weight files) from a
+ * folder, a model.json path or an http(s) URL.
+ *
+ * @example
+ * ```ts ignore
+ * import { readPretrained } from "./load_task.ts";
+ * const { topology, weights } = await readPretrained("examples/mnist-finetune/pretrained");
+ * ```
+ */
+export async function readPretrained(
+  location: string,
+): Promise<{ topology: Record<string, unknown>; weights: Map<string, Float32Tensor> }> {
+  const remote = /^https?:\/\//.test(location);
+  let jsonPath = location;
+  if (!remote && !location.endsWith(".json")) {
+    const info = await Deno.stat(location).catch(() => null);
+    if (info?.isDirectory) jsonPath = join(location, "model.json");
+  }
+  let modelJson: TfjsModelJson;
+  try {
+    modelJson = JSON.parse(new TextDecoder().decode(await readBytes(jsonPath)));
+  } catch (error) {
+    throw new Error(`cannot read model.json "${jsonPath}": ${message(error)}`);
+  }
+  if (!modelJson.modelTopology || typeof modelJson.modelTopology !== "object") {
+    throw new Error(`"${jsonPath}" has no modelTopology (is it a tfjs Layers model?)`);
+  }
+  const parts: Uint8Array[] = [];
+  for (const group of modelJson.weightsManifest ?? []) {
+    for (const path of group.paths) {
+      const location = remote ? new URL(path, jsonPath).href : join(dirname(jsonPath), path);
+      try {
+        parts.push(await readBytes(location));
+      } catch (error) {
+        throw new Error(`missing weights file "${location}": ${message(error)}`);
+      }
+    }
+  }
+  const data = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let offset = 0;
+  for (const part of parts) {
+    data.set(part, offset);
+    offset += part.byteLength;
+  }
+  return { topology: modelJson.modelTopology, weights: readTfjsWeights(modelJson, data) };
+}
+
+/**
+ * Parses a task file's text as YAML (`.yaml`, `.yml`) or JSON (`.json`).
+ *
+ * @example
+ * ```ts
+ * import { parseTaskText } from "./load_task.ts";
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(parseTaskText("id: a\n", "task.yaml"), { id: "a" });
+ * ```
+ */
+export function parseTaskText(text: string, source: string): unknown {
+  const ext = extname(source).toLowerCase();
+  if (ext === ".yaml" || ext === ".yml") {
+    try {
+      return parseYaml(text);
+    } catch (error) {
+      throw new TaskFileError(source, `invalid YAML: ${message(error).split("\n")[0]}`);
+    }
+  }
+  if (ext === ".json") {
+    try {
+      return JSON.parse(text);
+    } catch (error) {
+      throw new TaskFileError(source, `invalid JSON: ${message(error)}`);
+    }
+  }
+  throw new TaskFileError(source, `expected a .yaml, .yml or .json file`);
+}
+
+/**
+ * Validates a parsed task file and resolves it: the model's topology and
+ * weights from their source, frozen layers, and holdout rows.
+ *
+ * @example
+ * ```ts
+ * import { resolveTaskFile } from "./load_task.ts";
+ * import assert from "node:assert/strict";
+ * const task = await resolveTaskFile({ id: "digits", model: { builtin: "mnist-mlp", frozen: ["dense1"] } }, { baseDir: "." });
+ * assert.equal(task.config.input.shape[0], 784);
+ * ```
+ */
+export async function resolveTaskFile(
+  raw: unknown,
+  options: ResolveTaskFileOptions,
+): Promise<LoadedTask> {
+  const source = options.source ?? "(inline)";
+  const parsed = TaskFileSchema.safeParse(raw);
+  if (!parsed.success) throw new TaskFileError(source, formatZodError(parsed.error));
+  const file: TaskFile = parsed.data;
+  const path = (
+    p: string,
+  ) => (/^https?:\/\//.test(p) || isAbsolute(p) ? p : resolve(options.baseDir, p));
+
+  let topology: Record<string, unknown>;
+  let input = file.input;
+  let weights: Map<string, Float32Tensor> | undefined;
+  if (file.model.builtin) {
+    const builtin = builtinModel(file.model.builtin);
+    topology = builtin.topology;
+    input ??= builtin.input;
+  } else if (file.model.topology) {
+    topology = file.model.topology;
+  } else {
+    try {
+      ({ topology, weights } = await readPretrained(path(file.model.pretrained!)));
+    } catch (error) {
+      throw new TaskFileError(source, `model.pretrained: ${message(error)}`);
+    }
+  }
+  if (!input) throw new TaskFileError(source, "input: required unless the model is built in");
+  if (file.model.weights) {
+    try {
+      const decoded = decodeSafetensors(await readBytes(path(file.model.weights))).tensors;
+      weights = new Map([...(weights ?? []), ...decoded]);
+    } catch (error) {
+      throw new TaskFileError(source, `model.weights: ${message(error)}`);
+    }
+  }
+  try {
+    topology = setTrainable(topology, {
+      trainable: file.model.trainable,
+      frozen: file.model.frozen,
+    });
+  } catch (error) {
+    throw new TaskFileError(
+      source,
+      `model.${file.model.trainable ? "trainable" : "frozen"}: ${message(error)}`,
+    );
+  }
+  const config = TaskConfigSchema.safeParse({
+    id: file.id,
+    model: { topology, seed: file.model.seed },
+    input,
+    training: file.training,
+    rounds: file.rounds,
+    aggregation: file.aggregation,
+    codec: file.codec,
+  });
+  if (!config.success) throw new TaskFileError(source, formatZodError(config.error));
+  let holdout: Dataset | undefined;
+  if (file.holdout) {
+    try {
+      holdout = await readDataset(path(file.holdout), config.data.input);
+    } catch (error) {
+      throw new TaskFileError(source, `holdout: ${message(error)}`);
+    }
+  }
+  return { config: config.data, weights, holdout };
+}
+
+/**
+ * Reads, validates and resolves a task file.
+ *
+ * @example
+ * ```ts ignore
+ * import { loadTaskFile } from "./load_task.ts";
+ * const task = await loadTaskFile("examples/mnist-finetune/task.yaml");
+ * ```
+ */
+export async function loadTaskFile(path: string): Promise<LoadedTask> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    throw new TaskFileError(path, message(error));
+  }
+  return await resolveTaskFile(parseTaskText(text, path), { baseDir: dirname(path), source: path });
+}
+
+/**
+ * Builds a task's model and writes its initial weights, checking that they
+ * fit the topology: every given weight must exist with the same shape, and a
+ * pretrained model must give them all.
+ *
+ * @example
+ * ```ts
+ * import { buildTaskModel, resolveTaskFile } from "./load_task.ts";
+ * import assert from "node:assert/strict";
+ * const task = await resolveTaskFile({ id: "digits", model: { builtin: "mnist-mlp" } }, { baseDir: "." });
+ * const model = await buildTaskModel(task);
+ * assert.equal(model.weights.length, 6);
+ * ```
+ */
+export async function buildTaskModel(
+  task: LoadedTask,
+  source = task.config.id,
+): Promise<tf.LayersModel> {
+  let model: tf.LayersModel;
+  try {
+    model = await buildModel(task.config.model.topology, { seed: task.config.model.seed });
+  } catch (error) {
+    throw new TaskFileError(source, `model: ${message(error)}`);
+  }
+  if (!task.weights) return model;
+  const specs = new Map(weightSpecs(model).map((w) => [w.name, w.shape]));
+  const problems: string[] = [];
+  for (const [name, tensor] of task.weights) {
+    const shape = specs.get(name);
+    if (!shape) problems.push(`"${name}" is in the weights but not in the topology`);
+    else if (shape.join() !== tensor.shape.join()) {
+      problems.push(`"${name}" is [${tensor.shape}] in the weights, [${shape}] in the topology`);
+    }
+  }
+  for (const name of specs.keys()) {
+    if (!task.weights.has(name)) {
+      problems.push(`"${name}" is in the topology but not in the weights`);
+    }
+  }
+  if (problems.length > 0) {
+    model.dispose();
+    throw new TaskFileError(
+      source,
+      `shape mismatch between topology and weights: ${problems.join("; ")}`,
+    );
+  }
+  writeWeights(model, task.weights);
+  return model;
+}

@@ -1,0 +1,123 @@
+/**
+ * The tasks one coordinator serves, each with its own model, rounds and metrics.
+ * @module
+ */
+import type * as tf from "@tensorflow/tfjs";
+import { join } from "node:path";
+import type { Phase, RoundMetrics } from "../shared/schemas.ts";
+import { ApiError } from "./errors.ts";
+import { Federation } from "./federation.ts";
+import { buildTaskModel, type LoadedTask } from "./load_task.ts";
+
+/** Options of {@linkcode TaskRegistry}. */
+export interface TaskRegistryOptions {
+  /** Folder under which each task checkpoints into `<runDir>/<task id>/`. @default none */
+  runDir?: string;
+  /** Called with each round's metrics of any task. */
+  onRound?: (taskId: string, metrics: RoundMetrics) => void;
+}
+
+/** One line of GET /v1/tasks. */
+export interface TaskSummary {
+  id: string;
+  round: number;
+  version: number;
+  phase: Phase;
+  totalRounds: number;
+  default: boolean;
+}
+
+/**
+ * Tasks by id. The first task added is the default one, which the
+ * foundation's paths (`/v1/task`, `/v1/model`, ...) address.
+ *
+ * @example
+ * ```ts
+ * import { TaskRegistry } from "./registry.ts";
+ * import { resolveTaskFile } from "./load_task.ts";
+ * import assert from "node:assert/strict";
+ * const registry = new TaskRegistry();
+ * await registry.add(await resolveTaskFile({ id: "a", model: { builtin: "mnist-mlp" } }, { baseDir: "." }));
+ * assert.equal(registry.get().task.id, "a");
+ * await registry.close();
+ * ```
+ */
+export class TaskRegistry {
+  #options: TaskRegistryOptions;
+  #tasks = new Map<string, { federation: Federation; model: tf.LayersModel | null }>();
+  #defaultId: string | null = null;
+
+  /** Creates an empty registry. */
+  constructor(options: TaskRegistryOptions = {}) {
+    this.#options = options;
+  }
+
+  /** Builds a loaded task's model and opens its first round. 409 if the id is taken. */
+  async add(task: LoadedTask): Promise<Federation> {
+    const id = task.config.id;
+    if (this.#tasks.has(id)) {
+      throw new ApiError(409, "task_exists", `Cannot add task: "${id}" exists`);
+    }
+    const model = await buildTaskModel(task);
+    const federation = await Federation.create({
+      task: task.config,
+      model,
+      holdout: task.holdout,
+      runDir: this.#options.runDir ? join(this.#options.runDir, id) : undefined,
+      onRound: (metrics) => this.#options.onRound?.(id, metrics),
+    });
+    if (this.#tasks.has(id)) {
+      federation.close();
+      model.dispose();
+      throw new ApiError(409, "task_exists", `Cannot add task: "${id}" exists`);
+    }
+    this.#tasks.set(id, { federation, model });
+    this.#defaultId ??= id;
+    return federation;
+  }
+
+  /** Serves a federation created elsewhere (its model stays the caller's). */
+  register(federation: Federation): void {
+    const id = federation.task.id;
+    if (this.#tasks.has(id)) {
+      throw new ApiError(409, "task_exists", `Cannot add task: "${id}" exists`);
+    }
+    this.#tasks.set(id, { federation, model: null });
+    this.#defaultId ??= id;
+  }
+
+  /** The task `id`, or the default task; 404 when there is none. */
+  get(id?: string): Federation {
+    const key = id ?? this.#defaultId;
+    const entry = key === null ? undefined : this.#tasks.get(key);
+    if (!entry) {
+      throw new ApiError(404, "not_found", id ? `No task "${id}"` : "No task is served");
+    }
+    return entry.federation;
+  }
+
+  /** Every task, in the order added. */
+  list(): TaskSummary[] {
+    return [...this.#tasks.values()].map(({ federation }) => {
+      const status = federation.status();
+      return {
+        id: status.taskId,
+        round: status.round,
+        version: status.version,
+        phase: status.phase,
+        totalRounds: status.totalRounds,
+        default: status.taskId === this.#defaultId,
+      };
+    });
+  }
+
+  /** Waits for rounds being closed, then frees every task this registry built. */
+  async close(): Promise<void> {
+    for (const { federation, model } of this.#tasks.values()) {
+      await federation.settled();
+      federation.close();
+      model?.dispose();
+    }
+    this.#tasks.clear();
+  }
+}
