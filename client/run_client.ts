@@ -44,8 +44,10 @@ export interface RunClientOptions {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function checkDataset(dataset: Dataset, task: TaskResponse): void {
-  if (dataset.featureShape.join() !== task.input.shape.join()) {
+/** The dataset with rows in the task's shape (same values, e.g. [784] as [28, 28, 1]). */
+function fitDataset(dataset: Dataset, task: TaskResponse): Dataset {
+  const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+  if (size(dataset.featureShape) !== size(task.input.shape)) {
     throw new RangeError(
       `Cannot join task "${task.id}": rows have shape [${dataset.featureShape}], the task expects [${task.input.shape}]`,
     );
@@ -55,6 +57,7 @@ function checkDataset(dataset: Dataset, task: TaskResponse): void {
       `Cannot join task "${task.id}": labels exceed its ${task.input.labels.length} classes`,
     );
   }
+  return { ...dataset, featureShape: [...task.input.shape] };
 }
 
 function isNetworkError(error: unknown): boolean {
@@ -83,9 +86,9 @@ export async function runClient(options: RunClientOptions): Promise<void> {
   let lastRound = 0;
   try {
     const task = await retrying(() => api.task());
-    checkDataset(options.dataset, task);
+    const dataset = fitDataset(options.dataset, task);
     model = await buildModel(task.model.topology);
-    trainer = new LocalTrainer(model, options.dataset, { seed: options.seed });
+    trainer = new LocalTrainer(model, dataset, { seed: options.seed });
     onEvent?.({ kind: "joined", task });
     for (;;) {
       // After the last round a coordinator that went away has simply finished.

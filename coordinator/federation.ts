@@ -250,7 +250,7 @@ export class Federation {
     if (this.#phase !== "training") {
       throw new ApiError(
         409,
-        "bad_request",
+        "invalid_phase",
         `Cannot pause task "${this.task.id}": it is ${this.#phase}`,
       );
     }
@@ -263,7 +263,7 @@ export class Federation {
     if (this.#phase !== "paused") {
       throw new ApiError(
         409,
-        "bad_request",
+        "invalid_phase",
         `Cannot resume task "${this.task.id}": it is ${this.#phase}`,
       );
     }

@@ -4,7 +4,7 @@
  * @module
  */
 import type * as tf from "@tensorflow/tfjs";
-import { dirname, extname, isAbsolute, join, resolve } from "node:path";
+import { dirname, extname, isAbsolute, join, relative, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { readDataset } from "../client/read_data.ts";
 import type { Dataset } from "../shared/dataset.ts";
@@ -36,6 +36,8 @@ export interface LoadedTask {
   config: TaskConfig;
   /** Initial weights from a pretrained model or a safetensors file. @default none */
   weights?: Map<string, Float32Tensor>;
+  /** Whether `weights` must cover every weight of the model (true for a pretrained model). @default false */
+  weightsComplete?: boolean;
   /** Labeled rows to evaluate on. @default none */
   holdout?: Dataset;
 }
@@ -46,6 +48,12 @@ export interface ResolveTaskFileOptions {
   baseDir: string;
   /** Name of the task's source, for messages. @default "(inline)" */
   source?: string;
+  /**
+   * Refuse URLs and any path outside `baseDir` (for tasks that arrive over
+   * HTTP, so a caller cannot make the coordinator read its other files).
+   * @default false
+   */
+  confined?: boolean;
 }
 
 function message(error: unknown): string {
@@ -81,10 +89,17 @@ export async function readPretrained(
     if (info?.isDirectory) jsonPath = join(location, "model.json");
   }
   let modelJson: TfjsModelJson;
+  let text: string;
   try {
-    modelJson = JSON.parse(new TextDecoder().decode(await readBytes(jsonPath)));
+    text = new TextDecoder().decode(await readBytes(jsonPath));
   } catch (error) {
     throw new Error(`cannot read model.json "${jsonPath}": ${message(error)}`);
+  }
+  try {
+    modelJson = JSON.parse(text);
+  } catch {
+    // The parser's message would quote the file: say only what is wrong.
+    throw new Error(`"${jsonPath}" is not a model.json (not valid JSON)`);
   }
   if (!modelJson.modelTopology || typeof modelJson.modelTopology !== "object") {
     throw new Error(`"${jsonPath}" has no modelTopology (is it a tfjs Layers model?)`);
@@ -158,9 +173,20 @@ export async function resolveTaskFile(
   const parsed = TaskFileSchema.safeParse(raw);
   if (!parsed.success) throw new TaskFileError(source, formatZodError(parsed.error));
   const file: TaskFile = parsed.data;
-  const path = (
-    p: string,
-  ) => (/^https?:\/\//.test(p) || isAbsolute(p) ? p : resolve(options.baseDir, p));
+  const path = (p: string, field: string) => {
+    const remote = /^https?:\/\//.test(p);
+    const local = remote ? p : resolve(options.baseDir, p);
+    if (options.confined) {
+      const inside = relative(resolve(options.baseDir), local);
+      if (remote || inside.startsWith("..") || isAbsolute(inside)) {
+        throw new TaskFileError(
+          source,
+          `${field}: only paths inside the coordinator's task folder are allowed here`,
+        );
+      }
+    }
+    return local;
+  };
 
   let topology: Record<string, unknown>;
   let input = file.input;
@@ -173,17 +199,22 @@ export async function resolveTaskFile(
     topology = file.model.topology;
   } else {
     try {
-      ({ topology, weights } = await readPretrained(path(file.model.pretrained!)));
+      ({ topology, weights } = await readPretrained(
+        path(file.model.pretrained!, "model.pretrained"),
+      ));
     } catch (error) {
+      if (error instanceof TaskFileError) throw error;
       throw new TaskFileError(source, `model.pretrained: ${message(error)}`);
     }
   }
   if (!input) throw new TaskFileError(source, "input: required unless the model is built in");
   if (file.model.weights) {
     try {
-      const decoded = decodeSafetensors(await readBytes(path(file.model.weights))).tensors;
+      const decoded =
+        decodeSafetensors(await readBytes(path(file.model.weights, "model.weights"))).tensors;
       weights = new Map([...(weights ?? []), ...decoded]);
     } catch (error) {
+      if (error instanceof TaskFileError) throw error;
       throw new TaskFileError(source, `model.weights: ${message(error)}`);
     }
   }
@@ -211,12 +242,18 @@ export async function resolveTaskFile(
   let holdout: Dataset | undefined;
   if (file.holdout) {
     try {
-      holdout = await readDataset(path(file.holdout), config.data.input);
+      holdout = await readDataset(path(file.holdout, "holdout"), config.data.input);
     } catch (error) {
+      if (error instanceof TaskFileError) throw error;
       throw new TaskFileError(source, `holdout: ${message(error)}`);
     }
   }
-  return { config: config.data, weights, holdout };
+  return {
+    config: config.data,
+    weights,
+    weightsComplete: file.model.pretrained !== undefined,
+    holdout,
+  };
 }
 
 /**
@@ -241,7 +278,7 @@ export async function loadTaskFile(path: string): Promise<LoadedTask> {
 /**
  * Builds a task's model and writes its initial weights, checking that they
  * fit the topology: every given weight must exist with the same shape, and a
- * pretrained model must give them all.
+ * pretrained model must give them all (a weights file may give some).
  *
  * @example
  * ```ts
@@ -272,7 +309,7 @@ export async function buildTaskModel(
       problems.push(`"${name}" is [${tensor.shape}] in the weights, [${shape}] in the topology`);
     }
   }
-  for (const name of specs.keys()) {
+  for (const name of task.weightsComplete ? specs.keys() : []) {
     if (!task.weights.has(name)) {
       problems.push(`"${name}" is in the topology but not in the weights`);
     }

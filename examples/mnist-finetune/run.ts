@@ -13,7 +13,11 @@ import { readDataset } from "../../client/read_data.ts";
 import { spawnClientWorker } from "../../client/spawn_worker.ts";
 import { loadTaskFile } from "../../coordinator/load_task.ts";
 import { startCoordinator } from "../../coordinator/serve.ts";
-import { encodeSafetensors } from "../../shared/safetensors.ts";
+import { selectRows } from "../../shared/dataset.ts";
+import { loadMnistSplit } from "../../shared/mnist.ts";
+import { buildModel, writeWeights } from "../../shared/model.ts";
+import { decodeSafetensors, encodeSafetensors } from "../../shared/safetensors.ts";
+import { accuracy, digits } from "./pretrain.ts";
 
 const HELP = `Usage: deno task finetune [--rounds N]
 
@@ -71,7 +75,15 @@ const clients = await Promise.all(shards.map(async (path, i) => {
 }));
 await Promise.all([coordinator.federation.finished, ...clients.map((c) => c.done)]);
 const status = coordinator.federation.status();
+const finalWeights = decodeSafetensors(coordinator.federation.globalModel().safetensors).tensors;
 await coordinator.shutdown();
+
+// What the fine-tuned model still knows of digits 0-4 (which no client holds).
+const { holdout } = await loadMnistSplit();
+const model = await buildModel(task.config.model.topology);
+writeWeights(model, finalWeights);
+const oldDigits = accuracy(model, selectRows(holdout, digits(holdout, 0, 4)));
+model.dispose();
 
 // The update of the same model with nothing frozen, for comparison.
 const all = new Map(task.weights!);
@@ -87,7 +99,7 @@ const sent = status.history.find((h) => h.clients > 0)!;
 console.log(
   `fine-tuned: accuracy on digits 5-9 ${(100 * first.accuracy!).toFixed(2)}% -> ${
     (100 * last.accuracy!).toFixed(2)
-  }%; an update is ${
+  }% (digits 0-4, which no client holds: ${(100 * oldDigits).toFixed(2)}%); an update is ${
     Math.round(sent.bytesReceived / sent.clients)
   } bytes with the frozen layers of task.yaml, ` +
     `${fullBytes} bytes with nothing frozen; final model ${status.finalModel}`,

@@ -1,0 +1,119 @@
+// Federated fine-tuning of a pretrained model loaded from a folder, with the
+// convolutional backbone frozen: a real coordinator, 2 real clients over HTTP.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { startBackend } from "../client/backend.ts";
+import { spawnClientWorker } from "../client/spawn_worker.ts";
+import { writeCheckpoint } from "../coordinator/checkpoint.ts";
+import { loadTaskFile } from "../coordinator/load_task.ts";
+import { startCoordinator } from "../coordinator/serve.ts";
+import { digits, pretrainCnn } from "../examples/mnist-finetune/pretrain.ts";
+import { type Dataset, selectRows } from "../shared/dataset.ts";
+import { loadMnistSplit } from "../shared/mnist.ts";
+import { readWeights } from "../shared/model.ts";
+import { partition } from "../shared/partition.ts";
+import { decodeSafetensors } from "../shared/safetensors.ts";
+import { toTfjsArtifacts } from "../shared/tfjs_format.ts";
+import { mnistCnnTopology } from "../shared/tasks/mnist_cnn.ts";
+
+function jsonl(data: Dataset): string {
+  return Array.from(
+    { length: data.labels.length },
+    (_, i) =>
+      JSON.stringify({
+        x: Array.from(data.x.subarray(i * 784, (i + 1) * 784)),
+        label: data.labels[i],
+      }),
+  )
+    .join("\n");
+}
+
+Deno.test("a pretrained CNN fine-tunes over 2 federated rounds with its backbone frozen", async () => {
+  await startBackend("wasm");
+  const dir = await Deno.makeTempDir({ prefix: "finetune-" });
+  const { train, holdout } = await loadMnistSplit({ seed: 3 });
+  const pretrained = await pretrainCnn(selectRows(train, digits(train, 0, 4)), {
+    steps: 100,
+    seed: 3,
+  });
+  const initial = readWeights(pretrained);
+  pretrained.dispose();
+  await writeCheckpoint(join(dir, "pretrained"), {
+    artifacts: toTfjsArtifacts(mnistCnnTopology(), initial),
+  });
+  await Deno.writeTextFile(
+    join(dir, "holdout.jsonl"),
+    jsonl(selectRows(holdout, digits(holdout, 5, 9))),
+  );
+  await Deno.writeTextFile(
+    join(dir, "task.yaml"),
+    `id: finetune
+model:
+  pretrained: ./pretrained
+  frozen: ["conv*"]
+input:
+  shape: [28, 28, 1]
+  labels: ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]
+training: { localSteps: 25, labeledBatchSize: 16, unlabeledBatchSize: 48, learningRate: 0.002 }
+rounds: { total: 2, targetClients: 2, minClients: 2 }
+holdout: ./holdout.jsonl
+`,
+  );
+  const task = await loadTaskFile(join(dir, "task.yaml"));
+  const coordinator = await startCoordinator({ tasks: [task], runDir: join(dir, "run") });
+  const { federation } = coordinator;
+  try {
+    assert.deepEqual(
+      federation.trainable.map((w) => w.name),
+      ["dense1/kernel", "dense1/bias", "logits/kernel", "logits/bias"],
+    );
+    const fresh = digits(train, 5, 9);
+    const parts = partition(train.labels, fresh, { clients: 2, labeledFraction: 0.1, seed: 3 });
+    const clients = parts.map((part, i) =>
+      spawnClientWorker({
+        coordinator: coordinator.url,
+        dataset: selectRows(train, part.rows, { hideLabels: part.unlabeledRows }),
+        clientId: `client-${i + 1}`,
+        seed: i,
+      })
+    );
+    await Promise.all([federation.finished, ...clients.map((c) => c.done)]);
+
+    const status = federation.status();
+    const final = decodeSafetensors(
+      new Uint8Array(await (await fetch(`${coordinator.url}/v1/model`)).arrayBuffer()),
+    ).tensors;
+    for (const name of ["conv1/kernel", "conv1/bias", "conv2/kernel", "conv2/bias"]) {
+      assert.deepEqual(final.get(name)!.data, initial.get(name)!.data, `${name} changed`);
+    }
+    for (const name of ["dense1/kernel", "logits/kernel", "logits/bias"]) {
+      assert.notDeepEqual(final.get(name)!.data, initial.get(name)!.data, `${name} did not change`);
+    }
+    // An update carries the trainable tensors only: their bytes plus a small header.
+    const size = (names: string[]) =>
+      names.reduce((n, name) => n + 4 * initial.get(name)!.data.length, 0);
+    const trainableBytes = size(federation.trainable.map((w) => w.name));
+    const round1 = status.history[1]!;
+    const perUpdate = round1.bytesReceived / round1.clients;
+    assert.ok(
+      perUpdate >= trainableBytes && perUpdate < trainableBytes + 2048,
+      `${perUpdate} bytes`,
+    );
+    assert.ok(perUpdate < size([...initial.keys()]));
+    // Accuracy on the new classes improves over the pretrained model's.
+    const [before, , after] = status.history;
+    assert.ok(
+      after!.accuracy! > before!.accuracy! + 0.2,
+      `${before!.accuracy} -> ${after!.accuracy}`,
+    );
+    // The final model is exported in both formats.
+    assert.ok(status.finalModel?.endsWith(join("final", "model.json")));
+    const exported = decodeSafetensors(
+      await Deno.readFile(join(dir, "run", "finetune", "final", "model.safetensors")),
+    ).tensors;
+    assert.deepEqual(exported.get("logits/kernel")!.data, final.get("logits/kernel")!.data);
+  } finally {
+    await coordinator.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
