@@ -108,9 +108,10 @@ try {
   Deno.exit(1);
 }
 await coordinator.shutdown();
-const last = coordinator.federation.status().history.at(-1);
+const status = coordinator.federation.status();
+const last = status.history.at(-1);
 console.log(
   `done in ${((performance.now() - started) / 1000).toFixed(1)} s: holdout accuracy ${
     ((last?.accuracy ?? 0) * 100).toFixed(2)
-  }%, final model ${last?.checkpoint}`,
+  }%, final model ${status.finalModel}`,
 );

@@ -33,12 +33,16 @@ export function fail(message: string): never {
  * assert.deepEqual(flags.task, ["a", "b"]);
  * ```
  */
-export function parseFlags<const N extends string, const M extends string = never>(
+export function parseFlags<
+  const N extends string,
+  const M extends string = never,
+  const B extends string = never,
+>(
   args: string[],
   names: readonly N[],
   help: string,
-  options: { multiple?: readonly M[] } = {},
-): Partial<Record<N, string>> & Partial<Record<M, string[]>> {
+  options: { multiple?: readonly M[]; booleans?: readonly B[] } = {},
+): Partial<Record<N, string>> & Partial<Record<M, string[]>> & Partial<Record<B, boolean>> {
   let values;
   try {
     values = parseArgs({
@@ -50,6 +54,9 @@ export function parseFlags<const N extends string, const M extends string = neve
             name,
           ) => [name, { type: "string" as const, multiple: true }]),
         ),
+        ...Object.fromEntries(
+          (options.booleans ?? []).map((name) => [name, { type: "boolean" as const }]),
+        ),
         help: { type: "boolean", short: "h" },
       },
     }).values;
@@ -60,7 +67,10 @@ export function parseFlags<const N extends string, const M extends string = neve
     console.log(help);
     Deno.exit(0);
   }
-  return values as Partial<Record<N, string>> & Partial<Record<M, string[]>>;
+  return values as
+    & Partial<Record<N, string>>
+    & Partial<Record<M, string[]>>
+    & Partial<Record<B, boolean>>;
 }
 
 /** Bounds of {@linkcode numberFlag}. */

@@ -110,7 +110,7 @@ export async function runClient(options: RunClientOptions): Promise<void> {
         round: global.round,
         onStep: (progress) => onEvent?.({ kind: "step", round: global.round, progress }),
       });
-      const delta = subtract(readWeights(model, { trainableOnly: true }), global.weights);
+      const delta = subtractWeights(readWeights(model, { trainableOnly: true }), global.weights);
       lastRound = global.round;
       try {
         const accepted = await retrying(() =>
@@ -177,7 +177,18 @@ export async function runClient(options: RunClientOptions): Promise<void> {
   }
 }
 
-function subtract(
+/**
+ * `local - global` for each tensor of `local` (the delta an update carries).
+ *
+ * @example
+ * ```ts
+ * import { subtractWeights } from "./run_client.ts";
+ * import assert from "node:assert/strict";
+ * const t = (v: number) => new Map([["w", { shape: [1], data: Float32Array.of(v) }]]);
+ * assert.deepEqual([...subtractWeights(t(3), t(1)).get("w")!.data], [2]);
+ * ```
+ */
+export function subtractWeights(
   local: Map<string, Float32Tensor>,
   global: Map<string, Float32Tensor>,
 ): Map<string, Float32Tensor> {

@@ -8,6 +8,18 @@ import { type Random, seededRandom, shuffle } from "../shared/random.ts";
 import { rdropLoss } from "../shared/rdrop_loss.ts";
 import type { TrainingConfig } from "../shared/schemas.ts";
 
+/** Cross-entropy of one pass over the labeled rows (labels -1 add nothing); kl is 0. */
+function crossEntropyLoss(
+  logits: tf.Tensor,
+  labels: tf.Tensor,
+): { loss: tf.Scalar; ce: tf.Scalar; kl: tf.Scalar } {
+  const labeled = tf.cast(tf.greaterEqual(labels, 0), "float32");
+  const oneHot = tf.oneHot(tf.cast(tf.maximum(labels, 0), "int32"), logits.shape[1] ?? 0);
+  const rows = tf.neg(tf.sum(tf.mul(oneHot, tf.logSoftmax(logits)), -1));
+  const ce = tf.div(tf.sum(tf.mul(rows, labeled)), tf.maximum(tf.sum(labeled), 1)) as tf.Scalar;
+  return { loss: ce, ce, kl: tf.scalar(0) };
+}
+
 /** Progress of one local step. */
 export interface StepProgress {
   /** Steps done so far, from 1. */
@@ -131,16 +143,19 @@ export class LocalTrainer {
         const index = tf.tensor1d(rows, "int32");
         const x = tf.gather(this.#x, index);
         const labels = tf.gather(this.#labels, index);
-        const twins = tf.concat([x, x], 0);
+        const rdrop = config.objective === "rdrop";
+        const input = rdrop ? tf.concat([x, x], 0) : x;
         let parts: { ce: tf.Scalar; kl: tf.Scalar } | undefined;
         const total = optimizer.minimize(
           () => {
-            const logits = this.#model.apply(twins, { training: true }) as tf.Tensor;
-            const result = rdropLoss(logits, {
-              labels,
-              alpha: config.alpha,
-              unlabeledAlpha: config.alpha * ramp,
-            });
+            const logits = this.#model.apply(input, { training: true }) as tf.Tensor;
+            const result = rdrop
+              ? rdropLoss(logits, {
+                labels,
+                alpha: config.alpha,
+                unlabeledAlpha: (config.unlabeledAlpha ?? config.alpha) * ramp,
+              })
+              : crossEntropyLoss(logits, labels);
             parts = { ce: tf.keep(result.ce), kl: tf.keep(result.kl) };
             return result.loss;
           },

@@ -21,6 +21,7 @@ import { fedAvg } from "./aggregate/fed_avg.ts";
 import { writeCheckpoint } from "./checkpoint.ts";
 import { ApiError } from "./errors.ts";
 import { Evaluator } from "./evaluate.ts";
+import { LocalTrainer } from "../client/trainer.ts";
 import { readUpdateMetadata, validateUpdate, type ValidUpdate } from "./validate_update.ts";
 
 /** Options of {@linkcode Federation.create}. */
@@ -31,6 +32,12 @@ export interface FederationOptions {
   model: tf.LayersModel;
   /** Labeled rows the global model is evaluated on after each round. @default none */
   holdout?: Dataset;
+  /**
+   * Labeled rows the coordinator holds: after each aggregation it fine-tunes
+   * the global model on them with R-Drop (`task.serverTraining`), as in SemiFL.
+   * @default none
+   */
+  serverData?: Dataset;
   /** Folder of the run's checkpoints. @default none (no checkpoints) */
   runDir?: string;
   /** Called with each round's metrics once the round is closed. */
@@ -88,6 +95,7 @@ export class Federation {
     null;
   #closing: Promise<void> | null = null;
   #finalModel: string | null = null;
+  #serverTrainer: LocalTrainer | null;
   #finished: { promise: Promise<void>; resolve: () => void };
 
   private constructor(options: FederationOptions) {
@@ -98,6 +106,14 @@ export class Federation {
     this.trainable = weightSpecs(options.model, { trainableOnly: true });
     this.#global = readWeights(options.model);
     this.#evaluator = options.holdout ? new Evaluator(options.holdout) : null;
+    if (options.serverData && !options.task.serverTraining) {
+      throw new TypeError(
+        "Cannot fine-tune at the server: the task has no serverTraining settings",
+      );
+    }
+    this.#serverTrainer = options.serverData
+      ? new LocalTrainer(options.model, options.serverData, { seed: options.task.model.seed })
+      : null;
     let resolve = () => {};
     const promise = new Promise<void>((r) => (resolve = r));
     this.#finished = { promise, resolve };
@@ -296,6 +312,8 @@ export class Federation {
     clearTimeout(this.#timer);
     this.#evaluator?.dispose();
     this.#evaluator = null;
+    this.#serverTrainer?.dispose();
+    this.#serverTrainer = null;
   }
 
   #open(): void {
@@ -347,6 +365,10 @@ export class Federation {
         );
       }
       writeWeights(this.#model, next);
+      if (this.#serverTrainer && this.task.serverTraining) {
+        await this.#serverTrainer.train(this.task.serverTraining, { round: this.#round });
+        next = new Map([...next, ...readWeights(this.#model, { trainableOnly: true })]);
+      }
       metrics = await this.#measure(this.#round, updates, this.#version + 1, this.#openedAt, next);
     } catch (error) {
       // Nothing is committed: the model goes back to the current global and

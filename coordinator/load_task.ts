@@ -40,6 +40,8 @@ export interface LoadedTask {
   weightsComplete?: boolean;
   /** Labeled rows to evaluate on. @default none */
   holdout?: Dataset;
+  /** Labeled rows the coordinator fine-tunes on after each round (needs `serverTraining`). @default none */
+  serverData?: Dataset;
 }
 
 /** Options of {@linkcode resolveTaskFile}. */

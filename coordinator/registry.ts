@@ -63,6 +63,7 @@ export class TaskRegistry {
       task: task.config,
       model,
       holdout: task.holdout,
+      serverData: task.serverData,
       runDir: this.#options.runDir ? join(this.#options.runDir, id) : undefined,
       onRound: (metrics) => this.#options.onRound?.(id, metrics),
     });

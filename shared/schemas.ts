@@ -21,6 +21,10 @@ export const TrainingConfigSchema = z.strictObject({
   optimizer: z.enum(["adam", "sgd"]).default("adam"),
   /** Local learning rate. */
   learningRate: z.number().gt(0).max(10).default(0.001),
+  /** `rdrop`: one pass over `[x; x]`, ce + alpha * kl; `ce`: one pass over x, cross-entropy on labeled rows only. */
+  objective: z.enum(["rdrop", "ce"]).default("rdrop"),
+  /** Weight of the KL on unlabeled rows (before the ramp-up); defaults to alpha. */
+  unlabeledAlpha: z.number().min(0).max(1000).optional(),
 }).refine((t) => t.labeledBatchSize + t.unlabeledBatchSize > 0, {
   message: "labeledBatchSize + unlabeledBatchSize must be positive",
 });
@@ -129,6 +133,8 @@ export const TaskConfigSchema = z.strictObject({
   training: TrainingConfigSchema.default(TrainingConfigSchema.parse({})),
   rounds: RoundConfigSchema.default(RoundConfigSchema.parse({})),
   aggregation: AggregationConfigSchema.default(AggregationConfigSchema.parse({})),
+  /** How the coordinator fine-tunes on labeled rows it holds after each round (if it holds any). */
+  serverTraining: TrainingConfigSchema.optional(),
   /** Codec of updates on the wire. */
   codec: z.literal("f32").default("f32"),
 });

@@ -91,3 +91,52 @@ export function sequential(name: string, layers: unknown[]): Record<string, unkn
     backend: "tensor_flow.js",
   };
 }
+
+/**
+ * An Embedding layer: token ids in `[0, inputDim)` to vectors of `outputDim`,
+ * initialised uniformly in [-0.05, 0.05]. Given `inputLength`, it is the first
+ * layer and takes rows of that many ids.
+ *
+ * @example
+ * ```ts
+ * import { embedding } from "./_layers.ts";
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(embedding("embedding", 100, 8, 16).config.batch_input_shape, [null, 16]);
+ * ```
+ */
+export function embedding(name: string, inputDim: number, outputDim: number, inputLength?: number) {
+  return {
+    class_name: "Embedding",
+    config: {
+      input_dim: inputDim,
+      output_dim: outputDim,
+      embeddings_initializer: {
+        class_name: "RandomUniform",
+        config: { minval: -0.05, maxval: 0.05, seed: null },
+      },
+      embeddings_regularizer: null,
+      activity_regularizer: null,
+      embeddings_constraint: null,
+      mask_zero: null,
+      input_length: inputLength ?? null,
+      name,
+      trainable: true,
+      ...inputShape(inputLength === undefined ? undefined : [inputLength]),
+    },
+  };
+}
+
+/**
+ * A GlobalAveragePooling1D layer: the mean over the steps of `[batch, steps,
+ * features]`. It averages every step: tfjs ignores an Embedding's mask here.
+ *
+ * @example
+ * ```ts
+ * import { globalAveragePooling1d } from "./_layers.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(globalAveragePooling1d("pool").class_name, "GlobalAveragePooling1D");
+ * ```
+ */
+export function globalAveragePooling1d(name: string) {
+  return { class_name: "GlobalAveragePooling1D", config: { name, trainable: true } };
+}

@@ -1,0 +1,89 @@
+// A worker that hosts several simulated clients. Each trains, when told, on
+// the current global model it fetches over HTTP and posts its delta, exactly
+// as a client process would; only the choice of who trains is the driver's.
+/// <reference lib="deno.worker" />
+import type * as tf from "@tensorflow/tfjs";
+import { startBackend } from "../client/backend.ts";
+import { CoordinatorClient } from "../client/coordinator_client.ts";
+import { subtractWeights } from "../client/run_client.ts";
+import { LocalTrainer } from "../client/trainer.ts";
+import { countRows, type Dataset } from "../shared/dataset.ts";
+import { buildModel, readWeights, writeWeights } from "../shared/model.ts";
+import type { TaskResponse } from "../shared/schemas.ts";
+
+/** Messages the driver sends. */
+export type WorkerRequest =
+  | { kind: "init"; coordinator: string; clients: { id: string; dataset: Dataset; seed: number }[] }
+  | { kind: "train"; round: number; ids: string[] };
+
+/** Messages the worker answers. */
+export type WorkerReply =
+  | { kind: "ready" }
+  | { kind: "trained"; round: number; ids: string[] }
+  | { kind: "error"; message: string };
+
+let api: CoordinatorClient;
+let task: TaskResponse;
+let model: tf.LayersModel;
+const clients = new Map<string, { trainer: LocalTrainer; dataset: Dataset }>();
+
+async function init(request: Extract<WorkerRequest, { kind: "init" }>): Promise<void> {
+  await startBackend("wasm");
+  api = new CoordinatorClient(request.coordinator);
+  task = await api.task();
+  model = await buildModel(task.model.topology);
+  for (const client of request.clients) {
+    const dataset = { ...client.dataset, featureShape: [...task.input.shape] };
+    clients.set(client.id, {
+      trainer: new LocalTrainer(model, dataset, { seed: client.seed }),
+      dataset,
+    });
+  }
+}
+
+async function train(request: Extract<WorkerRequest, { kind: "train" }>): Promise<void> {
+  for (const id of request.ids) {
+    const client = clients.get(id);
+    if (!client) throw new Error(`Unknown client "${id}"`);
+    const global = await api.model();
+    if (global.round !== request.round) {
+      throw new Error(
+        `Client "${id}" expected round ${request.round}, the coordinator is at ${global.round}`,
+      );
+    }
+    writeWeights(model, global.weights);
+    const result = await client.trainer.train(task.training, { round: global.round });
+    const delta = subtractWeights(readWeights(model, { trainableOnly: true }), global.weights);
+    await api.sendUpdate(delta, {
+      round: global.round,
+      baseVersion: global.version,
+      ...countRows(client.dataset),
+      clientId: id,
+      backend: "wasm",
+      loss: result.loss,
+      ce: result.ce,
+      kl: result.kl,
+    });
+  }
+}
+
+self.onmessage = async (message: MessageEvent<WorkerRequest>) => {
+  try {
+    if (message.data.kind === "init") {
+      await init(message.data);
+      self.postMessage({ kind: "ready" } satisfies WorkerReply);
+    } else {
+      await train(message.data);
+      self.postMessage(
+        { kind: "trained", round: message.data.round, ids: message.data.ids } satisfies WorkerReply,
+      );
+    }
+  } catch (error) {
+    self.postMessage(
+      {
+        kind: "error",
+        message: error instanceof Error ? error.message : String(error),
+      } satisfies WorkerReply,
+    );
+  }
+};

@@ -1,0 +1,72 @@
+/**
+ * What each arm of a comparison changes in the task.
+ * @module
+ */
+import type { TaskConfig, TrainingConfig } from "../shared/schemas.ts";
+import type { Arm, SimulationConfig } from "./config.ts";
+
+/** One line per arm, for reports. */
+export const ARM_DESCRIPTIONS: Record<Arm, string> = {
+  supervised: "FedAvg, cross-entropy on labeled rows, one pass",
+  rdrop: "R-Drop on labeled rows",
+  "rdrop-ssl": "R-Drop on labeled rows + KL on unlabeled rows",
+  "rdrop-ssl-server": "rdrop-ssl + R-Drop fine-tuning on labeled rows at the coordinator",
+  centralized: "rdrop-ssl on the union of the shards in one place",
+};
+
+/**
+ * The local training settings of an arm.
+ *
+ * @example
+ * ```ts
+ * import { armTraining } from "./arms.ts";
+ * import { SimulationConfigSchema } from "./config.ts";
+ * import assert from "node:assert/strict";
+ * const config = SimulationConfigSchema.parse({});
+ * assert.equal(armTraining("supervised", config).objective, "ce");
+ * ```
+ */
+export function armTraining(arm: Arm, config: SimulationConfig): TrainingConfig {
+  const ssl = arm === "rdrop-ssl" || arm === "rdrop-ssl-server" || arm === "centralized";
+  return {
+    objective: arm === "supervised" ? "ce" : "rdrop",
+    alpha: config.alpha,
+    unlabeledAlpha: config.unlabeledAlpha,
+    alphaRampUpRounds: config.alphaRampUpRounds,
+    labeledBatchSize: config.labeledBatchSize,
+    unlabeledBatchSize: ssl ? config.unlabeledBatchSize : 0,
+    localSteps: config.localSteps,
+    optimizer: "adam",
+    learningRate: config.learningRate,
+  };
+}
+
+/**
+ * The task an arm runs: the base task with the arm's training settings, and
+ * for `rdrop-ssl-server` the coordinator's fine-tuning settings.
+ *
+ * @example
+ * ```ts
+ * import { armTask } from "./arms.ts";
+ * import { SimulationConfigSchema } from "./config.ts";
+ * import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
+ * import assert from "node:assert/strict";
+ * const task = armTask("rdrop-ssl-server", { base: mnistMlpTask(), config: SimulationConfigSchema.parse({}) });
+ * assert.equal(task.serverTraining?.unlabeledBatchSize, 0);
+ * ```
+ */
+export function armTask(
+  arm: Arm,
+  options: { base: TaskConfig; config: SimulationConfig },
+): TaskConfig {
+  const { base, config } = options;
+  const training = armTraining(arm, config);
+  return {
+    ...base,
+    training,
+    aggregation: { ...base.aggregation, unlabeledWeight: config.unlabeledWeight },
+    ...(arm === "rdrop-ssl-server"
+      ? { serverTraining: { ...training, unlabeledBatchSize: 0, localSteps: config.serverSteps } }
+      : {}),
+  };
+}

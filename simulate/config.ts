@@ -1,0 +1,85 @@
+/**
+ * The settings of a simulation: the task, the federation, the local training
+ * and the arms to compare, from flags, a JSON/YAML file and presets.
+ * @module
+ */
+import { z } from "zod";
+
+/** The arms a comparison can run. */
+export const ARMS = [
+  "supervised",
+  "rdrop",
+  "rdrop-ssl",
+  "rdrop-ssl-server",
+  "centralized",
+] as const;
+
+/** One of {@linkcode ARMS}. */
+export type Arm = typeof ARMS[number];
+
+/** Everything a simulation needs; every field has a default. */
+export const SimulationConfigSchema = z.strictObject({
+  /** Built-in task: mnist-mlp, mnist-cnn or spam-text. */
+  task: z.enum(["mnist-mlp", "mnist-cnn", "spam-text"]).default("mnist-mlp"),
+  /** Federated clients. */
+  clients: z.int().min(1).max(10000).default(10),
+  /** Fraction of clients that train in each round (at least one). */
+  fraction: z.number().gt(0).max(1).default(1),
+  /** Rounds. */
+  rounds: z.int().min(1).max(10000).default(10),
+  /** Local steps per round. */
+  localSteps: z.int().min(1).max(100000).default(40),
+  /** Labeled rows per local step. */
+  labeledBatchSize: z.int().min(1).max(65536).default(32),
+  /** Unlabeled rows per local step (R-Drop with unlabeled rows only). */
+  unlabeledBatchSize: z.int().min(0).max(65536).default(64),
+  /** Weight of the KL term on labeled rows. */
+  alpha: z.number().min(0).max(1000).default(1),
+  /** Weight of the KL term on unlabeled rows. */
+  unlabeledAlpha: z.number().min(0).max(1000).default(1),
+  /** Rounds over which the unlabeled alpha ramps up from 0. */
+  alphaRampUpRounds: z.int().min(0).max(10000).default(0),
+  /** Local learning rate (Adam). */
+  learningRate: z.number().gt(0).max(10).default(0.001),
+  /** Dropout rate of the model's dropout layers. */
+  dropout: z.number().min(0).max(0.95).default(0.3),
+  /** Fraction of each client's rows that keep their labels. */
+  labeledFraction: z.number().min(0).max(1).default(0.02),
+  /** Dirichlet concentration of the label skew, or "iid". */
+  beta: z.union([z.number().gt(0), z.literal("iid")]).default(0.5),
+  /** Weight of an unlabeled row in FedAvg relative to a labeled one. */
+  unlabeledWeight: z.number().min(0).max(1).default(0.5),
+  /** Labeled train rows held by the coordinator in the rdrop-ssl-server arm (taken from no client). */
+  serverLabeled: z.int().min(1).max(100000).default(100),
+  /** Fine-tuning steps at the coordinator after each round in the rdrop-ssl-server arm. */
+  serverSteps: z.int().min(1).max(100000).default(20),
+  /** Seeds; each arm runs once per seed. */
+  seeds: z.array(z.int()).min(1).default([1]),
+  /** Arms to run. */
+  arms: z.array(z.enum(ARMS)).min(1).default(["rdrop-ssl"]),
+  /** Aggregation strategy. */
+  strategy: z.literal("fedavg").default("fedavg"),
+  /** Workers that host the clients (each trains its clients in turn). */
+  workers: z.int().min(1).max(64).default(navigator.hardwareConcurrency || 2),
+});
+
+/** @see {@linkcode SimulationConfigSchema} */
+export type SimulationConfig = z.infer<typeof SimulationConfigSchema>;
+
+/**
+ * Presets selectable by flag: `--compare` runs every arm over 3 seeds;
+ * `--quick` runs every arm small and fast (what the tests run).
+ */
+export const PRESETS: Record<"compare" | "quick", Partial<z.input<typeof SimulationConfigSchema>>> =
+  {
+    compare: { arms: [...ARMS], seeds: [1, 2, 3] },
+    quick: {
+      arms: [...ARMS],
+      seeds: [1],
+      clients: 4,
+      rounds: 3,
+      localSteps: 10,
+      labeledFraction: 0.05,
+      serverSteps: 5,
+    },
+  };

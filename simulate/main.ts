@@ -1,0 +1,285 @@
+/**
+ * `deno task simulate`: many federated clients on this machine against a real
+ * coordinator over HTTP, one or more arms over one or more seeds; writes a
+ * markdown table, a JSON file of every per-round metric, the partitions'
+ * label histograms and a plot of holdout accuracy per round.
+ *
+ * `deno task simulate [--compare | --quick] [--config FILE] [--arms a,b] [flags]`
+ * @module
+ */
+import { join } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { betaFlag, fail, numberFlag, parseFlags } from "../client/cli.ts";
+import { loadMnistSplit } from "../shared/mnist.ts";
+import { formatZodError, type TaskConfig, TaskConfigSchema } from "../shared/schemas.ts";
+import { mnistCnnTopology } from "../shared/tasks/mnist_cnn.ts";
+import { mnistMlpTopology } from "../shared/tasks/mnist_mlp.ts";
+import { builtinModel } from "../shared/tasks/mod.ts";
+import { ARM_DESCRIPTIONS } from "./arms.ts";
+import { ARMS, PRESETS, type SimulationConfig, SimulationConfigSchema } from "./config.ts";
+import { linePlotSvg } from "./plot_svg.ts";
+import { type ArmRun, compareArms, markdownTable, meanCurves, summarize } from "./report.ts";
+import { runArm, type SimulationData, splitForSeed } from "./run_arm.ts";
+
+const HELP = `Usage: deno task simulate [--compare | --quick] [options]
+
+Simulated federated clients (in workers) train against a real coordinator over
+HTTP. Writes table.md, results.json, partition.json and accuracy.svg to the
+run directory.
+
+Presets:
+  --compare               every arm (${ARMS.join(", ")}), seeds 1,2,3
+  --quick                 every arm, 4 clients, 3 rounds, 10 local steps, 1 seed
+Options (override the preset and the config file):
+  --config FILE           settings as JSON or YAML (the fields below, camelCase)
+  --arms A,B              arms to run (default rdrop-ssl)
+  --task NAME             mnist-mlp (default), mnist-cnn or spam-text
+  --clients N             clients (default 10)
+  --fraction F            clients that train per round (default 1)
+  --rounds N              rounds (default 10)
+  --local-steps N         local steps per round (default 40)
+  --labeled-batch N       labeled rows per step (default 32)
+  --unlabeled-batch N     unlabeled rows per step (default 64)
+  --alpha A               KL weight on labeled rows (default 1)
+  --unlabeled-alpha A     KL weight on unlabeled rows (default 1)
+  --ramp-up N             rounds of linear ramp-up of the unlabeled KL weight (default 0)
+  --learning-rate R       local Adam learning rate (default 0.001)
+  --dropout P             dropout rate of the model (default 0.3)
+  --labeled F             labeled fraction of each client's rows (default 0.02)
+  --beta B|iid            Dirichlet label skew (default 0.5)
+  --unlabeled-weight W    FedAvg weight of an unlabeled row (default 0.5)
+  --server-labeled N      labeled rows at the coordinator, rdrop-ssl-server (default 100)
+  --server-steps N        coordinator fine-tuning steps per round (default 20)
+  --seeds 1,2,3           seeds (default 1)
+  --workers N             workers hosting the clients (default: cores)
+  --out DIR               run directory (default runs/simulate-<time>)`;
+
+const args = parseFlags(
+  Deno.args,
+  [
+    "config",
+    "arms",
+    "task",
+    "clients",
+    "fraction",
+    "rounds",
+    "local-steps",
+    "labeled-batch",
+    "unlabeled-batch",
+    "alpha",
+    "unlabeled-alpha",
+    "ramp-up",
+    "learning-rate",
+    "dropout",
+    "labeled",
+    "beta",
+    "unlabeled-weight",
+    "server-labeled",
+    "server-steps",
+    "seeds",
+    "workers",
+    "out",
+  ],
+  HELP,
+  { booleans: ["compare", "quick"] },
+);
+
+async function configFile(path: string): Promise<Record<string, unknown>> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    fail(`cannot read "${path}": ${error instanceof Error ? error.message : error}`);
+  }
+  try {
+    const value = /\.ya?ml$/i.test(path) ? parseYaml(text) : JSON.parse(text);
+    if (!value || typeof value !== "object" || Array.isArray(value)) {
+      throw new Error("not an object");
+    }
+    return value as Record<string, unknown>;
+  } catch (error) {
+    fail(
+      `"${path}" is not a settings object: ${
+        error instanceof Error ? error.message.split("\n")[0] : error
+      }`,
+    );
+  }
+}
+
+const list = (value: string | undefined) => value?.split(",").map((v) => v.trim()).filter(Boolean);
+const flags: Record<string, unknown> = {
+  arms: list(args.arms),
+  task: args.task,
+  clients: numberFlag("clients", args.clients, undefined),
+  fraction: numberFlag("fraction", args.fraction, undefined),
+  rounds: numberFlag("rounds", args.rounds, undefined),
+  localSteps: numberFlag("local-steps", args["local-steps"], undefined),
+  labeledBatchSize: numberFlag("labeled-batch", args["labeled-batch"], undefined),
+  unlabeledBatchSize: numberFlag("unlabeled-batch", args["unlabeled-batch"], undefined),
+  alpha: numberFlag("alpha", args.alpha, undefined),
+  unlabeledAlpha: numberFlag("unlabeled-alpha", args["unlabeled-alpha"], undefined),
+  alphaRampUpRounds: numberFlag("ramp-up", args["ramp-up"], undefined),
+  learningRate: numberFlag("learning-rate", args["learning-rate"], undefined),
+  dropout: numberFlag("dropout", args.dropout, undefined),
+  labeledFraction: numberFlag("labeled", args.labeled, undefined),
+  beta: args.beta === undefined ? undefined : betaFlag("beta", args.beta, "iid"),
+  unlabeledWeight: numberFlag("unlabeled-weight", args["unlabeled-weight"], undefined),
+  serverLabeled: numberFlag("server-labeled", args["server-labeled"], undefined),
+  serverSteps: numberFlag("server-steps", args["server-steps"], undefined),
+  seeds: list(args.seeds)?.map((s) => numberFlag("seeds", s, 0, { integer: true })),
+  workers: numberFlag("workers", args.workers, undefined),
+};
+if (args.compare && args.quick) fail("give --compare or --quick, not both");
+const parsed = SimulationConfigSchema.safeParse({
+  ...(args.quick ? PRESETS.quick : args.compare ? PRESETS.compare : {}),
+  ...(args.config ? await configFile(args.config) : {}),
+  ...Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)),
+});
+if (!parsed.success) fail(formatZodError(parsed.error));
+const config = parsed.data;
+
+async function loadTask(
+  config: SimulationConfig,
+): Promise<{ base: TaskConfig; data: SimulationData }> {
+  if (config.task === "spam-text") {
+    const { spamTextTask } = await import("../shared/tasks/spam_text.ts");
+    const { loadSpamSplit } = await import("../shared/spam.ts");
+    const base = spamTextTask({ dropout: config.dropout });
+    return { base, data: await loadSpamSplit({ text: base.input.text! }) };
+  }
+  const topology = config.task === "mnist-cnn"
+    ? mnistCnnTopology({ dropout: config.dropout })
+    : mnistMlpTopology({ dropout: config.dropout });
+  const base = TaskConfigSchema.parse({
+    id: config.task,
+    model: { topology },
+    input: builtinModel(config.task).input,
+  });
+  return { base, data: await loadMnistSplit() };
+}
+
+const { base, data } = await loadTask(config);
+const out = args.out ?? join("runs", `simulate-${new Date().toISOString().replace(/[:.]/g, "-")}`);
+await Deno.mkdir(out, { recursive: true });
+
+// The partitions, printed for the first seed and saved for all.
+const partitions = config.seeds.map((seed) => ({ seed, ...splitForSeed(data, config, seed) }));
+console.log(
+  `${config.task}: ${config.clients} clients (${
+    config.fraction * 100
+  }% a round), ${config.rounds} rounds, ` +
+    `${config.beta === "iid" ? "IID" : `Dirichlet(${config.beta})`}, ${
+      config.labeledFraction * 100
+    }% labeled; ` +
+    `arms ${config.arms.join(", ")}; seeds ${config.seeds.join(", ")}`,
+);
+console.log(`label histogram per client (seed ${config.seeds[0]}):`);
+for (const [i, counts] of partitions[0]!.histogram.entries()) {
+  const labeled = partitions[0]!.shards[i]!.labels.filter((l) => l >= 0).length;
+  console.log(
+    `  client-${String(i + 1).padEnd(3)} ${
+      counts.map((c) => String(c).padStart(4)).join(" ")
+    }  (${labeled} labeled)`,
+  );
+}
+await Deno.writeTextFile(
+  join(out, "partition.json"),
+  JSON.stringify(
+    partitions.map((p) => ({
+      seed: p.seed,
+      clients: p.histogram.map((counts, i) => ({
+        client: `client-${i + 1}`,
+        labelCounts: counts,
+        labeled: p.shards[i]!.labels.filter((l) => l >= 0).length,
+        rows: p.shards[i]!.labels.length,
+      })),
+      serverLabeled: p.server.labels.length,
+    })),
+    null,
+    2,
+  ),
+);
+
+// The runs, with a progress bar.
+const total = config.arms.length * config.seeds.length * config.rounds;
+let done = 0;
+const tty = Deno.stdout.isTerminal();
+const encoder = new TextEncoder();
+function progress(text: string): void {
+  done++;
+  const width = 30;
+  const filled = Math.round((done / total) * width);
+  const line = `[${"#".repeat(filled)}${"-".repeat(width - filled)}] ${done}/${total} ${text}`;
+  if (tty) Deno.stdout.writeSync(encoder.encode(`\r\x1b[K${line}`));
+  else console.log(line);
+}
+const runs: ArmRun[] = [];
+const started = performance.now();
+for (const seed of config.seeds) {
+  for (const arm of config.arms) {
+    const run = await runArm(arm, {
+      config,
+      seed,
+      data,
+      base,
+      onRound: (p) =>
+        progress(
+          `${arm} seed ${seed} round ${p.round}: accuracy ${((p.accuracy ?? 0) * 100).toFixed(2)}%`,
+        ),
+    });
+    runs.push(run);
+  }
+}
+if (tty) Deno.stdout.writeSync(encoder.encode("\n"));
+
+const summaries = summarize(runs);
+const table = markdownTable(summaries, {
+  title: `${config.task}, ${config.clients} clients, ${
+    config.labeledFraction * 100
+  }% labeled, ${config.rounds} rounds`,
+});
+const curves = meanCurves(runs);
+const svg = linePlotSvg(
+  curves.map((c) => ({
+    name: c.arm,
+    points: c.points.map((p) => ({ x: p.round, y: 100 * p.mean, band: 100 * p.std })),
+  })),
+  {
+    title:
+      `${config.task}: holdout accuracy per round (mean ± std over ${config.seeds.length} seeds)`,
+    xLabel: "round",
+    yLabel: "accuracy (%)",
+  },
+);
+const comparisons: Record<string, unknown> = {};
+const has = (arm: string) => summaries.some((s) => s.arm === arm);
+for (
+  const [better, worse] of [["rdrop-ssl", "supervised"], ["rdrop-ssl-server", "rdrop-ssl"], [
+    "rdrop",
+    "supervised",
+  ]]
+) {
+  if (has(better!) && has(worse!)) {
+    comparisons[`${better} vs ${worse}`] = compareArms(summaries, better!, worse!);
+  }
+}
+await Deno.writeTextFile(join(out, "table.md"), table + "\n");
+await Deno.writeTextFile(join(out, "accuracy.svg"), svg);
+await Deno.writeTextFile(
+  join(out, "results.json"),
+  JSON.stringify({ config, arms: ARM_DESCRIPTIONS, summaries, comparisons, runs }, null, 2),
+);
+console.log(`\n${table}\n`);
+for (const [name, c] of Object.entries(comparisons)) {
+  const { gap, sumStd, significant } = c as { gap: number; sumStd: number; significant: boolean };
+  console.log(
+    `${name}: ${gap >= 0 ? "+" : ""}${(100 * gap).toFixed(2)} points (sum of std ${
+      (100 * sumStd).toFixed(2)
+    })${significant ? "" : ", within the spread"}`,
+  );
+}
+console.log(
+  `done in ${
+    ((performance.now() - started) / 1000).toFixed(0)
+  } s; wrote ${out}/{table.md,results.json,partition.json,accuracy.svg}`,
+);

@@ -1,0 +1,251 @@
+/**
+ * One arm of a comparison for one seed: a real coordinator on a free port,
+ * the clients in workers talking to it over HTTP, rounds driven in turn.
+ * @module
+ */
+import { startBackend } from "../client/backend.ts";
+import { LocalTrainer } from "../client/trainer.ts";
+import { Evaluator } from "../coordinator/evaluate.ts";
+import { startCoordinator } from "../coordinator/serve.ts";
+import { type Dataset, selectRows } from "../shared/dataset.ts";
+import { buildModel } from "../shared/model.ts";
+import { partition } from "../shared/partition.ts";
+import { seededRandom, shuffle } from "../shared/random.ts";
+import type { RoundMetrics, TaskConfig } from "../shared/schemas.ts";
+import { armTask, armTraining } from "./arms.ts";
+import type { Arm, SimulationConfig } from "./config.ts";
+import type { ArmRun, RoundPoint } from "./report.ts";
+import type { WorkerReply, WorkerRequest } from "./_worker.ts";
+
+/** The data of a simulation: train rows to spread, and the holdout. */
+export interface SimulationData {
+  train: Dataset;
+  holdout: Dataset;
+}
+
+/** The rows of one seed: the clients' shards and the coordinator's labeled rows. */
+export interface Split {
+  shards: Dataset[];
+  server: Dataset;
+  /** Label counts per client (rows with a label and without, by class). */
+  histogram: number[][];
+}
+
+/** Options of {@linkcode runArm}. */
+export interface RunArmOptions {
+  config: SimulationConfig;
+  seed: number;
+  data: SimulationData;
+  /** The task of the arm before the arm's settings. */
+  base: TaskConfig;
+  /** Called after each round. */
+  onRound?: (point: RoundPoint) => void;
+}
+
+/**
+ * Splits the train rows for one seed: `serverLabeled` rows for the
+ * coordinator, the rest partitioned over the clients (Dirichlet or IID) with
+ * `labeledFraction` of each client's rows labeled. Every arm of a seed gets
+ * the same split.
+ */
+export function splitForSeed(data: SimulationData, config: SimulationConfig, seed: number): Split {
+  const rows = shuffle([...data.train.labels.keys()], seededRandom(seed * 104729 + 1));
+  const serverRows = rows.slice(0, config.serverLabeled);
+  const clientRows = rows.slice(config.serverLabeled);
+  const parts = partition(data.train.labels, clientRows, {
+    clients: config.clients,
+    beta: config.beta,
+    labeledFraction: config.labeledFraction,
+    seed,
+  });
+  const numClasses = data.train.numClasses;
+  return {
+    shards: parts.map((p) => selectRows(data.train, p.rows, { hideLabels: p.unlabeledRows })),
+    server: selectRows(data.train, serverRows),
+    histogram: parts.map((p) => {
+      const counts = new Array(numClasses).fill(0);
+      for (const row of p.rows) counts[data.train.labels[row]!]++;
+      return counts;
+    }),
+  };
+}
+
+/** The clients that train in a round: a seeded sample of `fraction` of them (at least one). */
+export function participants(config: SimulationConfig, seed: number, round: number): number[] {
+  const count = Math.max(1, Math.round(config.fraction * config.clients));
+  const all = [...Array(config.clients).keys()];
+  return shuffle(all, seededRandom(seed * 7919 + round)).slice(0, count).sort((a, b) => a - b);
+}
+
+function point(m: RoundMetrics): RoundPoint {
+  return {
+    round: m.round,
+    accuracy: m.accuracy,
+    loss: m.loss,
+    seconds: m.seconds,
+    bytesReceived: m.bytesReceived,
+    clients: m.clients,
+  };
+}
+
+class SimWorker {
+  #worker = new Worker(new URL("./_worker.ts", import.meta.url), { type: "module" });
+  #pending: { resolve: (r: WorkerReply) => void; reject: (e: Error) => void } | null = null;
+
+  constructor() {
+    this.#worker.onmessage = (m: MessageEvent<WorkerReply>) => {
+      const pending = this.#pending;
+      this.#pending = null;
+      if (m.data.kind === "error") pending?.reject(new Error(m.data.message));
+      else pending?.resolve(m.data);
+    };
+    this.#worker.onerror = (event) => {
+      event.preventDefault();
+      this.#pending?.reject(new Error(`Simulation worker crashed: ${event.message}`));
+    };
+  }
+
+  send(request: WorkerRequest): Promise<WorkerReply> {
+    return new Promise((resolve, reject) => {
+      this.#pending = { resolve, reject };
+      this.#worker.postMessage(request);
+    });
+  }
+
+  terminate(): void {
+    this.#worker.terminate();
+  }
+}
+
+/** Runs one federated arm (not `centralized`) for one seed and returns its metrics. */
+export async function runArm(arm: Arm, options: RunArmOptions): Promise<ArmRun> {
+  if (arm === "centralized") return await runCentralized(options);
+  const { config, seed, data } = options;
+  const started = performance.now();
+  const split = splitForSeed(data, config, seed);
+  const perRound = Math.max(1, Math.round(config.fraction * config.clients));
+  const task = armTask(arm, { base: options.base, config });
+  const coordinator = await startCoordinator({
+    tasks: [{
+      config: {
+        ...task,
+        model: { ...task.model, seed },
+        rounds: {
+          total: config.rounds,
+          targetClients: perRound,
+          minClients: perRound,
+          timeoutSeconds: 86400,
+        },
+      },
+      holdout: data.holdout,
+      serverData: arm === "rdrop-ssl-server" ? split.server : undefined,
+    }],
+    onRound: (_id, m) => m.round > 0 && options.onRound?.(point(m)),
+  });
+  const workers = Array.from(
+    { length: Math.min(config.workers, config.clients) },
+    () => new SimWorker(),
+  );
+  const home = (client: number) => client % workers.length;
+  try {
+    await Promise.all(workers.map((worker, w) =>
+      worker.send({
+        kind: "init",
+        coordinator: coordinator.url,
+        clients: split.shards.flatMap((dataset, i) =>
+          home(i) === w ? [{ id: `client-${i + 1}`, dataset, seed: seed * 1000 + i }] : []
+        ),
+      })
+    ));
+    for (let round = 1; round <= config.rounds; round++) {
+      const chosen = participants(config, seed, round);
+      await Promise.all(workers.map((worker, w) => {
+        const ids = chosen.filter((i) => home(i) === w).map((i) => `client-${i + 1}`);
+        return ids.length ? worker.send({ kind: "train", round, ids }) : null;
+      }));
+      await coordinator.federation.settled();
+    }
+    const history = coordinator.federation.status().history;
+    return {
+      arm,
+      seed,
+      rounds: history.map(point),
+      wallSeconds: (performance.now() - started) / 1000,
+      bytesSent: history.reduce((n, h) => n + h.bytesReceived, 0),
+    };
+  } finally {
+    workers.forEach((w) => w.terminate());
+    await coordinator.shutdown();
+  }
+}
+
+/**
+ * The ceiling: the same model trained with rdrop-ssl on the union of the
+ * seed's shards (the same labels) in one place, for as many steps per round
+ * as all the round's clients together.
+ */
+async function runCentralized(options: RunArmOptions): Promise<ArmRun> {
+  const { config, seed, data } = options;
+  const started = performance.now();
+  await startBackend("wasm");
+  const split = splitForSeed(data, config, seed);
+  const union: Dataset = {
+    ...data.train,
+    x: concat(split.shards.map((s) => s.x)),
+    labels: Int32Array.from(split.shards.flatMap((s) => [...s.labels])),
+  };
+  const model = await buildModel(options.base.model.topology, { seed });
+  const trainer = new LocalTrainer(model, { ...union, featureShape: options.base.input.shape }, {
+    seed,
+  });
+  const evaluator = new Evaluator({ ...data.holdout, featureShape: options.base.input.shape });
+  const perRound = Math.max(1, Math.round(config.fraction * config.clients));
+  const training = {
+    ...armTraining("centralized", config),
+    localSteps: config.localSteps * perRound,
+  };
+  const initial = evaluator.evaluate(model);
+  const rounds: RoundPoint[] = [{
+    round: 0,
+    ...initial,
+    seconds: 0,
+    bytesReceived: 0,
+    clients: 0,
+  }];
+  try {
+    for (let round = 1; round <= config.rounds; round++) {
+      const t0 = performance.now();
+      await trainer.train(training, { round });
+      const p = {
+        round,
+        ...evaluator.evaluate(model),
+        seconds: (performance.now() - t0) / 1000,
+        bytesReceived: 0,
+        clients: 1,
+      };
+      rounds.push(p);
+      options.onRound?.(p);
+    }
+  } finally {
+    trainer.dispose();
+    evaluator.dispose();
+    model.dispose();
+  }
+  return {
+    arm: "centralized",
+    seed,
+    rounds,
+    wallSeconds: (performance.now() - started) / 1000,
+    bytesSent: 0,
+  };
+}
+
+function concat(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}
