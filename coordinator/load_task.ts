@@ -238,6 +238,7 @@ export async function resolveTaskFile(
     training: file.training,
     rounds: file.rounds,
     aggregation: file.aggregation,
+    serverTraining: file.serverTraining,
     codec: file.codec,
   });
   if (!config.success) throw new TaskFileError(source, formatZodError(config.error));
@@ -250,8 +251,18 @@ export async function resolveTaskFile(
       throw new TaskFileError(source, `holdout: ${message(error)}`);
     }
   }
+  let serverData: Dataset | undefined;
+  if (file.serverData) {
+    try {
+      serverData = await readDataset(path(file.serverData, "serverData"), config.data.input);
+    } catch (error) {
+      if (error instanceof TaskFileError) throw error;
+      throw new TaskFileError(source, `serverData: ${message(error)}`);
+    }
+  }
   return {
     config: config.data,
+    serverData,
     weights,
     weightsComplete: file.model.pretrained !== undefined,
     holdout,

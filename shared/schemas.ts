@@ -193,6 +193,13 @@ export const TaskFileSchema = z.strictObject({
   codec: z.literal("f32").optional(),
   /** Labeled rows to evaluate on: a data file or folder in the input's format. */
   holdout: z.string().min(1).optional(),
+  /** Labeled rows the coordinator fine-tunes on after each round (labels at the server). */
+  serverData: z.string().min(1).optional(),
+  /** How the coordinator fine-tunes on `serverData` (R-Drop on its labeled rows). */
+  serverTraining: TrainingConfigSchema.optional(),
+}).refine((f) => (f.serverData === undefined) === (f.serverTraining === undefined), {
+  message: "give serverData and serverTraining together",
+  path: ["serverData"],
 });
 
 /** Phases of a run: `paused` and `stopped` are set by an admin. */

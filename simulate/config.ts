@@ -26,13 +26,13 @@ export const SimulationConfigSchema = z.strictObject({
   /** Fraction of clients that train in each round (at least one). */
   fraction: z.number().gt(0).max(1).default(1),
   /** Rounds. */
-  rounds: z.int().min(1).max(10000).default(10),
+  rounds: z.int().min(1).max(10000).default(15),
   /** Local steps per round. */
-  localSteps: z.int().min(1).max(100000).default(40),
+  localSteps: z.int().min(1).max(100000).default(30),
   /** Labeled rows per local step. */
   labeledBatchSize: z.int().min(1).max(65536).default(32),
   /** Unlabeled rows per local step (R-Drop with unlabeled rows only). */
-  unlabeledBatchSize: z.int().min(0).max(65536).default(64),
+  unlabeledBatchSize: z.int().min(0).max(65536).default(128),
   /** Weight of the KL term on labeled rows. */
   alpha: z.number().min(0).max(1000).default(1),
   /** Weight of the KL term on unlabeled rows. */
@@ -40,7 +40,7 @@ export const SimulationConfigSchema = z.strictObject({
   /** Rounds over which the unlabeled alpha ramps up from 0. */
   alphaRampUpRounds: z.int().min(0).max(10000).default(0),
   /** Local learning rate (Adam). */
-  learningRate: z.number().gt(0).max(10).default(0.001),
+  learningRate: z.number().gt(0).max(10).default(0.002),
   /** Dropout rate of the model's dropout layers. */
   dropout: z.number().min(0).max(0.95).default(0.3),
   /** Fraction of each client's rows that keep their labels. */
@@ -51,6 +51,8 @@ export const SimulationConfigSchema = z.strictObject({
   unlabeledWeight: z.number().min(0).max(1).default(0.5),
   /** Labeled train rows held by the coordinator in the rdrop-ssl-server arm (taken from no client). */
   serverLabeled: z.int().min(1).max(100000).default(100),
+  /** Steps per round of the centralized arm (on the union of the shards). */
+  centralizedSteps: z.int().min(1).max(1000000).default(200),
   /** Fine-tuning steps at the coordinator after each round in the rdrop-ssl-server arm. */
   serverSteps: z.int().min(1).max(100000).default(20),
   /** Seeds; each arm runs once per seed. */

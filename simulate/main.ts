@@ -36,20 +36,21 @@ Options (override the preset and the config file):
   --task NAME             mnist-mlp (default), mnist-cnn or spam-text
   --clients N             clients (default 10)
   --fraction F            clients that train per round (default 1)
-  --rounds N              rounds (default 10)
-  --local-steps N         local steps per round (default 40)
+  --rounds N              rounds (default 15)
+  --local-steps N         local steps per round (default 30)
   --labeled-batch N       labeled rows per step (default 32)
-  --unlabeled-batch N     unlabeled rows per step (default 64)
+  --unlabeled-batch N     unlabeled rows per step (default 128)
   --alpha A               KL weight on labeled rows (default 1)
   --unlabeled-alpha A     KL weight on unlabeled rows (default 1)
   --ramp-up N             rounds of linear ramp-up of the unlabeled KL weight (default 0)
-  --learning-rate R       local Adam learning rate (default 0.001)
+  --learning-rate R       local Adam learning rate (default 0.002)
   --dropout P             dropout rate of the model (default 0.3)
   --labeled F             labeled fraction of each client's rows (default 0.02)
   --beta B|iid            Dirichlet label skew (default 0.5)
   --unlabeled-weight W    FedAvg weight of an unlabeled row (default 0.5)
   --server-labeled N      labeled rows at the coordinator, rdrop-ssl-server (default 100)
   --server-steps N        coordinator fine-tuning steps per round (default 20)
+  --centralized-steps N   steps per round of the centralized arm (default 200)
   --seeds 1,2,3           seeds (default 1)
   --workers N             workers hosting the clients (default: cores)
   --out DIR               run directory (default runs/simulate-<time>)`;
@@ -76,6 +77,7 @@ const args = parseFlags(
     "unlabeled-weight",
     "server-labeled",
     "server-steps",
+    "centralized-steps",
     "seeds",
     "workers",
     "out",
@@ -126,6 +128,7 @@ const flags: Record<string, unknown> = {
   unlabeledWeight: numberFlag("unlabeled-weight", args["unlabeled-weight"], undefined),
   serverLabeled: numberFlag("server-labeled", args["server-labeled"], undefined),
   serverSteps: numberFlag("server-steps", args["server-steps"], undefined),
+  centralizedSteps: numberFlag("centralized-steps", args["centralized-steps"], undefined),
   seeds: list(args.seeds)?.map((s) => numberFlag("seeds", s, 0, { integer: true })),
   workers: numberFlag("workers", args.workers, undefined),
 };

@@ -117,9 +117,12 @@ class SimWorker {
   }
 }
 
-/** Runs one federated arm (not `centralized`) for one seed and returns its metrics. */
+/**
+ * Runs one arm for one seed and returns its metrics. The centralized arm runs
+ * in a worker of its own, so it can run beside a federated arm.
+ */
 export async function runArm(arm: Arm, options: RunArmOptions): Promise<ArmRun> {
-  if (arm === "centralized") return await runCentralized(options);
+  if (arm === "centralized") return await runCentralizedInWorker(options);
   const { config, seed, data } = options;
   const started = performance.now();
   const split = splitForSeed(data, config, seed);
@@ -179,12 +182,31 @@ export async function runArm(arm: Arm, options: RunArmOptions): Promise<ArmRun> 
   }
 }
 
+function runCentralizedInWorker(options: RunArmOptions): Promise<ArmRun> {
+  const worker = new Worker(new URL("./_centralized_worker.ts", import.meta.url), {
+    type: "module",
+  });
+  return new Promise<ArmRun>((resolve, reject) => {
+    worker.onmessage = (m: MessageEvent) => {
+      if (m.data.kind === "round") options.onRound?.(m.data.point);
+      else if (m.data.kind === "done") resolve(m.data.run);
+      else reject(new Error(`Centralized arm failed: ${m.data.message}`));
+    };
+    worker.onerror = (event) => {
+      event.preventDefault();
+      reject(new Error(`Centralized arm crashed: ${event.message}`));
+    };
+    const { config, seed, data, base } = options;
+    worker.postMessage({ config, seed, data, base });
+  }).finally(() => worker.terminate());
+}
+
 /**
  * The ceiling: the same model trained with rdrop-ssl on the union of the
- * seed's shards (the same labels) in one place, for as many steps per round
- * as all the round's clients together.
+ * seed's shards (the same labels) in one place, `centralizedSteps` steps per
+ * round.
  */
-async function runCentralized(options: RunArmOptions): Promise<ArmRun> {
+export async function runCentralized(options: RunArmOptions): Promise<ArmRun> {
   const { config, seed, data } = options;
   const started = performance.now();
   await startBackend("wasm");

@@ -1,0 +1,30 @@
+// Runs the centralized arm in its own thread, so that it trains beside the
+// federated arms instead of blocking the coordinator's event loop.
+/// <reference lib="deno.worker" />
+import type { TaskConfig } from "../shared/schemas.ts";
+import type { SimulationConfig } from "./config.ts";
+import type { RoundPoint } from "./report.ts";
+import { runCentralized, type SimulationData } from "./run_arm.ts";
+
+/** The message that starts the run. */
+export interface CentralizedRequest {
+  config: SimulationConfig;
+  seed: number;
+  data: SimulationData;
+  base: TaskConfig;
+}
+
+self.onmessage = async (message: MessageEvent<CentralizedRequest>) => {
+  try {
+    const run = await runCentralized({
+      ...message.data,
+      onRound: (point: RoundPoint) => self.postMessage({ kind: "round", point }),
+    });
+    self.postMessage({ kind: "done", run });
+  } catch (error) {
+    self.postMessage({
+      kind: "error",
+      message: error instanceof Error ? error.message : String(error),
+    });
+  }
+};

@@ -1,0 +1,59 @@
+// The quick comparison end to end: a real coordinator per arm, clients in
+// workers over HTTP; it must write the table, the JSON of every round and the plot.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { ARMS } from "../simulate/config.ts";
+
+Deno.test("deno task simulate --quick runs every arm and writes table, JSON, partition and plot", async () => {
+  const out = await Deno.makeTempDir({ prefix: "simulate-" });
+  try {
+    const command = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-read",
+        "--allow-write",
+        "--allow-net",
+        "--allow-env",
+        "--allow-sys",
+        new URL("../simulate/main.ts", import.meta.url).pathname,
+        "--quick",
+        "--out",
+        out,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    });
+    const { code, stdout, stderr } = await command.output();
+    const text = new TextDecoder().decode(stdout);
+    assert.equal(code, 0, `${text}\n${new TextDecoder().decode(stderr)}`);
+    assert.match(text, /label histogram per client/);
+
+    const table = await Deno.readTextFile(join(out, "table.md"));
+    for (const arm of ARMS) {
+      assert.match(table, new RegExp(`\\| ${arm} \\| \\d+\\.\\d\\d ± \\d+\\.\\d\\d \\|`));
+    }
+
+    const results = JSON.parse(await Deno.readTextFile(join(out, "results.json")));
+    assert.equal(results.runs.length, ARMS.length);
+    for (const run of results.runs) {
+      assert.deepEqual(run.rounds.map((r: { round: number }) => r.round), [0, 1, 2, 3]);
+      for (const r of run.rounds) assert.ok(r.accuracy >= 0 && r.accuracy <= 1);
+      // Training helps every arm over the initial model.
+      assert.ok(
+        run.rounds[3].accuracy > run.rounds[0].accuracy + 0.2,
+        `${run.arm}: ${JSON.stringify(run.rounds)}`,
+      );
+    }
+    const federated = results.runs.filter((r: { arm: string }) => r.arm !== "centralized");
+    for (const run of federated) assert.ok(run.bytesSent > 0);
+
+    const partition = JSON.parse(await Deno.readTextFile(join(out, "partition.json")));
+    assert.equal(partition[0].clients.length, 4);
+
+    const svg = await Deno.readTextFile(join(out, "accuracy.svg"));
+    assert.match(svg, /^<svg[^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+    assert.equal(svg.match(/<polyline/g)?.length, ARMS.length);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
