@@ -140,7 +140,7 @@ export const TaskConfigSchema = z.strictObject({
 });
 
 /** Names of the built-in models. */
-export const BUILTIN_MODELS = ["mnist-mlp", "mnist-cnn"] as const;
+export const BUILTIN_MODELS = ["mnist-mlp", "mnist-cnn", "spam-text"] as const;
 
 /** Where a task file's model comes from, and which of its layers train. */
 export const ModelSourceSchema = z.strictObject({

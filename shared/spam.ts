@@ -85,7 +85,7 @@ function decodeHeader(value: string): string {
  * ```
  */
 export function emailBody(text: string): string {
-  const blank = /\r?\n\r?\n/.exec(text);
+  const blank = /^\r?\n|\r?\n\r?\n/.exec(text);
   const headers = blank ? text.slice(0, blank.index) : text;
   const body = blank ? text.slice(blank.index + blank[0].length) : "";
   const subject = /^subject:(.*(?:\r?\n[ \t].*)*)/im.exec(headers);

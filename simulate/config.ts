@@ -32,7 +32,7 @@ export const SimulationConfigSchema = z.strictObject({
   /** Labeled rows per local step. */
   labeledBatchSize: z.int().min(1).max(65536).default(32),
   /** Unlabeled rows per local step (R-Drop with unlabeled rows only). */
-  unlabeledBatchSize: z.int().min(0).max(65536).default(128),
+  unlabeledBatchSize: z.int().min(0).max(65536).default(64),
   /** Weight of the KL term on labeled rows. */
   alpha: z.number().min(0).max(1000).default(1),
   /** Weight of the KL term on unlabeled rows. */
@@ -52,7 +52,7 @@ export const SimulationConfigSchema = z.strictObject({
   /** Labeled train rows held by the coordinator in the rdrop-ssl-server arm (taken from no client). */
   serverLabeled: z.int().min(1).max(100000).default(100),
   /** Steps per round of the centralized arm (on the union of the shards). */
-  centralizedSteps: z.int().min(1).max(1000000).default(200),
+  centralizedSteps: z.int().min(1).max(1000000).default(100),
   /** Fine-tuning steps at the coordinator after each round in the rdrop-ssl-server arm. */
   serverSteps: z.int().min(1).max(100000).default(20),
   /** Seeds; each arm runs once per seed. */

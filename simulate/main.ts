@@ -39,7 +39,7 @@ Options (override the preset and the config file):
   --rounds N              rounds (default 15)
   --local-steps N         local steps per round (default 30)
   --labeled-batch N       labeled rows per step (default 32)
-  --unlabeled-batch N     unlabeled rows per step (default 128)
+  --unlabeled-batch N     unlabeled rows per step (default 64)
   --alpha A               KL weight on labeled rows (default 1)
   --unlabeled-alpha A     KL weight on unlabeled rows (default 1)
   --ramp-up N             rounds of linear ramp-up of the unlabeled KL weight (default 0)
@@ -50,7 +50,7 @@ Options (override the preset and the config file):
   --unlabeled-weight W    FedAvg weight of an unlabeled row (default 0.5)
   --server-labeled N      labeled rows at the coordinator, rdrop-ssl-server (default 100)
   --server-steps N        coordinator fine-tuning steps per round (default 20)
-  --centralized-steps N   steps per round of the centralized arm (default 200)
+  --centralized-steps N   steps per round of the centralized arm (default 100)
   --seeds 1,2,3           seeds (default 1)
   --workers N             workers hosting the clients (default: cores)
   --out DIR               run directory (default runs/simulate-<time>)`;
@@ -219,19 +219,27 @@ function progress(text: string): void {
 const runs: ArmRun[] = [];
 const started = performance.now();
 for (const seed of config.seeds) {
+  const options = (arm: string) => ({
+    config,
+    seed,
+    data,
+    base,
+    onRound: (p: { round: number; accuracy: number | null }) =>
+      progress(
+        `${arm} seed ${seed} round ${p.round}: accuracy ${((p.accuracy ?? 0) * 100).toFixed(2)}%`,
+      ),
+  });
+  // The centralized arm trains in its own worker beside the federated arms.
+  const central = config.arms.includes("centralized")
+    ? runArm("centralized", options("centralized"))
+    : null;
+  central?.catch(() => {}); // awaited below; this only keeps an early failure from going unhandled
+  const seedRuns: ArmRun[] = [];
   for (const arm of config.arms) {
-    const run = await runArm(arm, {
-      config,
-      seed,
-      data,
-      base,
-      onRound: (p) =>
-        progress(
-          `${arm} seed ${seed} round ${p.round}: accuracy ${((p.accuracy ?? 0) * 100).toFixed(2)}%`,
-        ),
-    });
-    runs.push(run);
+    if (arm !== "centralized") seedRuns.push(await runArm(arm, options(arm)));
   }
+  if (central) seedRuns.push(await central);
+  runs.push(...config.arms.map((arm) => seedRuns.find((r) => r.arm === arm)!));
 }
 if (tty) Deno.stdout.writeSync(encoder.encode("\n"));
 

@@ -5,6 +5,7 @@
 import type { InputSpec } from "../schemas.ts";
 import { mnistCnnTopology } from "./mnist_cnn.ts";
 import { mnistMlpTopology } from "./mnist_mlp.ts";
+import { spamTextTask } from "./spam_text.ts";
 
 /** A built-in model: its topology and the input it takes. */
 export interface BuiltinModel {
@@ -44,7 +45,13 @@ export function builtinModel(name: string): BuiltinModel {
           image: { width: 28, height: 28, channels: 1, scale: "0,1", invert: false },
         },
       };
+    case "spam-text": {
+      const task = spamTextTask();
+      return { topology: task.model.topology, input: task.input };
+    }
     default:
-      throw new RangeError(`Unknown built-in model "${name}": expected "mnist-mlp" or "mnist-cnn"`);
+      throw new RangeError(
+        `Unknown built-in model "${name}": expected "mnist-mlp", "mnist-cnn" or "spam-text"`,
+      );
   }
 }
