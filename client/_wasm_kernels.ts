@@ -11,6 +11,8 @@
 // Conv3DBackpropFilterV2 kernel on the tensors seen as 3-d with a depth of 1;
 // that kernel gives wrong results for strides above 1 (tfjs-backend-wasm
 // 4.22.0), so those are computed by plain loops over the values.
+// 3. UnsortedSegmentSum (the gradient of an Embedding layer's gather) is not
+// registered for wasm; it is a ScatterNd, which adds rows that share an id.
 import * as tf from "@tensorflow/tfjs";
 
 let installed = false;
@@ -166,4 +168,54 @@ function filterGradByLoops(
     ): tf.TensorInfo;
   };
   return wasm.makeOutput(attrs.filterShape, "float32", undefined, dw);
+}
+
+let segmentSumInstalled = false;
+
+/**
+ * Registers UnsortedSegmentSum (the gradient of a gather, as in an Embedding
+ * layer) for wasm once per process: a ScatterNd of the rows to their segment
+ * ids, which adds rows that share an id.
+ */
+export function installWasmUnsortedSegmentSum(): void {
+  if (segmentSumInstalled || tf.getKernel("UnsortedSegmentSum", "wasm")) return;
+  const reshape = tf.getKernel("Reshape", "wasm");
+  const scatterNd = tf.getKernel("ScatterNd", "wasm");
+  const cast = tf.getKernel("Cast", "wasm");
+  if (!reshape || !scatterNd || !cast) return;
+  segmentSumInstalled = true;
+  tf.registerKernel({
+    kernelName: "UnsortedSegmentSum",
+    backendName: "wasm",
+    kernelFunc(args: KernelArgs) {
+      const { x, segmentIds } = args.inputs as { x: tf.TensorInfo; segmentIds: tf.TensorInfo };
+      const { numSegments } = args.attrs as { numSegments: number };
+      const backend = args.backend as tf.KernelBackend;
+      const n = segmentIds.shape.reduce((a, b) => a * b, 1);
+      const ids = segmentIds.dtype === "int32" ? segmentIds : cast.kernelFunc({
+        inputs: { x: segmentIds },
+        backend,
+        attrs: { dtype: "int32" },
+      }) as tf.TensorInfo;
+      const indices = reshape.kernelFunc({
+        inputs: { x: ids },
+        backend,
+        attrs: { shape: [n, 1] },
+      }) as tf.TensorInfo;
+      const rowShape = x.shape.slice(segmentIds.shape.length);
+      const updates = reshape.kernelFunc({
+        inputs: { x },
+        backend,
+        attrs: { shape: [n, ...rowShape] },
+      }) as tf.TensorInfo;
+      const out = scatterNd.kernelFunc({
+        inputs: { indices, updates },
+        backend,
+        attrs: { shape: [numSegments, ...rowShape] },
+      }) as tf.TensorInfo;
+      for (const t of [indices, updates]) backend.disposeData(t.dataId);
+      if (ids !== segmentIds) backend.disposeData(ids.dataId);
+      return out;
+    },
+  });
 }

@@ -6,7 +6,11 @@ import * as tf from "@tensorflow/tfjs";
 import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { createRequire } from "node:module";
 import { dirname } from "node:path";
-import { installWasmConv2DBackpropFilter, installWasmMatMulTranspose } from "./_wasm_kernels.ts";
+import {
+  installWasmConv2DBackpropFilter,
+  installWasmMatMulTranspose,
+  installWasmUnsortedSegmentSum,
+} from "./_wasm_kernels.ts";
 
 /** Backends a client can be forced to use. */
 export const BACKENDS = ["wasm", "cpu", "webgpu"] as const;
@@ -67,6 +71,7 @@ export async function startBackend(name: BackendName = "wasm"): Promise<BackendI
   if (name === "wasm") {
     installWasmMatMulTranspose();
     installWasmConv2DBackpropFilter();
+    installWasmUnsortedSegmentSum();
   }
   return { name, device };
 }

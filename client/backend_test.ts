@@ -329,3 +329,18 @@ Deno.test("tf.grad() of conv2d's filter on wasm matches direct loops", async (t)
     });
   }
 });
+
+Deno.test("tf.grad() of a gather (an embedding lookup) on wasm adds the rows of repeated ids", () => {
+  const table = filled([6, 3], 11) as tf.Tensor2D;
+  const ids = tf.tensor2d([[1, 3, 1], [0, 5, 1]], [2, 3], "int32");
+  const dy = filled([2, 3, 3], 12);
+  const grad = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.gather(t, ids), dy)))(table);
+  const expected = Array.from({ length: 6 }, () => [0, 0, 0]);
+  const idRows = ids.arraySync();
+  const dyRows = dy.arraySync() as number[][][];
+  idRows.forEach((row, i) =>
+    row.forEach((id, j) => dyRows[i]![j]!.forEach((v, k) => (expected[id]![k]! += v)))
+  );
+  assertClose(grad.arraySync(), expected);
+  tf.dispose([table, ids, dy, grad]);
+});
