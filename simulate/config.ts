@@ -26,7 +26,7 @@ export const SimulationConfigSchema = z.strictObject({
   /** Fraction of clients that train in each round (at least one). */
   fraction: z.number().gt(0).max(1).default(1),
   /** Rounds. */
-  rounds: z.int().min(1).max(10000).default(15),
+  rounds: z.int().min(1).max(10000).default(12),
   /** Local steps per round. */
   localSteps: z.int().min(1).max(100000).default(30),
   /** Labeled rows per local step. */
@@ -52,7 +52,7 @@ export const SimulationConfigSchema = z.strictObject({
   /** Labeled train rows held by the coordinator in the rdrop-ssl-server arm (taken from no client). */
   serverLabeled: z.int().min(1).max(100000).default(100),
   /** Steps per round of the centralized arm (on the union of the shards). */
-  centralizedSteps: z.int().min(1).max(1000000).default(100),
+  centralizedSteps: z.int().min(1).max(1000000).default(60),
   /** Fine-tuning steps at the coordinator after each round in the rdrop-ssl-server arm. */
   serverSteps: z.int().min(1).max(100000).default(20),
   /** Seeds; each arm runs once per seed. */

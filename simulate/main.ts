@@ -36,7 +36,7 @@ Options (override the preset and the config file):
   --task NAME             mnist-mlp (default), mnist-cnn or spam-text
   --clients N             clients (default 10)
   --fraction F            clients that train per round (default 1)
-  --rounds N              rounds (default 15)
+  --rounds N              rounds (default 12)
   --local-steps N         local steps per round (default 30)
   --labeled-batch N       labeled rows per step (default 32)
   --unlabeled-batch N     unlabeled rows per step (default 64)
@@ -50,7 +50,7 @@ Options (override the preset and the config file):
   --unlabeled-weight W    FedAvg weight of an unlabeled row (default 0.5)
   --server-labeled N      labeled rows at the coordinator, rdrop-ssl-server (default 100)
   --server-steps N        coordinator fine-tuning steps per round (default 20)
-  --centralized-steps N   steps per round of the centralized arm (default 100)
+  --centralized-steps N   steps per round of the centralized arm (default 60)
   --seeds 1,2,3           seeds (default 1)
   --workers N             workers hosting the clients (default: cores)
   --out DIR               run directory (default runs/simulate-<time>)`;
