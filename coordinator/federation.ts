@@ -105,14 +105,26 @@ export class Federation {
     this.weights = weightSpecs(options.model);
     this.trainable = weightSpecs(options.model, { trainableOnly: true });
     this.#global = readWeights(options.model);
-    this.#evaluator = options.holdout ? new Evaluator(options.holdout) : null;
+    // Rows are used in the task's shape (e.g. 784 values as [28, 28, 1]).
+    const shaped = (data: Dataset): Dataset => {
+      const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+      if (size(data.featureShape) !== size(options.task.input.shape)) {
+        throw new RangeError(
+          `Cannot use rows of shape [${data.featureShape}] for task "${options.task.id}": it expects [${options.task.input.shape}]`,
+        );
+      }
+      return { ...data, featureShape: [...options.task.input.shape] };
+    };
+    this.#evaluator = options.holdout ? new Evaluator(shaped(options.holdout)) : null;
     if (options.serverData && !options.task.serverTraining) {
       throw new TypeError(
         "Cannot fine-tune at the server: the task has no serverTraining settings",
       );
     }
     this.#serverTrainer = options.serverData
-      ? new LocalTrainer(options.model, options.serverData, { seed: options.task.model.seed })
+      ? new LocalTrainer(options.model, shaped(options.serverData), {
+        seed: options.task.model.seed,
+      })
       : null;
     let resolve = () => {};
     const promise = new Promise<void>((r) => (resolve = r));

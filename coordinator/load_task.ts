@@ -242,24 +242,18 @@ export async function resolveTaskFile(
     codec: file.codec,
   });
   if (!config.success) throw new TaskFileError(source, formatZodError(config.error));
-  let holdout: Dataset | undefined;
-  if (file.holdout) {
+  const rows = async (field: "holdout" | "serverData"): Promise<Dataset | undefined> => {
+    const location = file[field];
+    if (!location) return undefined;
     try {
-      holdout = await readDataset(path(file.holdout, "holdout"), config.data.input);
+      return await readDataset(path(location, field), config.data.input);
     } catch (error) {
       if (error instanceof TaskFileError) throw error;
-      throw new TaskFileError(source, `holdout: ${message(error)}`);
+      throw new TaskFileError(source, `${field}: ${message(error)}`);
     }
-  }
-  let serverData: Dataset | undefined;
-  if (file.serverData) {
-    try {
-      serverData = await readDataset(path(file.serverData, "serverData"), config.data.input);
-    } catch (error) {
-      if (error instanceof TaskFileError) throw error;
-      throw new TaskFileError(source, `serverData: ${message(error)}`);
-    }
-  }
+  };
+  const holdout = await rows("holdout");
+  const serverData = await rows("serverData");
   return {
     config: config.data,
     serverData,
