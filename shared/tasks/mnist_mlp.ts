@@ -5,7 +5,7 @@
  */
 import { dense, dropout as dropoutLayer, sequential } from "./_layers.ts";
 import type { TaskConfig, TaskConfigInput } from "../schemas.ts";
-import { TaskConfigSchema } from "../schemas.ts";
+import { builtinTaskConfig } from "./_task.ts";
 
 /** Options of {@linkcode mnistMlpTopology}. */
 export interface MnistMlpOptions {
@@ -55,25 +55,10 @@ export function mnistMlpTask(
     dropout?: number;
   } = {},
 ): TaskConfig {
-  return TaskConfigSchema.parse({
+  return builtinTaskConfig({
     id: "mnist-mlp",
-    model: { topology: mnistMlpTopology({ dropout: overrides.dropout }), seed: 0 },
+    topology: mnistMlpTopology({ dropout: overrides.dropout }),
     input: { shape: [784], labels: ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"] },
-    training: {
-      alpha: 1,
-      labeledBatchSize: 32,
-      unlabeledBatchSize: 64,
-      localSteps: 40,
-      learningRate: 0.001,
-      ...overrides.training,
-    },
-    rounds: {
-      total: 10,
-      targetClients: 8,
-      minClients: 1,
-      timeoutSeconds: 120,
-      ...overrides.rounds,
-    },
-    aggregation: { unlabeledWeight: 0.5, ...overrides.aggregation },
-  });
+    learningRate: 0.001,
+  }, overrides);
 }

@@ -13,7 +13,7 @@ import {
   sequential,
 } from "./_layers.ts";
 import type { TaskConfig, TaskConfigInput } from "../schemas.ts";
-import { TaskConfigSchema } from "../schemas.ts";
+import { builtinTaskConfig } from "./_task.ts";
 
 /** Options of {@linkcode spamTextTopology}. */
 export interface SpamTextOptions {
@@ -85,29 +85,14 @@ export function spamTextTask(
     embedding: overrides.embedding,
     dropout: overrides.dropout,
   });
-  return TaskConfigSchema.parse({
+  return builtinTaskConfig({
     id: "spam-text",
-    model: { topology, seed: 0 },
+    topology,
     input: {
       shape: [maxLength],
       labels: ["ham", "spam"],
       text: { vocabSize, maxLength, lowercase: true },
     },
-    training: {
-      alpha: 1,
-      labeledBatchSize: 32,
-      unlabeledBatchSize: 64,
-      localSteps: 40,
-      learningRate: 0.005,
-      ...overrides.training,
-    },
-    rounds: {
-      total: 10,
-      targetClients: 8,
-      minClients: 1,
-      timeoutSeconds: 120,
-      ...overrides.rounds,
-    },
-    aggregation: { unlabeledWeight: 0.5, ...overrides.aggregation },
-  });
+    learningRate: 0.005,
+  }, overrides);
 }
