@@ -4,7 +4,7 @@
  * @module
  */
 import type * as tf from "@tensorflow/tfjs";
-import { countRows, type Dataset } from "../shared/dataset.ts";
+import { countRows, type Dataset, featureSize, reshapeRows } from "../shared/dataset.ts";
 import { buildModel, readWeights, writeWeights } from "../shared/model.ts";
 import type { Float32Tensor } from "../shared/safetensors.ts";
 import type { TaskResponse } from "../shared/schemas.ts";
@@ -46,8 +46,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The dataset with rows in the task's shape (same values, e.g. [784] as [28, 28, 1]). */
 function fitDataset(dataset: Dataset, task: TaskResponse): Dataset {
-  const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
-  if (size(dataset.featureShape) !== size(task.input.shape)) {
+  if (featureSize(dataset) !== featureSize({ featureShape: task.input.shape })) {
     throw new RangeError(
       `Cannot join task "${task.id}": rows have shape [${dataset.featureShape}], the task expects [${task.input.shape}]`,
     );
@@ -57,7 +56,7 @@ function fitDataset(dataset: Dataset, task: TaskResponse): Dataset {
       `Cannot join task "${task.id}": labels exceed its ${task.input.labels.length} classes`,
     );
   }
-  return { ...dataset, featureShape: [...task.input.shape] };
+  return reshapeRows(dataset, task.input.shape);
 }
 
 function isNetworkError(error: unknown): boolean {

@@ -5,7 +5,7 @@
  */
 import type * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
-import type { Dataset } from "../shared/dataset.ts";
+import { type Dataset, reshapeRows } from "../shared/dataset.ts";
 import { readWeights, type WeightSpec, weightSpecs, writeWeights } from "../shared/model.ts";
 import { encodeSafetensors, type Float32Tensor } from "../shared/safetensors.ts";
 import type {
@@ -106,15 +106,7 @@ export class Federation {
     this.trainable = weightSpecs(options.model, { trainableOnly: true });
     this.#global = readWeights(options.model);
     // Rows are used in the task's shape (e.g. 784 values as [28, 28, 1]).
-    const shaped = (data: Dataset): Dataset => {
-      const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
-      if (size(data.featureShape) !== size(options.task.input.shape)) {
-        throw new RangeError(
-          `Cannot use rows of shape [${data.featureShape}] for task "${options.task.id}": it expects [${options.task.input.shape}]`,
-        );
-      }
-      return { ...data, featureShape: [...options.task.input.shape] };
-    };
+    const shaped = (data: Dataset): Dataset => reshapeRows(data, options.task.input.shape);
     this.#evaluator = options.holdout ? new Evaluator(shaped(options.holdout)) : null;
     if (options.serverData && !options.task.serverTraining) {
       throw new TypeError(

@@ -87,3 +87,24 @@ export function selectRows(
   });
   return { x, labels, featureShape: [...dataset.featureShape], numClasses: dataset.numClasses };
 }
+
+/**
+ * The same rows seen in another shape of the same size (e.g. 784 values as
+ * `[28, 28, 1]`); a RangeError when the sizes differ.
+ *
+ * @example
+ * ```ts
+ * import { reshapeRows } from "./dataset.ts";
+ * import assert from "node:assert/strict";
+ * const ds = { x: new Float32Array(4), labels: Int32Array.of(0), featureShape: [4], numClasses: 2 };
+ * assert.deepEqual(reshapeRows(ds, [2, 2]).featureShape, [2, 2]);
+ * ```
+ */
+export function reshapeRows(dataset: Dataset, featureShape: readonly number[]): Dataset {
+  if (featureSize(dataset) !== featureSize({ featureShape: [...featureShape] })) {
+    throw new RangeError(
+      `Cannot reshape rows: shape [${dataset.featureShape}] does not fit [${featureShape}]`,
+    );
+  }
+  return { ...dataset, featureShape: [...featureShape] };
+}

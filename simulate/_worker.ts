@@ -7,7 +7,7 @@ import { startBackend } from "../client/backend.ts";
 import { CoordinatorClient } from "../client/coordinator_client.ts";
 import { subtractWeights } from "../client/run_client.ts";
 import { LocalTrainer } from "../client/trainer.ts";
-import { countRows, type Dataset } from "../shared/dataset.ts";
+import { countRows, type Dataset, reshapeRows } from "../shared/dataset.ts";
 import { buildModel, readWeights, writeWeights } from "../shared/model.ts";
 import type { TaskResponse } from "../shared/schemas.ts";
 
@@ -33,7 +33,7 @@ async function init(request: Extract<WorkerRequest, { kind: "init" }>): Promise<
   task = await api.task();
   model = await buildModel(task.model.topology);
   for (const client of request.clients) {
-    const dataset = { ...client.dataset, featureShape: [...task.input.shape] };
+    const dataset = reshapeRows(client.dataset, task.input.shape);
     clients.set(client.id, {
       trainer: new LocalTrainer(model, dataset, { seed: client.seed }),
       dataset,

@@ -7,7 +7,7 @@ import { startBackend } from "../client/backend.ts";
 import { LocalTrainer } from "../client/trainer.ts";
 import { Evaluator } from "../coordinator/evaluate.ts";
 import { startCoordinator } from "../coordinator/serve.ts";
-import { type Dataset, selectRows } from "../shared/dataset.ts";
+import { type Dataset, reshapeRows, selectRows } from "../shared/dataset.ts";
 import { buildModel } from "../shared/model.ts";
 import { partition } from "../shared/partition.ts";
 import { seededRandom, shuffle } from "../shared/random.ts";
@@ -217,10 +217,10 @@ export async function runCentralized(options: RunArmOptions): Promise<ArmRun> {
     labels: Int32Array.from(split.shards.flatMap((s) => [...s.labels])),
   };
   const model = await buildModel(options.base.model.topology, { seed });
-  const trainer = new LocalTrainer(model, { ...union, featureShape: options.base.input.shape }, {
+  const trainer = new LocalTrainer(model, reshapeRows(union, options.base.input.shape), {
     seed,
   });
-  const evaluator = new Evaluator({ ...data.holdout, featureShape: options.base.input.shape });
+  const evaluator = new Evaluator(reshapeRows(data.holdout, options.base.input.shape));
   const perRound = Math.max(1, Math.round(config.fraction * config.clients));
   const training = {
     ...armTraining("centralized", config),
