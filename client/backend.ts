@@ -8,6 +8,7 @@ import { createRequire } from "node:module";
 import { dirname } from "node:path";
 import {
   installWasmConv2DBackpropFilter,
+  installWasmGather,
   installWasmMatMulTranspose,
   installWasmUnsortedSegmentSum,
 } from "./_wasm_kernels.ts";
@@ -71,6 +72,7 @@ export async function startBackend(name: BackendName = "wasm"): Promise<BackendI
   if (name === "wasm") {
     installWasmMatMulTranspose();
     installWasmConv2DBackpropFilter();
+    installWasmGather();
     installWasmUnsortedSegmentSum();
   }
   return { name, device };

@@ -59,6 +59,8 @@ Deno.test("startBackend() starts wasm and makes it the active backend", () => {
   const kernel = tf.getKernel("BatchMatMul", "wasm");
   assert.ok(kernel);
   assert.notEqual(kernel.kernelFunc.name, "batchMatMul");
+  // Likewise GatherV2 is the slice-copying kernel, not the stock "gatherV2".
+  assert.notEqual(tf.getKernel("GatherV2", "wasm")?.kernelFunc.name, "gatherV2");
 });
 
 Deno.test("startBackend() throws a TypeError on an unknown backend name", async () => {
@@ -343,4 +345,55 @@ Deno.test("tf.grad() of a gather (an embedding lookup) on wasm adds the rows of 
   );
   assertClose(grad.arraySync(), expected);
   tf.dispose([table, ids, dy, grad]);
+});
+
+/** tf.gather by direct index arithmetic over nested arrays (axis and batchDims as tfjs defines them). */
+function gatherReference(x: tf.Tensor, indices: tf.Tensor, axis: number, batchDims: number) {
+  const xs = x.arraySync() as unknown;
+  const is = indices.arraySync() as unknown;
+  const pick = (value: unknown, idx: unknown, depth: number): unknown => {
+    // Descend through the batch dimensions of x and indices together.
+    if (depth < batchDims) {
+      return (value as unknown[]).map((v, b) => pick(v, (idx as unknown[])[b], depth + 1));
+    }
+    // Then the outer dimensions of x, up to the axis.
+    const atAxis = (v: unknown, d: number): unknown =>
+      d < axis ? (v as unknown[]).map((w) => atAxis(w, d + 1)) : take(v as unknown[], idx);
+    return atAxis(value, depth);
+  };
+  const take = (rows: unknown[], idx: unknown): unknown =>
+    Array.isArray(idx) ? idx.map((i) => take(rows, i)) : rows[idx as number];
+  return pick(xs, is, 0);
+}
+
+Deno.test("tf.gather() on wasm matches direct indexing for every axis, batchDims and dtype", async (t) => {
+  const cases = [
+    { shape: [800, 784], idx: [[5, 799, 0, 5, 13]], idxShape: [5], axis: 0, batchDims: 0 },
+    { shape: [4, 6, 3], idx: [[2, 0, 5, 5]], idxShape: [4], axis: 1, batchDims: 0 },
+    { shape: [4, 6, 3], idx: [[2, 0]], idxShape: [2], axis: 2, batchDims: 0 },
+    { shape: [9, 4], idx: [[1, 8, 3], [0, 0, 2]], idxShape: [2, 3], axis: 0, batchDims: 0 },
+    { shape: [2, 5, 3], idx: [[4, 0, 1], [3, 3, 2]], idxShape: [2, 3], axis: 1, batchDims: 1 },
+  ];
+  for (const { shape, idx, idxShape, axis, batchDims } of cases) {
+    for (const dtype of ["float32", "int32"] as const) {
+      await t.step(`[${shape}] axis ${axis} batchDims ${batchDims} ${dtype}`, () => {
+        tf.tidy(() => {
+          const x = filled(shape, 81).mul(100).cast(dtype);
+          const indices = tf.tensor(idx.flat(), idxShape, "int32");
+          const out = tf.gather(x, indices, axis, batchDims);
+          assert.equal(out.dtype, dtype);
+          assert.deepEqual(out.arraySync(), gatherReference(x, indices, axis, batchDims));
+        });
+      });
+    }
+  }
+  await t.step("an index out of range is an error naming it", () => {
+    tf.tidy(() => {
+      const x = filled([3, 2], 82);
+      assert.throws(
+        () => tf.gather(x, tf.tensor1d([0, 3], "int32")),
+        /index value 3 is not in \[0, 2\]/,
+      );
+    });
+  });
 });

@@ -49,6 +49,22 @@ export interface TrainResult {
   seconds: number;
 }
 
+/**
+ * Runs `fn` with `Math.random` replaced by `random`. tfjs's dropout draws the
+ * seed of each mask from `Math.random`, so this makes the masks follow the
+ * trainer's seed. `fn` is synchronous, so nothing else can observe the swap.
+ */
+function withMathRandom<T>(random: Random | null, fn: () => T): T {
+  if (!random) return fn();
+  const original = Math.random;
+  Math.random = random;
+  try {
+    return fn();
+  } finally {
+    Math.random = original;
+  }
+}
+
 class BatchSampler {
   #rows: number[];
   #next = 0;
@@ -102,8 +118,13 @@ export class LocalTrainer {
   #labels: tf.Tensor1D;
   #labeled: BatchSampler;
   #unlabeled: BatchSampler;
+  #dropoutRandom: Random | null;
 
-  /** Puts the rows on the backend once. */
+  /**
+   * Puts the rows on the backend once. With a `seed`, the batches and the
+   * dropout masks are reproducible; without one, batches use seed 0 and the
+   * masks are random.
+   */
   constructor(model: tf.LayersModel, dataset: Dataset, options: { seed?: number } = {}) {
     const rows = dataset.labels.length;
     if (rows === 0) throw new RangeError("Cannot train: the dataset has no rows");
@@ -114,6 +135,9 @@ export class LocalTrainer {
     }
     this.#labels = tf.tensor1d(dataset.labels, "int32");
     const random = seededRandom(options.seed ?? 0);
+    this.#dropoutRandom = options.seed === undefined
+      ? null
+      : seededRandom(Math.imul(options.seed, 0x9e3779b1) ^ 0x5bd1e995);
     const labeled: number[] = [];
     const unlabeled: number[] = [];
     dataset.labels.forEach((label, i) => (label >= 0 ? labeled : unlabeled).push(i));
@@ -139,31 +163,32 @@ export class LocalTrainer {
       if (rows.length === 0) {
         throw new RangeError("Cannot train: batch sizes select no row of this dataset");
       }
-      const [loss, ce, kl] = tf.tidy(() => {
-        const index = tf.tensor1d(rows, "int32");
-        const x = tf.gather(this.#x, index);
-        const labels = tf.gather(this.#labels, index);
-        const rdrop = config.objective === "rdrop";
-        const input = rdrop ? tf.concat([x, x], 0) : x;
-        let parts: { ce: tf.Scalar; kl: tf.Scalar } | undefined;
-        const total = optimizer.minimize(
-          () => {
-            const logits = this.#model.apply(input, { training: true }) as tf.Tensor;
-            const result = rdrop
-              ? rdropLoss(logits, {
-                labels,
-                alpha: config.alpha,
-                unlabeledAlpha: (config.unlabeledAlpha ?? config.alpha) * ramp,
-              })
-              : crossEntropyLoss(logits, labels);
-            parts = { ce: tf.keep(result.ce), kl: tf.keep(result.kl) };
-            return result.loss;
-          },
-          true,
-          variables,
-        );
-        return [total!, parts!.ce, parts!.kl];
-      });
+      const [loss, ce, kl] = withMathRandom(this.#dropoutRandom, () =>
+        tf.tidy(() => {
+          const index = tf.tensor1d(rows, "int32");
+          const x = tf.gather(this.#x, index);
+          const labels = tf.gather(this.#labels, index);
+          const rdrop = config.objective === "rdrop";
+          const input = rdrop ? tf.concat([x, x], 0) : x;
+          let parts: { ce: tf.Scalar; kl: tf.Scalar } | undefined;
+          const total = optimizer.minimize(
+            () => {
+              const logits = this.#model.apply(input, { training: true }) as tf.Tensor;
+              const result = rdrop
+                ? rdropLoss(logits, {
+                  labels,
+                  alpha: config.alpha,
+                  unlabeledAlpha: (config.unlabeledAlpha ?? config.alpha) * ramp,
+                })
+                : crossEntropyLoss(logits, labels);
+              parts = { ce: tf.keep(result.ce), kl: tf.keep(result.kl) };
+              return result.loss;
+            },
+            true,
+            variables,
+          );
+          return [total!, parts!.ce, parts!.kl];
+        }));
       const values = [loss.dataSync()[0]!, ce.dataSync()[0]!, kl.dataSync()[0]!] as const;
       tf.dispose([loss, ce, kl]);
       if (!values.every(Number.isFinite)) {

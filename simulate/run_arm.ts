@@ -221,11 +221,7 @@ export async function runCentralized(options: RunArmOptions): Promise<ArmRun> {
     seed,
   });
   const evaluator = new Evaluator(reshapeRows(data.holdout, options.base.input.shape));
-  const perRound = Math.max(1, Math.round(config.fraction * config.clients));
-  const training = {
-    ...armTraining("centralized", config),
-    localSteps: config.localSteps * perRound,
-  };
+  const training = { ...armTraining("centralized", config), localSteps: config.centralizedSteps };
   const initial = evaluator.evaluate(model);
   const rounds: RoundPoint[] = [{
     round: 0,
