@@ -136,3 +136,32 @@ export function betaFlag(
   if (value === "iid" || (value === undefined && fallback === "iid")) return "iid";
   return numberFlag(name, value, fallback as number, { min: Number.MIN_VALUE });
 }
+
+/**
+ * A `KEY=VALUE,...` flag as an object; numbers and booleans are converted.
+ * Exits with a message naming the flag when a pair has no `=`.
+ *
+ * @example
+ * ```ts
+ * import { keyValueFlag } from "./cli.ts";
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(keyValueFlag("aggregation", "krumF=2,acceptFailures=false,x=a"), { krumF: 2, acceptFailures: false, x: "a" });
+ * ```
+ */
+export function keyValueFlag(name: string, text: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const pair of text.split(",").map((p) => p.trim()).filter(Boolean)) {
+    const at = pair.indexOf("=");
+    if (at <= 0) fail(`--${name}: "${pair}" is not KEY=VALUE`);
+    const key = pair.slice(0, at);
+    const value = pair.slice(at + 1);
+    out[key] = value === "true"
+      ? true
+      : value === "false"
+      ? false
+      : value !== "" && Number.isFinite(Number(value))
+      ? Number(value)
+      : value;
+  }
+  return out;
+}

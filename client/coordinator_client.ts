@@ -5,6 +5,7 @@
 import { decodeSafetensors, encodeSafetensors, type Float32Tensor } from "../shared/safetensors.ts";
 import {
   ErrorResponseSchema,
+  type FailureReport,
   type Status,
   StatusSchema,
   type TaskResponse,
@@ -50,6 +51,10 @@ export interface UpdateInfo {
   loss?: number;
   ce?: number;
   kl?: number;
+  /** Federated evaluation of the base global on this client's labeled rows. */
+  evalAccuracy?: number;
+  evalLoss?: number;
+  evalExamples?: number;
 }
 
 /**
@@ -110,11 +115,24 @@ export class CoordinatorClient {
     return StatusSchema.parse(await (await this.#request("/v1/status")).json());
   }
 
-  /** GET /v1/model, decoded. */
-  async model(): Promise<GlobalModel> {
-    const bytes = new Uint8Array(await (await this.#request("/v1/model")).arrayBuffer());
+  /**
+   * GET /v1/model, decoded. With a `clientId` the client takes part in the
+   * open round (and is listed as a failure if it sends nothing).
+   */
+  async model(options: { clientId?: string } = {}): Promise<GlobalModel> {
+    const query = options.clientId ? `?clientId=${encodeURIComponent(options.clientId)}` : "";
+    const bytes = new Uint8Array(await (await this.#request(`/v1/model${query}`)).arrayBuffer());
     const { tensors, metadata } = decodeSafetensors(bytes);
     return { weights: tensors, round: Number(metadata.round), version: Number(metadata.version) };
+  }
+
+  /** POST /v1/failures: this client could not train in `round`. */
+  async reportFailure(report: FailureReport): Promise<void> {
+    await this.#request("/v1/failures", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(report),
+    });
   }
 
   /** POST /v1/updates with a delta per trainable weight. */

@@ -10,6 +10,7 @@ import type { Float32Tensor } from "../shared/safetensors.ts";
 import type { TaskResponse } from "../shared/schemas.ts";
 import { CoordinatorClient, CoordinatorError } from "./coordinator_client.ts";
 import { LocalTrainer, type StepProgress, type TrainResult } from "./trainer.ts";
+import { Evaluator } from "../shared/evaluate.ts";
 
 /** What a client reports while it runs. */
 export type ClientEvent =
@@ -38,6 +39,11 @@ export interface RunClientOptions {
   pollMs?: number;
   /** How long the coordinator may be unreachable before giving up, in ms. @default 60000 */
   patienceMs?: number;
+  /**
+   * Milliseconds to wait after every local step: emulates a slower device
+   * (for experiments and tests). @default 0
+   */
+  stepDelayMs?: number;
   /** Called on each event. */
   onEvent?: (event: ClientEvent) => void;
 }
@@ -82,12 +88,14 @@ export async function runClient(options: RunClientOptions): Promise<void> {
   let delayMs = pollMs;
   let model: tf.LayersModel | null = null;
   let trainer: LocalTrainer | null = null;
+  let evaluator: Evaluator | null = null;
   let lastRound = 0;
   try {
     const task = await retrying(() => api.task());
     const dataset = fitDataset(options.dataset, task);
     model = await buildModel(task.model.topology);
     trainer = new LocalTrainer(model, dataset, { seed: options.seed });
+    evaluator = counts.numLabeled > 0 ? new Evaluator(dataset) : null;
     onEvent?.({ kind: "joined", task });
     for (;;) {
       // After the last round a coordinator that went away has simply finished.
@@ -99,16 +107,31 @@ export async function runClient(options: RunClientOptions): Promise<void> {
         },
       );
       if (!status || status.phase === "finished" || status.phase === "stopped") break;
-      if (status.phase !== "training" || status.round <= lastRound) {
+      // Sync: one update per round. Async: train again at once on whatever
+      // version is current.
+      const waitForRound = task.rounds.mode === "sync" && status.round <= lastRound;
+      if (status.phase !== "training" || waitForRound) {
         await sleep(pollMs);
         continue;
       }
-      const global = await retrying(() => api.model());
+      const global = await retrying(() => api.model({ clientId }));
       writeWeights(model, global.weights);
-      const result = await trainer.train(task.training, {
-        round: global.round,
-        onStep: (progress) => onEvent?.({ kind: "step", round: global.round, progress }),
-      });
+      // Federated evaluation: the global model on this client's labeled rows.
+      const evaluation = task.training.evaluate && evaluator ? evaluator.evaluate(model) : null;
+      let result;
+      try {
+        result = await trainer.train(task.training, {
+          round: global.round,
+          onStep: (progress) => onEvent?.({ kind: "step", round: global.round, progress }),
+          stepDelayMs: options.stepDelayMs,
+        });
+      } catch (error) {
+        // Tell the coordinator, so the round lists this client's failure and
+        // its reason instead of waiting for it; then stop as before.
+        const reason = error instanceof Error ? error.message : String(error);
+        await api.reportFailure({ clientId, round: global.round, reason }).catch(() => {});
+        throw error;
+      }
       const delta = subtractWeights(readWeights(model, { trainableOnly: true }), global.weights);
       lastRound = global.round;
       try {
@@ -122,6 +145,13 @@ export async function runClient(options: RunClientOptions): Promise<void> {
             loss: result.loss,
             ce: result.ce,
             kl: result.kl,
+            ...(evaluation && evaluator
+              ? {
+                evalAccuracy: evaluation.accuracy,
+                evalLoss: evaluation.loss,
+                evalExamples: evaluator.rows,
+              }
+              : {}),
           })
         );
         onEvent?.({
@@ -144,6 +174,7 @@ export async function runClient(options: RunClientOptions): Promise<void> {
     onEvent?.({ kind: "finished" });
   } finally {
     trainer?.dispose();
+    evaluator?.dispose();
     model?.dispose();
   }
 

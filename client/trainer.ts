@@ -38,6 +38,8 @@ export interface TrainOptions {
   round?: number;
   /** Called after every step. */
   onStep?: (progress: StepProgress) => void;
+  /** Milliseconds to wait after every step (emulates a slower device). @default 0 */
+  stepDelayMs?: number;
 }
 
 /** Means over the steps of one local training run. */
@@ -95,7 +97,8 @@ class BatchSampler {
  * backend between steps; each step gathers a batch of labeled and unlabeled
  * rows, runs ONE forward pass over `[x; x]` with dropout on (each row draws its
  * own mask, so the halves are two sub-models) and minimises
- * `ce + alpha * kl`.
+ * `ce + alpha * kl` (plus FedProx's `(mu / 2) ||w - w_global||^2` when the
+ * task sets `proximalMu`).
  *
  * @example
  * ```ts
@@ -147,12 +150,15 @@ export class LocalTrainer {
 
   /** Runs `config.localSteps` R-Drop steps on the model's current weights. */
   async train(config: TrainingConfig, options: TrainOptions = {}): Promise<TrainResult> {
-    const { round = 1, onStep } = options;
+    const { round = 1, onStep, stepDelayMs = 0 } = options;
     const ramp = config.alphaRampUpRounds > 0 ? Math.min(1, round / config.alphaRampUpRounds) : 1;
     const optimizer = config.optimizer === "adam"
       ? tf.train.adam(config.learningRate)
       : tf.train.sgd(config.learningRate);
     const variables = this.#model.trainableWeights.map((w) => w.read() as tf.Variable);
+    // FedProx: the weights the round started from, for the proximal term.
+    const mu = config.proximalMu ?? 0;
+    const anchors = mu > 0 ? variables.map((v) => tf.keep(tf.clone(v))) : [];
     const totals = { loss: 0, ce: 0, kl: 0 };
     const start = performance.now();
     for (let step = 1; step <= config.localSteps; step++) {
@@ -182,7 +188,11 @@ export class LocalTrainer {
                 })
                 : crossEntropyLoss(logits, labels);
               parts = { ce: tf.keep(result.ce), kl: tf.keep(result.kl) };
-              return result.loss;
+              if (anchors.length === 0) return result.loss;
+              const drift = tf.addN(
+                variables.map((v, i) => tf.sum(tf.squaredDifference(v, anchors[i]!))),
+              );
+              return tf.add(result.loss, tf.mul(mu / 2, drift)) as tf.Scalar;
             },
             true,
             variables,
@@ -193,6 +203,7 @@ export class LocalTrainer {
       tf.dispose([loss, ce, kl]);
       if (!values.every(Number.isFinite)) {
         optimizer.dispose();
+        tf.dispose(anchors);
         throw new RangeError(`Cannot train: loss became "${values[0]}" at step ${step}`);
       }
       totals.loss += values[0];
@@ -205,9 +216,11 @@ export class LocalTrainer {
         ce: values[1],
         kl: values[2],
       });
-      if (step % 16 === 0) await new Promise((resolve) => setTimeout(resolve, 0));
+      if (stepDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, stepDelayMs));
+      else if (step % 16 === 0) await new Promise((resolve) => setTimeout(resolve, 0));
     }
     optimizer.dispose();
+    tf.dispose(anchors);
     const steps = config.localSteps;
     return {
       loss: totals.loss / steps,

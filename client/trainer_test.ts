@@ -25,11 +25,14 @@ function dataset(): Dataset {
 }
 
 /** Trains a freshly built model (seed 0) with a trainer of `seed`; returns its weights. */
-async function trainedWeights(seed: number | undefined): Promise<Float32Array[]> {
+async function trainedWeights(
+  seed: number | undefined,
+  overrides: Partial<typeof training> = {},
+): Promise<Float32Array[]> {
   const model = await buildModel(topology, { seed: 0 });
   const trainer = new LocalTrainer(model, dataset(), seed === undefined ? {} : { seed });
   try {
-    await trainer.train(training);
+    await trainer.train({ ...training, ...overrides });
     return [...readWeights(model).values()].map((w) => Float32Array.from(w.data));
   } finally {
     trainer.dispose();
@@ -60,4 +63,17 @@ Deno.test("LocalTrainer leaves Math.random as it found it", async () => {
   const original = Math.random;
   await trainedWeights(5);
   assert.equal(Math.random, original);
+});
+
+Deno.test("LocalTrainer with FedProx's mu stays closer to the round's starting weights", async () => {
+  const model = await buildModel(topology, { seed: 0 });
+  const start = [...readWeights(model).values()].map((w) => w.data);
+  model.dispose();
+  const distance = (weights: Float32Array[]) =>
+    weights.reduce((sum, w, t) => sum + w.reduce((s, v, i) => s + (v - start[t]![i]!) ** 2, 0), 0);
+  const plain = distance(await trainedWeights(5, { learningRate: 0.01, localSteps: 10 }));
+  const prox = distance(
+    await trainedWeights(5, { learningRate: 0.01, localSteps: 10, proximalMu: 50 }),
+  );
+  assert.ok(prox < 0.8 * plain, `drift with mu ${prox} vs without ${plain}`);
 });

@@ -17,6 +17,8 @@ export interface WorkerStart {
   clientId: string;
   seed: number;
   backend?: BackendName;
+  /** Milliseconds to wait after each local step (emulates a slower device). */
+  stepDelayMs?: number;
 }
 
 /** What the worker posts back: client events, its end, or its error. */
@@ -36,6 +38,7 @@ self.onmessage = async (message: MessageEvent<WorkerStart>) => {
       clientId: start.clientId,
       seed: start.seed,
       backend: backend.name,
+      stepDelayMs: start.stepDelayMs,
       onEvent: (event) => {
         if (event.kind !== "step" && event.kind !== "joined") {
           self.postMessage({ kind: "event", event } satisfies WorkerMessage);

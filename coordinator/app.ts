@@ -11,6 +11,7 @@ import { ApiError } from "./errors.ts";
 import type { Federation } from "./federation.ts";
 import { resolveTaskFile, TaskFileError } from "./load_task.ts";
 import type { TaskRegistry } from "./registry.ts";
+import { FailureReportSchema, formatZodError } from "../shared/schemas.ts";
 
 /** Options of {@linkcode createApp}. */
 export interface CreateAppOptions {
@@ -107,7 +108,11 @@ export function createApp(registry: TaskRegistry, options: CreateAppOptions = {}
     app.get(`${prefix}/task`, (c) => c.json(task(c).taskResponse()));
     app.get(`${prefix}/status`, (c) => c.json(task(c).status()));
     app.get(`${prefix}/model`, (c) => {
-      const global = task(c).globalModel();
+      const federation = task(c);
+      // A client that names itself takes part in the open round.
+      const clientId = c.req.query("clientId");
+      if (clientId) federation.join(clientId);
+      const global = federation.globalModel();
       const etag = `"${global.version}"`;
       c.header("ETag", etag);
       c.header("Cache-Control", "no-cache");
@@ -124,6 +129,36 @@ export function createApp(registry: TaskRegistry, options: CreateAppOptions = {}
       c.header("Cache-Control", "no-cache");
       return c.body(task(c).globalModel().tfjs.weightsBin as Uint8Array<ArrayBuffer>);
     });
+    app.post(
+      `${prefix}/failures`,
+      bodyLimit({
+        maxSize: 16 * 1024,
+        onError: () => {
+          throw new ApiError(
+            413,
+            "payload_too_large",
+            "Cannot record failure: body exceeds 16 KiB",
+          );
+        },
+      }),
+      async (c) => {
+        let body: unknown;
+        try {
+          body = await c.req.json();
+        } catch {
+          throw new ApiError(400, "invalid_failure", "Cannot record failure: the body is not JSON");
+        }
+        const report = FailureReportSchema.safeParse(body);
+        if (!report.success) {
+          throw new ApiError(
+            400,
+            "invalid_failure",
+            `Cannot record failure: ${formatZodError(report.error)}`,
+          );
+        }
+        return c.json(task(c).reportFailure(report.data), 202);
+      },
+    );
     app.post(
       `${prefix}/updates`,
       async (c, next) => {

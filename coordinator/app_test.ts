@@ -303,7 +303,9 @@ Deno.test("POST /v1/updates closes the round after targetClients with the weight
       );
       assert.equal(metadata.round, "2");
       assert.equal(metadata.version, "1");
-      const { unlabeledWeight, serverLearningRate } = task.aggregation;
+      const aggregation = task.aggregation;
+      if (aggregation.strategy !== "fedavg") throw new Error("the test task uses FedAvg");
+      const { unlabeledWeight, serverLearningRate } = aggregation;
       const w1 = 10 + unlabeledWeight * 90;
       const w2 = 30 + unlabeledWeight * 10;
       let changed = 0;

@@ -16,6 +16,7 @@ export type ErrorCode =
   | "task_stopped"
   | "task_exists"
   | "invalid_task"
+  | "invalid_failure"
   | "invalid_phase"
   | "payload_too_large"
   | "not_found"

@@ -15,12 +15,14 @@ import type {
   TaskConfig,
   TaskResponse,
   UpdateAccepted,
+  UpdateMetadata,
 } from "../shared/schemas.ts";
 import { type TfjsArtifacts, toTfjsArtifacts } from "../shared/tfjs_format.ts";
-import { fedAvg } from "./aggregate/fed_avg.ts";
 import { writeCheckpoint } from "./checkpoint.ts";
 import { ApiError } from "./errors.ts";
-import { Evaluator } from "./evaluate.ts";
+import { type ClientFailure, createStrategy, type Strategy } from "./strategy.ts";
+import { stalenessWeight } from "./aggregate/staleness.ts";
+import { Evaluator } from "../shared/evaluate.ts";
 import { LocalTrainer } from "../client/trainer.ts";
 import { readUpdateMetadata, validateUpdate, type ValidUpdate } from "./validate_update.ts";
 
@@ -47,6 +49,13 @@ export interface FederationOptions {
 }
 
 const RETRY_CLOSE_MS = 2000;
+
+interface PendingUpdate {
+  clientId: string;
+  update: ValidUpdate;
+  /** Versions between the update's base and the global it is applied to. */
+  staleness: number;
+}
 
 interface ClientRecord {
   id: string;
@@ -87,7 +96,9 @@ export class Federation {
   #openedAt = performance.now();
   #deadlinePassed = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
-  #pending = new Map<string, ValidUpdate>();
+  /** The open round's (or async buffer's) updates, by client (async: by client and arrival). */
+  #pending = new Map<string, PendingUpdate>();
+  #arrivals = 0;
   #anonymous = 0;
   #clients = new Map<string, ClientRecord>();
   #history: RoundMetrics[] = [];
@@ -96,6 +107,10 @@ export class Federation {
   #closing: Promise<void> | null = null;
   #finalModel: string | null = null;
   #serverTrainer: LocalTrainer | null;
+  #strategy: Strategy;
+  /** Clients that fetched the open round's model (with their id), and explicit failures. */
+  #participants = new Set<string>();
+  #failed = new Map<string, string>();
   #finished: { promise: Promise<void>; resolve: () => void };
 
   private constructor(options: FederationOptions) {
@@ -105,6 +120,8 @@ export class Federation {
     this.weights = weightSpecs(options.model);
     this.trainable = weightSpecs(options.model, { trainableOnly: true });
     this.#global = readWeights(options.model);
+    this.#strategy = createStrategy(options.task.aggregation);
+    checkStrategy(options.task, this.#strategy);
     // Rows are used in the task's shape (e.g. 784 values as [28, 28, 1]).
     const shaped = (data: Dataset): Dataset => reshapeRows(data, options.task.input.shape);
     this.#evaluator = options.holdout ? new Evaluator(shaped(options.holdout)) : null;
@@ -152,6 +169,7 @@ export class Federation {
   taskResponse(): TaskResponse {
     return {
       ...this.task,
+      training: this.#strategy.configureTraining(this.task.training),
       round: this.#round,
       version: this.#version,
       phase: this.#phase,
@@ -183,6 +201,51 @@ export class Federation {
   }
 
   /**
+   * Records that `clientId` fetched the open round's model: it takes part, and
+   * if no update of it arrives before the round closes, the round lists it
+   * as a failure.
+   */
+  join(clientId: string): void {
+    if (this.#phase === "training") this.#participants.add(clientId);
+    this.#seen(clientId);
+  }
+
+  /**
+   * A client reports that it could not train in `round` (an error, no data,
+   * the user left). Recorded as a failure of the open round; 409 for a round
+   * that is not open.
+   */
+  reportFailure(report: { clientId: string; round: number; reason: string }): { round: number } {
+    const roundOpen = this.#async ? report.round <= this.#round : report.round === this.#round;
+    if (!roundOpen || this.#phase !== "training") {
+      throw new ApiError(
+        409,
+        "stale_update",
+        `Cannot record failure: round ${report.round} is not open (the open round is ${this.#round}, ${this.#phase})`,
+      );
+    }
+    if (!this.#async && this.#pending.has(report.clientId)) {
+      throw new ApiError(
+        409,
+        "duplicate_update",
+        `Cannot record failure: client "${report.clientId}" already sent an update for round ${this.#round}`,
+      );
+    }
+    this.#failed.set(report.clientId, report.reason);
+    this.#participants.add(report.clientId);
+    this.#seen(report.clientId);
+    return { round: this.#round };
+  }
+
+  #seen(clientId: string): ClientRecord {
+    const client = this.#clients.get(clientId) ??
+      { id: clientId, lastSeen: new Date(), updatesAccepted: 0, backend: null };
+    client.lastSeen = new Date();
+    this.#clients.set(clientId, client);
+    return client;
+  }
+
+  /**
    * Validates one update and stores it in the open round. Throws
    * {@linkcode ApiError}: 409 when stale or a second one from the same client,
    * 400 when invalid. A rejected update changes nothing.
@@ -196,6 +259,31 @@ export class Federation {
         `Cannot accept update: task "${this.task.id}" is ${this.#phase}`,
       );
     }
+    const clientId = metadata.clientId ?? `anonymous-${++this.#anonymous}`;
+    const staleness = this.#async
+      ? this.#checkAsync(metadata)
+      : this.#checkSync(metadata, clientId);
+    const update = validateUpdate(bytes, this.trainable);
+    // Async: a fast client may have several updates in one buffer.
+    const key = this.#async ? `${clientId}#${++this.#arrivals}` : clientId;
+    this.#pending.set(key, { clientId, update, staleness });
+    this.#participants.add(clientId);
+    this.#failed.delete(clientId);
+    const client = this.#seen(clientId);
+    client.updatesAccepted++;
+    client.backend = metadata.backend ?? client.backend;
+    const accepted: UpdateAccepted = {
+      accepted: true,
+      round: this.#round,
+      received: this.#pending.size,
+      targetClients: this.task.rounds.targetClients,
+    };
+    this.#maybeClose();
+    return accepted;
+  }
+
+  /** Sync: the update is for the open round and its version, and the client's first. */
+  #checkSync(metadata: UpdateMetadata, clientId: string): number {
     if (metadata.round > this.#round) {
       throw new ApiError(
         400,
@@ -217,7 +305,6 @@ export class Federation {
         `Cannot accept update: base version ${metadata.baseVersion} is not the current version ${this.#version}`,
       );
     }
-    const clientId = metadata.clientId ?? `anonymous-${++this.#anonymous}`;
     if (this.#pending.has(clientId)) {
       throw new ApiError(
         409,
@@ -225,22 +312,39 @@ export class Federation {
         `Cannot accept update: client "${clientId}" already sent one for round ${this.#round}`,
       );
     }
-    const update = validateUpdate(bytes, this.trainable);
-    this.#pending.set(clientId, update);
-    const client = this.#clients.get(clientId) ??
-      { id: clientId, lastSeen: new Date(), updatesAccepted: 0, backend: null };
-    client.lastSeen = new Date();
-    client.updatesAccepted++;
-    client.backend = metadata.backend ?? client.backend;
-    this.#clients.set(clientId, client);
-    const accepted: UpdateAccepted = {
-      accepted: true,
-      round: this.#round,
-      received: this.#pending.size,
-      targetClients: this.task.rounds.targetClients,
-    };
-    this.#maybeClose();
-    return accepted;
+    return 0;
+  }
+
+  /** Async: the update's base is a version this coordinator issued, at most maxStaleness old. */
+  #checkAsync(metadata: UpdateMetadata): number {
+    if (this.#phase !== "training") {
+      throw new ApiError(
+        409,
+        "stale_update",
+        `Cannot accept update: the coordinator is ${this.#phase}`,
+      );
+    }
+    if (metadata.baseVersion > this.#version) {
+      throw new ApiError(
+        400,
+        "invalid_update",
+        `Cannot accept update: base version ${metadata.baseVersion} has not been issued (current ${this.#version})`,
+      );
+    }
+    const staleness = this.#version - metadata.baseVersion;
+    const { maxStaleness } = this.task.rounds;
+    if (staleness > maxStaleness) {
+      throw new ApiError(
+        409,
+        "stale_update",
+        `Cannot accept update: base version ${metadata.baseVersion} is ${staleness} versions behind the current version ${this.#version} (maxStaleness ${maxStaleness})`,
+      );
+    }
+    return staleness;
+  }
+
+  get #async(): boolean {
+    return this.task.rounds.mode === "async";
   }
 
   /** GET /v1/status. */
@@ -253,6 +357,8 @@ export class Federation {
       totalRounds: this.task.rounds.total,
       received: this.#pending.size,
       targetClients: this.task.rounds.targetClients,
+      strategy: this.#strategy.name,
+      mode: this.task.rounds.mode,
       clients: [...this.#clients.values()].map((c) => ({
         id: c.id,
         lastSeen: c.lastSeen.toISOString(),
@@ -325,6 +431,8 @@ export class Federation {
     this.#openedAt = performance.now();
     this.#deadlinePassed = false;
     this.#pending.clear();
+    this.#participants.clear();
+    this.#failed.clear();
     this.#armDeadline();
   }
 
@@ -338,42 +446,63 @@ export class Federation {
 
   #maybeClose(): void {
     if (this.#phase !== "training") return;
-    const { targetClients, minClients } = this.task.rounds;
+    const { targetClients, minClients, bufferSize } = this.task.rounds;
     const count = this.#pending.size;
-    if (count >= targetClients || (this.#deadlinePassed && count >= minClients)) {
+    const target = this.#async ? bufferSize : targetClients;
+    if (count >= target || (this.#deadlinePassed && count >= minClients)) {
       clearTimeout(this.#timer);
       this.#phase = "aggregating";
       this.#closing = this.#closeRound().finally(() => (this.#closing = null));
     }
   }
 
+  /** The open round's failures: reported ones, then participants without an update. */
+  #failures(): ClientFailure[] {
+    const failures = [...this.#failed].map(([clientId, reason]) => ({ clientId, reason }));
+    for (const clientId of this.#participants) {
+      // Async clients train across buffers: only reported failures count.
+      if (this.#async) break;
+      if (!this.#pending.has(clientId) && !this.#failed.has(clientId)) {
+        failures.push({ clientId, reason: "no update before the round closed" });
+      }
+    }
+    return failures;
+  }
+
   async #closeRound(): Promise<void> {
-    const updates = [...this.#pending.values()];
+    const pending = [...this.#pending.values()];
+    const updates = pending.map((p) => p.update);
+    const failures = this.#failures();
     let next = this.#global;
     let metrics: RoundMetrics;
     try {
-      const mean = fedAvg(
-        updates.map((u) => ({
+      const outcome = this.#strategy.aggregate({
+        round: this.#round,
+        results: pending.map(({ clientId, update: u, staleness }) => ({
+          clientId,
           tensors: u.tensors,
           numLabeled: u.metadata.numLabeled,
           numUnlabeled: u.metadata.numUnlabeled,
+          ...(this.#async ? { scale: stalenessWeight(staleness, this.task.rounds.staleness) } : {}),
         })),
-        { unlabeledWeight: this.task.aggregation.unlabeledWeight },
-      );
-      if (mean) {
-        next = applyDelta(
-          this.#global,
-          this.trainable,
-          mean,
-          this.task.aggregation.serverLearningRate,
-        );
-      }
+        failures,
+      });
+      if (outcome.step) next = applyDelta(this.#global, this.trainable, outcome.step);
       writeWeights(this.#model, next);
       if (this.#serverTrainer && this.task.serverTraining) {
         await this.#serverTrainer.train(this.task.serverTraining, { round: this.#round });
         next = new Map([...next, ...readWeights(this.#model, { trainableOnly: true })]);
       }
-      metrics = await this.#measure(this.#round, updates, this.#version + 1, this.#openedAt, next);
+      metrics = {
+        ...await this.#measure(this.#round, updates, this.#version + 1, this.#openedAt, next),
+        failures,
+        keptBecause: outcome.keptBecause,
+        updates: pending.map((p) => ({
+          clientId: p.clientId,
+          staleness: p.staleness,
+          weight: this.#async ? stalenessWeight(p.staleness, this.task.rounds.staleness) : 1,
+        })),
+      };
     } catch (error) {
       // Nothing is committed: the model goes back to the current global and
       // the round stays open with its updates; closing is tried again.
@@ -442,23 +571,59 @@ export class Federation {
       seconds: (performance.now() - openedAt) / 1000,
       bytesReceived: updates.reduce((n, u) => n + u.bytes, 0),
       checkpoint,
+      strategy: this.#strategy.name,
+      failures: [],
+      keptBecause: null,
+      mode: this.task.rounds.mode,
+      federated: this.#strategy.aggregateEvaluation(
+        updates.flatMap(({ metadata: m }) =>
+          m.evalExamples === undefined
+            ? []
+            : [{ accuracy: m.evalAccuracy!, loss: m.evalLoss!, examples: m.evalExamples }]
+        ),
+      ),
+      updates: [],
     };
   }
 }
 
-/** `global + lr * delta` for the trainable weights; the others are kept. */
+/** Refuses settings a strategy cannot work with, naming them. */
+function checkStrategy(task: TaskConfig, strategy: Strategy): void {
+  const aggregation = task.aggregation;
+  if (task.rounds.mode === "async" && strategy.needsAllUpdates) {
+    throw new TypeError(
+      `Cannot use strategy "${aggregation.strategy}" in async mode: it needs all of a round's updates at once; use fedavg, fedavgm, fedprox, fedadagrad, fedadam or fedyogi`,
+    );
+  }
+  if (aggregation.strategy === "krum") {
+    const needed = 2 * aggregation.krumF + 2;
+    if (task.rounds.targetClients <= needed) {
+      throw new TypeError(
+        `Cannot use Krum with krumF = ${aggregation.krumF}: rounds.targetClients must be above 2f + 2 = ${needed}, got ${task.rounds.targetClients}`,
+      );
+    }
+    if (aggregation.krumM > task.rounds.targetClients - aggregation.krumF) {
+      throw new TypeError(
+        `Cannot use multi-Krum with krumM = ${aggregation.krumM}: it must not exceed rounds.targetClients - krumF = ${
+          task.rounds.targetClients - aggregation.krumF
+        }`,
+      );
+    }
+  }
+}
+
+/** `global + step` for the trainable weights; the others are kept. */
 function applyDelta(
   global: Map<string, Float32Tensor>,
   trainable: readonly WeightSpec[],
   delta: readonly Float32Array[],
-  lr: number,
 ): Map<string, Float32Tensor> {
   const next = new Map(global);
   trainable.forEach(({ name }, i) => {
     const current = global.get(name)!;
     const d = delta[i]!;
     const data = new Float32Array(current.data.length);
-    for (let j = 0; j < data.length; j++) data[j] = current.data[j]! + lr * d[j]!;
+    for (let j = 0; j < data.length; j++) data[j] = current.data[j]! + d[j]!;
     next.set(name, { shape: current.shape, data });
   });
   return next;

@@ -84,3 +84,130 @@ Deno.test("Federation finishes after the last round and resolves finished", asyn
     },
   );
 });
+
+Deno.test("Federation lists clients that dropped mid-round as failures and goes on", async () => {
+  await withFederation(
+    { total: 3, targetClients: 3, minClients: 2, timeoutSeconds: 0.2 },
+    async (f) => {
+      // Three clients fetch the model; "c" drops out, "d" reports an error.
+      for (const id of ["a", "b", "c"]) f.join(id);
+      f.reportFailure({ clientId: "d", round: 1, reason: "out of memory" });
+      f.submit(update(f, "a"));
+      f.submit(update(f, "b"));
+      await sleep(400);
+      await f.settled();
+      assert.equal(f.round, 2, "the round closed at its deadline with the quorum of 2");
+      const closed = f.status().history.at(-1)!;
+      assert.equal(closed.clients, 2);
+      assert.equal(closed.strategy, "fedavg");
+      assert.deepEqual(closed.failures, [
+        { clientId: "d", reason: "out of memory" },
+        { clientId: "c", reason: "no update before the round closed" },
+      ]);
+      assert.equal(closed.keptBecause, null);
+      // Training goes on: round 2 is open and starts with no update.
+      assert.equal(f.status().phase, "training");
+      assert.equal(f.status().received, 0);
+    },
+  );
+});
+
+Deno.test("Federation refuses a failure report for a closed round or after an update", async () => {
+  await withFederation(
+    { total: 3, targetClients: 3, minClients: 1, timeoutSeconds: 600 },
+    (f) => {
+      assert.throws(
+        () => f.reportFailure({ clientId: "a", round: 2, reason: "x" }),
+        /round 2 is not open/,
+      );
+      f.submit(update(f, "a"));
+      assert.throws(
+        () => f.reportFailure({ clientId: "a", round: 1, reason: "x" }),
+        /already sent an update/,
+      );
+      return Promise.resolve();
+    },
+  );
+});
+
+Deno.test("Federation refuses Krum settings that cannot work, naming them", async () => {
+  const task = mnistMlpTask({
+    rounds: { targetClients: 4 },
+    aggregation: { strategy: "krum", krumF: 1 },
+  });
+  const model = await buildModel(task.model.topology);
+  try {
+    await assert.rejects(
+      () => Federation.create({ task, model }),
+      /rounds.targetClients must be above 2f \+ 2 = 4, got 4/,
+    );
+  } finally {
+    model.dispose();
+  }
+});
+
+/** An update whose metadata carries a federated evaluation of its base. */
+function evaluatedUpdate(
+  federation: Federation,
+  clientId: string,
+  evaluation: Record<string, string>,
+): Uint8Array {
+  const tensors = new Map<string, Float32Tensor>(
+    federation.trainable.map(({ name, shape }) => [name, {
+      shape,
+      data: new Float32Array(shape.reduce((a, b) => a * b, 1)),
+    }]),
+  );
+  return encodeSafetensors(tensors, {
+    round: String(federation.round),
+    baseVersion: String(federation.version),
+    numLabeled: "40",
+    numUnlabeled: "10",
+    clientId,
+    ...evaluation,
+  });
+}
+
+Deno.test("Federation aggregates the clients' evaluations of the global, weighted by examples", async () => {
+  await withFederation(
+    { total: 3, targetClients: 3, minClients: 3, timeoutSeconds: 600 },
+    async (f) => {
+      f.submit(evaluatedUpdate(f, "a", { evalAccuracy: "0.5", evalLoss: "1", evalExamples: "10" }));
+      f.submit(evaluatedUpdate(f, "b", { evalAccuracy: "1", evalLoss: "0.2", evalExamples: "30" }));
+      // A client without labeled rows sends no evaluation; it is not counted.
+      f.submit(evaluatedUpdate(f, "c", {}));
+      await f.settled();
+      const federated = f.status().history.at(-1)!.federated!;
+      assert.ok(Math.abs(federated.accuracy - (5 + 30) / 40) < 1e-12);
+      assert.ok(Math.abs(federated.loss - (10 + 6) / 40) < 1e-12);
+      assert.equal(federated.examples, 40);
+      assert.equal(federated.clients, 2);
+      assert.equal(f.status().history[0]!.federated, null, "round 0 has no client measure");
+    },
+  );
+});
+
+Deno.test("Federation refuses an update with an impossible evaluation, naming the field", async () => {
+  await withFederation(
+    { total: 3, targetClients: 3, minClients: 3, timeoutSeconds: 600 },
+    (f) => {
+      const cases: [Record<string, string>, RegExp][] = [
+        [
+          { evalAccuracy: "1.5", evalLoss: "1", evalExamples: "10" },
+          /evalAccuracy must be at most 1/,
+        ],
+        [
+          { evalAccuracy: "0.5", evalLoss: "1", evalExamples: "41" },
+          /evalExamples must not exceed/,
+        ],
+        [{ evalAccuracy: "0.5" }, /come together/],
+        [{ evalAccuracy: "x", evalLoss: "1", evalExamples: "1" }, /evalAccuracy must be a number/],
+      ];
+      for (const [evaluation, pattern] of cases) {
+        assert.throws(() => f.submit(evaluatedUpdate(f, "a", evaluation)), pattern);
+      }
+      assert.equal(f.status().received, 0);
+      return Promise.resolve();
+    },
+  );
+});

@@ -6,15 +6,21 @@
  */
 import { join } from "node:path";
 import { loadMnistSplit } from "../shared/mnist.ts";
-import { formatZodError, RoundConfigSchema } from "../shared/schemas.ts";
+import {
+  AggregationConfigSchema,
+  formatZodError,
+  RoundConfigSchema,
+  STRATEGIES,
+} from "../shared/schemas.ts";
 import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
-import { fail, numberFlag, parseFlags } from "../client/cli.ts";
+import { fail, keyValueFlag, numberFlag, parseFlags } from "../client/cli.ts";
 import { type LoadedTask, loadTaskFile } from "./load_task.ts";
 import { startCoordinator } from "./serve.ts";
 
 const HELP = `Usage: deno task coordinator [options]
 
-Serves tasks' global models and runs synchronous FedAvg rounds for each.
+Serves tasks' global models and runs federated rounds (sync) or buffers
+(async, FedBuff) for each, aggregated by the task's strategy.
 
 Options:
   --task NAME|FILE      built-in "mnist-mlp" (default) or a task file (.yaml, .yml, .json);
@@ -26,12 +32,31 @@ Options:
   --target-clients N    override rounds.targetClients of every task
   --min-clients N       override rounds.minClients of every task
   --round-timeout S     override rounds.timeoutSeconds of every task
+  --mode sync|async     override rounds.mode of every task
+  --buffer-size K       override rounds.bufferSize (async) of every task
+  --max-staleness N     override rounds.maxStaleness (async) of every task
+  --strategy NAME       override aggregation.strategy of every task: ${STRATEGIES.join(", ")}
+  --aggregation K=V,... the strategy's settings, e.g. trimBeta=0.25 or krumF=2,krumM=6
   --linger S            keep serving S seconds after the last round (default 5)
   -h, --help            this help`;
 
 const args = parseFlags(
   Deno.args,
-  ["port", "host", "run-dir", "rounds", "target-clients", "min-clients", "round-timeout", "linger"],
+  [
+    "port",
+    "host",
+    "run-dir",
+    "rounds",
+    "target-clients",
+    "min-clients",
+    "round-timeout",
+    "mode",
+    "buffer-size",
+    "max-staleness",
+    "strategy",
+    "aggregation",
+    "linger",
+  ],
   HELP,
   { multiple: ["task"] },
 );
@@ -63,12 +88,36 @@ for (const name of args.task ?? ["mnist-mlp"]) {
       args["round-timeout"],
       task.config.rounds.timeoutSeconds,
     ),
+    mode: args.mode ?? task.config.rounds.mode,
+    bufferSize: numberFlag("buffer-size", args["buffer-size"], task.config.rounds.bufferSize),
+    maxStaleness: numberFlag(
+      "max-staleness",
+      args["max-staleness"],
+      task.config.rounds.maxStaleness,
+    ),
+    staleness: task.config.rounds.staleness,
   });
   if (!rounds.success) fail(`task "${task.config.id}": ${formatZodError(rounds.error)}`);
+  // A new strategy starts from its own defaults; --aggregation sets its fields.
+  const aggregation = AggregationConfigSchema.safeParse(
+    args.strategy || args.aggregation
+      ? {
+        unlabeledWeight: task.config.aggregation.unlabeledWeight,
+        strategy: args.strategy ?? task.config.aggregation.strategy,
+        ...(args.aggregation ? keyValueFlag("aggregation", args.aggregation) : {}),
+      }
+      : task.config.aggregation,
+  );
+  if (!aggregation.success) {
+    fail(`task "${task.config.id}": aggregation: ${formatZodError(aggregation.error)}`);
+  }
   if (tasks.some((t) => t.config.id === task.config.id)) {
     fail(`two tasks have the id "${task.config.id}"`);
   }
-  tasks.push({ ...task, config: { ...task.config, rounds: rounds.data } });
+  tasks.push({
+    ...task,
+    config: { ...task.config, rounds: rounds.data, aggregation: aggregation.data },
+  });
 }
 const port = numberFlag("port", args.port, 8787, { min: 0, max: 65535, integer: true });
 const linger = numberFlag("linger", args.linger, 5, { min: 0 });
@@ -92,8 +141,11 @@ const coordinator = await startCoordinator({
 for (const task of tasks) {
   const { id, rounds } = task.config;
   console.log(
-    `coordinator: task "${id}" at ${coordinator.url}/v1/tasks/${id} (${rounds.total} rounds, ` +
-      `${rounds.targetClients} clients a round)`,
+    `coordinator: task "${id}" at ${coordinator.url}/v1/tasks/${id} (${rounds.total} ` +
+      (rounds.mode === "sync"
+        ? `rounds, ${rounds.targetClients} clients a round`
+        : `async versions, ${rounds.bufferSize} updates each, maxStaleness ${rounds.maxStaleness}`) +
+      `, strategy ${task.config.aggregation.strategy})`,
   );
 }
 console.log(

@@ -25,8 +25,25 @@ export const TrainingConfigSchema = z.strictObject({
   objective: z.enum(["rdrop", "ce"]).default("rdrop"),
   /** Weight of the KL on unlabeled rows (before the ramp-up); defaults to alpha. */
   unlabeledAlpha: z.number().min(0).max(1000).optional(),
+  /** Federated evaluation: clients measure the global model on their labeled rows before training and report it with the update. */
+  evaluate: z.boolean().default(true),
+  /** FedProx: weight mu of (mu / 2) ||w - w_global||^2 added to the local loss; 0 for none. */
+  proximalMu: z.number().min(0).max(1000).default(0),
 }).refine((t) => t.labeledBatchSize + t.unlabeledBatchSize > 0, {
   message: "labeledBatchSize + unlabeledBatchSize must be positive",
+});
+
+/**
+ * Weight of an update that is `t` versions behind (Xie et al. 2019):
+ * `constant` 1; `polynomial` (1 + t)^-a; `hinge` 1 for t <= b, else
+ * 1 / (a (t - b) + 1).
+ */
+export const StalenessSchema = z.strictObject({
+  kind: z.enum(["constant", "polynomial", "hinge"]),
+  /** Decay: the exponent (polynomial) or slope (hinge). */
+  a: z.number().min(0).max(1000).default(0.5),
+  /** hinge: staleness up to which the weight stays 1. */
+  b: z.number().min(0).max(100000).default(4),
 });
 
 /** How rounds open and close. */
@@ -39,19 +56,110 @@ export const RoundConfigSchema = z.strictObject({
   minClients: z.int().min(1).max(1_000_000).default(1),
   /** Seconds from a round's opening to its deadline. */
   timeoutSeconds: z.number().gt(0).max(86400 * 7).default(300),
+  /**
+   * `sync`: rounds with a barrier. `async` (FedBuff): no barrier; updates on
+   * any recent version are buffered and applied `bufferSize` at a time,
+   * weighted by their staleness; `total` counts those applications.
+   */
+  mode: z.enum(["sync", "async"]).default("sync"),
+  /** async: updates applied together (K). */
+  bufferSize: z.int().min(1).max(100000).default(4),
+  /** async: an update built on a version more than this many versions old is refused (409). */
+  maxStaleness: z.int().min(0).max(100000).default(8),
+  /** async: weight of an update of staleness t (versions behind). */
+  staleness: StalenessSchema.default({ kind: "polynomial", a: 0.5, b: 4 }),
 }).refine((r) => r.minClients <= r.targetClients, {
   message: "minClients must not exceed targetClients",
   path: ["minClients"],
 });
 
-/** How updates are combined. */
-export const AggregationConfigSchema = z.strictObject({
-  /** The aggregation strategy. */
-  strategy: z.literal("fedavg").default("fedavg"),
-  /** Weight of one unlabeled row relative to a labeled row in FedAvg. */
+/** Settings every strategy shares. */
+const aggregationCommon = {
+  /** Weight of one unlabeled row relative to a labeled row when updates are averaged. */
   unlabeledWeight: z.number().min(0).max(1).default(0.5),
-  /** Factor applied to the averaged delta before it is added to the global. */
-  serverLearningRate: z.number().gt(0).max(100).default(1),
+  /** false: a round in which any selected client failed keeps the global model. */
+  acceptFailures: z.boolean().default(true),
+};
+
+/** Factor applied to the aggregated delta before it is added to the global. */
+const serverLearningRate = z.number().gt(0).max(100).default(1);
+
+/** Hyperparameters of the adaptive server optimizers (Reddi et al. 2021). */
+const fedOpt = {
+  ...aggregationCommon,
+  /** Server learning rate. */
+  eta: z.number().gt(0).max(100).default(0.01),
+  /** First-moment decay. */
+  beta1: z.number().min(0).lt(1).default(0.9),
+  /** Second-moment decay (FedAdam, FedYogi). */
+  beta2: z.number().min(0).lt(1).default(0.99),
+  /** Adaptivity: added to sqrt(v); v starts at tau^2. */
+  tau: z.number().gt(0).max(10).default(0.001),
+};
+
+/** The aggregation strategies. */
+export const STRATEGIES = [
+  "fedavg",
+  "fedavgm",
+  "fedprox",
+  "fedadagrad",
+  "fedadam",
+  "fedyogi",
+  "median",
+  "trimmed-mean",
+  "krum",
+] as const;
+
+/** One of {@linkcode STRATEGIES}. */
+export type StrategyName = typeof STRATEGIES[number];
+
+/**
+ * How updates are combined: the strategy and its hyperparameters. Without a
+ * `strategy` it is FedAvg.
+ */
+export const AggregationConfigSchema = z.discriminatedUnion("strategy", [
+  z.strictObject({
+    strategy: z.literal("fedavg").default("fedavg"),
+    ...aggregationCommon,
+    serverLearningRate,
+  }),
+  z.strictObject({
+    strategy: z.literal("fedavgm"),
+    ...aggregationCommon,
+    serverLearningRate,
+    /** Server momentum. */
+    serverMomentum: z.number().min(0).lt(1).default(0.9),
+  }),
+  z.strictObject({
+    strategy: z.literal("fedprox"),
+    ...aggregationCommon,
+    serverLearningRate,
+    /** Weight mu of the proximal term (mu / 2) ||w - w_global||^2 in the clients' loss. */
+    proximalMu: z.number().min(0).max(1000).default(0.01),
+  }),
+  z.strictObject({ strategy: z.literal("fedadagrad"), ...fedOpt }),
+  z.strictObject({ strategy: z.literal("fedadam"), ...fedOpt }),
+  z.strictObject({ strategy: z.literal("fedyogi"), ...fedOpt }),
+  z.strictObject({ strategy: z.literal("median"), ...aggregationCommon, serverLearningRate }),
+  z.strictObject({
+    strategy: z.literal("trimmed-mean"),
+    ...aggregationCommon,
+    serverLearningRate,
+    /** Fraction of the clients cut from each end of every coordinate. */
+    trimBeta: z.number().min(0).lt(0.5).default(0.2),
+  }),
+  z.strictObject({
+    strategy: z.literal("krum"),
+    ...aggregationCommon,
+    serverLearningRate,
+    /** Byzantine clients tolerated (f); a round needs more than 2f + 2 updates. */
+    krumF: z.int().min(0).max(10000).default(1),
+    /** Updates averaged (m): 1 is Krum, more is multi-Krum. */
+    krumM: z.int().min(1).max(10000).default(1),
+  }),
+], {
+  error: (issue) =>
+    issue.code === "invalid_union" ? `expected one of ${STRATEGIES.join(", ")}` : undefined,
 });
 
 /** The model: a tfjs Layers topology (the `modelTopology` of a model.json). */
@@ -223,6 +331,14 @@ const intString = (what: string, min: number, max: number) =>
       ),
     );
 
+const numberString = (what: string, min: number, max: number) =>
+  z.string().max(32).regex(/^[0-9.eE+-]+$/, `${what} must be a number`).transform(Number).pipe(
+    z.number().min(min, `${what} must be at least ${min}`).max(
+      max,
+      `${what} must be at most ${max}`,
+    ),
+  );
+
 /** The `__metadata__` of POST /v1/updates (safetensors metadata is all strings). */
 export const UpdateMetadataSchema = z.object({
   round: intString("round", 1, 1e12),
@@ -235,9 +351,30 @@ export const UpdateMetadataSchema = z.object({
   loss: z.string().max(32).optional(),
   ce: z.string().max(32).optional(),
   kl: z.string().max(32).optional(),
+  /** Federated evaluation: accuracy of the global model (the update's base) on the client's labeled rows. */
+  evalAccuracy: numberString("evalAccuracy", 0, 1).optional(),
+  /** Federated evaluation: mean cross-entropy of the global model on those rows. */
+  evalLoss: numberString("evalLoss", 0, 1e6).optional(),
+  /** Federated evaluation: how many labeled rows it was measured on. */
+  evalExamples: intString("evalExamples", 1, 1e9).optional(),
 }).refine((m) => m.numLabeled + m.numUnlabeled > 0, {
   message: "numLabeled + numUnlabeled must be positive",
   path: ["numLabeled"],
+}).refine(
+  (m) =>
+    (m.evalAccuracy === undefined) === (m.evalLoss === undefined) &&
+    (m.evalAccuracy === undefined) === (m.evalExamples === undefined),
+  { message: "evalAccuracy, evalLoss and evalExamples come together", path: ["evalAccuracy"] },
+).refine((m) => m.evalExamples === undefined || m.evalExamples <= m.numLabeled, {
+  message: "evalExamples must not exceed numLabeled",
+  path: ["evalExamples"],
+});
+
+/** POST /v1/failures: a client could not train in a round. */
+export const FailureReportSchema = z.strictObject({
+  clientId: z.string().min(1).max(200),
+  round: z.int().min(1),
+  reason: z.string().min(1).max(1000),
 });
 
 /** 202 answer of POST /v1/updates. */
@@ -263,6 +400,27 @@ export const RoundMetricsSchema = z.strictObject({
   seconds: z.number(),
   bytesReceived: z.int().min(0),
   checkpoint: z.string().nullable(),
+  /** The aggregation strategy. */
+  strategy: z.enum(STRATEGIES),
+  /** Clients that took part and sent no update, with the reason. */
+  failures: z.array(z.strictObject({ clientId: z.string(), reason: z.string() })),
+  /** Why the global model was kept as it was (null when it moved). */
+  keptBecause: z.string().nullable(),
+  /** `sync` rounds or `async` buffers. */
+  mode: z.enum(["sync", "async"]),
+  /** Federated evaluation: the clients' measures of the global they trained from, weighted by examples. */
+  federated: z.strictObject({
+    accuracy: z.number(),
+    loss: z.number(),
+    examples: z.int(),
+    clients: z.int(),
+  }).nullable(),
+  /** The updates applied: client, versions behind (0 in sync mode) and staleness weight. */
+  updates: z.array(z.strictObject({
+    clientId: z.string(),
+    staleness: z.int().min(0),
+    weight: z.number(),
+  })),
 });
 
 /** GET /v1/status. */
@@ -274,6 +432,10 @@ export const StatusSchema = z.strictObject({
   totalRounds: z.int(),
   received: z.int(),
   targetClients: z.int(),
+  /** The aggregation strategy. */
+  strategy: z.enum(STRATEGIES),
+  /** `sync` rounds or `async` buffers. */
+  mode: z.enum(["sync", "async"]),
   clients: z.array(z.strictObject({
     id: z.string(),
     lastSeen: z.string(),
@@ -316,6 +478,10 @@ export type TaskResponse = z.infer<typeof TaskResponseSchema>;
 export type UpdateMetadata = z.infer<typeof UpdateMetadataSchema>;
 /** @see {@linkcode UpdateAcceptedSchema} */
 export type UpdateAccepted = z.infer<typeof UpdateAcceptedSchema>;
+/** @see {@linkcode FailureReportSchema} */
+export type FailureReport = z.infer<typeof FailureReportSchema>;
+/** @see {@linkcode StalenessSchema} */
+export type Staleness = z.infer<typeof StalenessSchema>;
 /** @see {@linkcode RoundMetricsSchema} */
 export type RoundMetrics = z.infer<typeof RoundMetricsSchema>;
 /** @see {@linkcode StatusSchema} */

@@ -7,13 +7,18 @@ import { startBackend } from "../client/backend.ts";
 import { CoordinatorClient } from "../client/coordinator_client.ts";
 import { subtractWeights } from "../client/run_client.ts";
 import { LocalTrainer } from "../client/trainer.ts";
+import { Evaluator } from "../shared/evaluate.ts";
 import { countRows, type Dataset, reshapeRows } from "../shared/dataset.ts";
 import { buildModel, readWeights, writeWeights } from "../shared/model.ts";
 import type { TaskResponse } from "../shared/schemas.ts";
 
 /** Messages the driver sends. */
 export type WorkerRequest =
-  | { kind: "init"; coordinator: string; clients: { id: string; dataset: Dataset; seed: number }[] }
+  | {
+    kind: "init";
+    coordinator: string;
+    clients: { id: string; dataset: Dataset; seed: number; attackScale?: number }[];
+  }
   | { kind: "train"; round: number; ids: string[] };
 
 /** Messages the worker answers. */
@@ -25,7 +30,15 @@ export type WorkerReply =
 let api: CoordinatorClient;
 let task: TaskResponse;
 let model: tf.LayersModel;
-const clients = new Map<string, { trainer: LocalTrainer; dataset: Dataset }>();
+const clients = new Map<
+  string,
+  {
+    trainer: LocalTrainer;
+    evaluator: Evaluator | null;
+    dataset: Dataset;
+    attackScale: number | null;
+  }
+>();
 
 async function init(request: Extract<WorkerRequest, { kind: "init" }>): Promise<void> {
   await startBackend("wasm");
@@ -36,7 +49,9 @@ async function init(request: Extract<WorkerRequest, { kind: "init" }>): Promise<
     const dataset = reshapeRows(client.dataset, task.input.shape);
     clients.set(client.id, {
       trainer: new LocalTrainer(model, dataset, { seed: client.seed }),
+      evaluator: countRows(dataset).numLabeled > 0 ? new Evaluator(dataset) : null,
       dataset,
+      attackScale: client.attackScale ?? null,
     });
   }
 }
@@ -45,15 +60,25 @@ async function train(request: Extract<WorkerRequest, { kind: "train" }>): Promis
   for (const id of request.ids) {
     const client = clients.get(id);
     if (!client) throw new Error(`Unknown client "${id}"`);
-    const global = await api.model();
+    const global = await api.model({ clientId: id });
     if (global.round !== request.round) {
       throw new Error(
         `Client "${id}" expected round ${request.round}, the coordinator is at ${global.round}`,
       );
     }
     writeWeights(model, global.weights);
+    const evaluation = task.training.evaluate && client.evaluator
+      ? { ...client.evaluator.evaluate(model), examples: client.evaluator.rows }
+      : null;
     const result = await client.trainer.train(task.training, { round: global.round });
     const delta = subtractWeights(readWeights(model, { trainableOnly: true }), global.weights);
+    // An attacker (a byzantine client of the robustness experiments) sends
+    // its honest delta flipped and scaled.
+    if (client.attackScale !== null) {
+      for (const tensor of delta.values()) {
+        for (let i = 0; i < tensor.data.length; i++) tensor.data[i]! *= -client.attackScale;
+      }
+    }
     await api.sendUpdate(delta, {
       round: global.round,
       baseVersion: global.version,
@@ -63,6 +88,13 @@ async function train(request: Extract<WorkerRequest, { kind: "train" }>): Promis
       loss: result.loss,
       ce: result.ce,
       kl: result.kl,
+      ...(evaluation
+        ? {
+          evalAccuracy: evaluation.accuracy,
+          evalLoss: evaluation.loss,
+          evalExamples: evaluation.examples,
+        }
+        : {}),
     });
   }
 }

@@ -2,7 +2,11 @@
  * What each arm of a comparison changes in the task.
  * @module
  */
-import type { TaskConfig, TrainingConfig } from "../shared/schemas.ts";
+import {
+  AggregationConfigSchema,
+  type TaskConfig,
+  type TrainingConfig,
+} from "../shared/schemas.ts";
 import type { Arm, SimulationConfig } from "./config.ts";
 
 /** One line per arm, for reports. */
@@ -38,6 +42,8 @@ export function armTraining(arm: Arm, config: SimulationConfig): TrainingConfig 
     localSteps: config.localSteps,
     optimizer: "adam",
     learningRate: config.learningRate,
+    proximalMu: 0,
+    evaluate: true,
   };
 }
 
@@ -64,7 +70,11 @@ export function armTask(
   return {
     ...base,
     training,
-    aggregation: { ...base.aggregation, unlabeledWeight: config.unlabeledWeight },
+    aggregation: AggregationConfigSchema.parse({
+      ...config.aggregation,
+      strategy: config.strategy,
+      unlabeledWeight: config.unlabeledWeight,
+    }),
     ...(arm === "rdrop-ssl-server"
       ? { serverTraining: { ...training, unlabeledBatchSize: 0, localSteps: config.serverSteps } }
       : {}),

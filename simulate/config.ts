@@ -4,6 +4,7 @@
  * @module
  */
 import { z } from "zod";
+import { STRATEGIES } from "../shared/schemas.ts";
 
 /** The arms a comparison can run. */
 export const ARMS = [
@@ -60,9 +61,23 @@ export const SimulationConfigSchema = z.strictObject({
   /** Arms to run. */
   arms: z.array(z.enum(ARMS)).min(1).default(["rdrop-ssl"]),
   /** Aggregation strategy. */
-  strategy: z.literal("fedavg").default("fedavg"),
+  strategy: z.enum(STRATEGIES).default("fedavg"),
+  /**
+   * The strategy's hyperparameters (the task spec's \`aggregation\` fields:
+   * trimBeta, krumF, krumM, serverMomentum, eta, ...).
+   */
+  aggregation: z.record(z.string(), z.unknown()).default({}),
+  /** Clients (the last ones) that attack: they send their delta times -byzantineScale. */
+  byzantine: z.int().min(0).max(10000).default(0),
+  /** Clients (the last ones) that never take part: the attackers' seats left empty. */
+  absent: z.int().min(0).max(10000).default(0),
+  /** Factor of the attackers' sign-flipped deltas. */
+  byzantineScale: z.number().min(0).max(1e6).default(10),
   /** Workers that host the clients (each trains its clients in turn). */
   workers: z.int().min(1).max(64).default(navigator.hardwareConcurrency || 2),
+}).refine((c) => c.byzantine + c.absent < c.clients, {
+  message: "byzantine + absent must leave at least one honest client",
+  path: ["byzantine"],
 });
 
 /** @see {@linkcode SimulationConfigSchema} */

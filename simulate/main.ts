@@ -9,9 +9,15 @@
  */
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { betaFlag, fail, numberFlag, parseFlags } from "../client/cli.ts";
+import { betaFlag, fail, keyValueFlag, numberFlag, parseFlags } from "../client/cli.ts";
 import { loadMnistSplit } from "../shared/mnist.ts";
-import { formatZodError, type TaskConfig, TaskConfigSchema } from "../shared/schemas.ts";
+import {
+  AggregationConfigSchema,
+  formatZodError,
+  STRATEGIES,
+  type TaskConfig,
+  TaskConfigSchema,
+} from "../shared/schemas.ts";
 import { mnistCnnTopology } from "../shared/tasks/mnist_cnn.ts";
 import { mnistMlpTopology } from "../shared/tasks/mnist_mlp.ts";
 import { builtinModel } from "../shared/tasks/mod.ts";
@@ -51,6 +57,10 @@ Options (override the preset and the config file):
   --server-labeled N      labeled rows at the coordinator, rdrop-ssl-server (default 100)
   --server-steps N        coordinator fine-tuning steps per round (default 20)
   --centralized-steps N   steps per round of the centralized arm (default 60)
+  --strategy NAME         aggregation strategy (default fedavg): ${STRATEGIES.join(", ")}
+  --aggregation K=V,...   the strategy's hyperparameters, e.g. trimBeta=0.25 or krumF=2,krumM=6
+  --byzantine N           the last N clients attack: they send -scale x their delta (default 0)
+  --byzantine-scale S     the attackers' scale (default 10)
   --seeds 1,2,3           seeds (default 1)
   --workers N             workers hosting the clients (default: cores)
   --out DIR               run directory (default runs/simulate-<time>)`;
@@ -79,6 +89,10 @@ const args = parseFlags(
     "server-steps",
     "centralized-steps",
     "seeds",
+    "strategy",
+    "aggregation",
+    "byzantine",
+    "byzantine-scale",
     "workers",
     "out",
   ],
@@ -130,6 +144,12 @@ const flags: Record<string, unknown> = {
   serverSteps: numberFlag("server-steps", args["server-steps"], undefined),
   centralizedSteps: numberFlag("centralized-steps", args["centralized-steps"], undefined),
   seeds: list(args.seeds)?.map((s) => numberFlag("seeds", s, 0, { integer: true })),
+  strategy: args.strategy,
+  aggregation: args.aggregation === undefined
+    ? undefined
+    : keyValueFlag("aggregation", args.aggregation),
+  byzantine: numberFlag("byzantine", args.byzantine, undefined),
+  byzantineScale: numberFlag("byzantine-scale", args["byzantine-scale"], undefined),
   workers: numberFlag("workers", args.workers, undefined),
 };
 if (args.compare && args.quick) fail("give --compare or --quick, not both");
@@ -140,6 +160,11 @@ const parsed = SimulationConfigSchema.safeParse({
 });
 if (!parsed.success) fail(formatZodError(parsed.error));
 const config = parsed.data;
+const aggregation = AggregationConfigSchema.safeParse({
+  ...config.aggregation,
+  strategy: config.strategy,
+});
+if (!aggregation.success) fail(`aggregation: ${formatZodError(aggregation.error)}`);
 
 async function loadTask(
   config: SimulationConfig,
@@ -247,7 +272,9 @@ const summaries = summarize(runs);
 const table = markdownTable(summaries, {
   title: `${config.task}, ${config.clients} clients, ${
     config.labeledFraction * 100
-  }% labeled, ${config.rounds} rounds`,
+  }% labeled, ${config.rounds} rounds${config.strategy === "fedavg" ? "" : `, ${config.strategy}`}${
+    config.byzantine ? `, ${config.byzantine} attackers` : ""
+  }`,
 });
 const curves = meanCurves(runs);
 const svg = linePlotSvg(

@@ -5,13 +5,13 @@
  */
 import { startBackend } from "../client/backend.ts";
 import { LocalTrainer } from "../client/trainer.ts";
-import { Evaluator } from "../coordinator/evaluate.ts";
+import { Evaluator } from "../shared/evaluate.ts";
 import { startCoordinator } from "../coordinator/serve.ts";
 import { type Dataset, reshapeRows, selectRows } from "../shared/dataset.ts";
 import { buildModel } from "../shared/model.ts";
 import { partition } from "../shared/partition.ts";
 import { seededRandom, shuffle } from "../shared/random.ts";
-import type { RoundMetrics, TaskConfig } from "../shared/schemas.ts";
+import { RoundConfigSchema, type RoundMetrics, type TaskConfig } from "../shared/schemas.ts";
 import { armTask, armTraining } from "./arms.ts";
 import type { Arm, SimulationConfig } from "./config.ts";
 import type { ArmRun, RoundPoint } from "./report.ts";
@@ -70,10 +70,18 @@ export function splitForSeed(data: SimulationData, config: SimulationConfig, see
   };
 }
 
-/** The clients that train in a round: a seeded sample of `fraction` of them (at least one). */
+/** Clients that train in each round: `fraction` of those present, at least one. */
+export function perRound(config: SimulationConfig): number {
+  return Math.max(1, Math.round(config.fraction * (config.clients - config.absent)));
+}
+
+/**
+ * The clients that train in a round: a seeded sample of `fraction` of them (at
+ * least one); the `absent` last ones never do.
+ */
 export function participants(config: SimulationConfig, seed: number, round: number): number[] {
-  const count = Math.max(1, Math.round(config.fraction * config.clients));
-  const all = [...Array(config.clients).keys()];
+  const count = perRound(config);
+  const all = [...Array(config.clients - config.absent).keys()];
   return shuffle(all, seededRandom(seed * 7919 + round)).slice(0, count).sort((a, b) => a - b);
 }
 
@@ -126,19 +134,19 @@ export async function runArm(arm: Arm, options: RunArmOptions): Promise<ArmRun> 
   const { config, seed, data } = options;
   const started = performance.now();
   const split = splitForSeed(data, config, seed);
-  const perRound = Math.max(1, Math.round(config.fraction * config.clients));
+  const count = perRound(config);
   const task = armTask(arm, { base: options.base, config });
   const coordinator = await startCoordinator({
     tasks: [{
       config: {
         ...task,
         model: { ...task.model, seed },
-        rounds: {
+        rounds: RoundConfigSchema.parse({
           total: config.rounds,
-          targetClients: perRound,
-          minClients: perRound,
+          targetClients: count,
+          minClients: count,
           timeoutSeconds: 86400,
-        },
+        }),
       },
       holdout: data.holdout,
       serverData: arm === "rdrop-ssl-server" ? split.server : undefined,
@@ -156,7 +164,16 @@ export async function runArm(arm: Arm, options: RunArmOptions): Promise<ArmRun> 
         kind: "init",
         coordinator: coordinator.url,
         clients: split.shards.flatMap((dataset, i) =>
-          home(i) === w ? [{ id: `client-${i + 1}`, dataset, seed: seed * 1000 + i }] : []
+          home(i) === w
+            ? [{
+              id: `client-${i + 1}`,
+              dataset,
+              seed: seed * 1000 + i,
+              attackScale: i >= config.clients - config.byzantine
+                ? config.byzantineScale
+                : undefined,
+            }]
+            : []
         ),
       })
     ));

@@ -87,6 +87,14 @@ Deno.test("3 clients train mnist-mlp over HTTP for 2 rounds and beat the initial
       `accuracy ${last!.accuracy} <= ${initial!.accuracy}`,
     );
     assert.ok(last!.accuracy! > 0.5, `accuracy after round 2 is only ${last!.accuracy}`);
+    // Federated evaluation: each client measured the global it trained from
+    // on its labeled rows; round 2's measure (of version 1) beats round 1's
+    // (of the initial model).
+    const [, first, second] = status.history.map((h) => h.federated);
+    assert.equal(first?.clients, 3);
+    assert.equal(second?.clients, 3);
+    assert.ok(second!.accuracy > first!.accuracy, `${second!.accuracy} <= ${first!.accuracy}`);
+    assert.ok(status.history.every((h) => h.strategy === "fedavg" && h.mode === "sync"));
 
     // The global model moved, and a late update for round 1 is stale.
     const after = decodeSafetensors(await getModelBytes(url));

@@ -11,6 +11,12 @@ export interface ClientDelta {
   numLabeled: number;
   /** Rows without labels the client trained on. */
   numUnlabeled: number;
+  /**
+   * A factor on this client's weight that the normalising total leaves out,
+   * e.g. the staleness weight of asynchronous aggregation (FedBuff), so a
+   * stale update shrinks the step instead of only shifting it. @default 1
+   */
+  scale?: number;
 }
 
 /** Options of {@linkcode fedAvg}. */
@@ -85,6 +91,9 @@ export function fedAvg(
         `Cannot average: example counts "${d.numLabeled}" and "${d.numUnlabeled}" must be non-negative`,
       );
     }
+    if (d.scale !== undefined && !(d.scale >= 0 && d.scale <= 1)) {
+      throw new RangeError(`Cannot average: scale "${d.scale}" must be in [0, 1]`);
+    }
   }
   const first = deltas[0];
   if (!first) return null;
@@ -97,7 +106,7 @@ export function fedAvg(
         `Cannot average: ${delta.tensors.length} tensors, expected ${mean.length}`,
       );
     }
-    const weight = clientWeight(delta, unlabeledWeight) / total;
+    const weight = (clientWeight(delta, unlabeledWeight) * (delta.scale ?? 1)) / total;
     delta.tensors.forEach((tensor, i) => {
       if (tensor.length !== mean[i]!.length) {
         throw new RangeError(

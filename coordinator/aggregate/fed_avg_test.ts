@@ -157,3 +157,16 @@ Deno.test("fedAvg() rejects negative example counts", () => {
     RangeError,
   );
 });
+
+Deno.test("fedAvg() shrinks a scaled (stale) client's share without renormalising", () => {
+  const deltas = [
+    { tensors: [Float32Array.of(1)], numLabeled: 1, numUnlabeled: 0 },
+    { tensors: [Float32Array.of(1)], numLabeled: 1, numUnlabeled: 0, scale: 0.5 },
+  ];
+  // (1 * 1 + 0.5 * 1) / 2: the stale half counts half.
+  assert.deepEqual([...fedAvg(deltas)![0]!], [0.75]);
+  assert.throws(
+    () => fedAvg([{ ...deltas[0]!, scale: 2 }]),
+    /scale "2" must be in \[0, 1\]/,
+  );
+});

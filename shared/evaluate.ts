@@ -3,7 +3,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { Dataset } from "../shared/dataset.ts";
+import type { Dataset } from "./dataset.ts";
 
 /** Holdout metrics. */
 export interface Evaluation {
@@ -45,6 +45,11 @@ export class Evaluator {
     this.#x = tf.tensor(x, [rows.length, ...holdout.featureShape]);
     this.#labels = tf.tensor1d(rows.map((r) => holdout.labels[r]!), "int32");
     this.#batchSize = options.batchSize ?? 1000;
+  }
+
+  /** How many labeled rows it measures on. */
+  get rows(): number {
+    return this.#labels.shape[0];
   }
 
   /** Accuracy and loss of `model` on the holdout set. */
