@@ -114,7 +114,16 @@ export async function runClient(options: RunClientOptions): Promise<void> {
         await sleep(pollMs);
         continue;
       }
-      const global = await retrying(() => api.model({ clientId }));
+      let global;
+      try {
+        global = await retrying(() => api.model({ clientId }));
+      } catch (error) {
+        // Not drawn for this round: wait for the next one.
+        if (!(error instanceof CoordinatorError) || error.code !== "not_selected") throw error;
+        onEvent?.({ kind: "rejected", round: status.round, status: 409, message: error.message });
+        lastRound = status.round;
+        continue;
+      }
       writeWeights(model, global.weights);
       // Federated evaluation: the global model on this client's labeled rows.
       const evaluation = task.training.evaluate && evaluator ? evaluator.evaluate(model) : null;

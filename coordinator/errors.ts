@@ -17,6 +17,7 @@ export type ErrorCode =
   | "task_exists"
   | "invalid_task"
   | "invalid_failure"
+  | "not_selected"
   | "invalid_phase"
   | "payload_too_large"
   | "not_found"

@@ -22,6 +22,7 @@ import { writeCheckpoint } from "./checkpoint.ts";
 import { ApiError } from "./errors.ts";
 import { type ClientFailure, createStrategy, type Strategy } from "./strategy.ts";
 import { stalenessWeight } from "./aggregate/staleness.ts";
+import { isSelected } from "./select_clients.ts";
 import { Evaluator } from "../shared/evaluate.ts";
 import { LocalTrainer } from "../client/trainer.ts";
 import { readUpdateMetadata, validateUpdate, type ValidUpdate } from "./validate_update.ts";
@@ -206,8 +207,26 @@ export class Federation {
    * as a failure.
    */
   join(clientId: string): void {
-    if (this.#phase === "training") this.#participants.add(clientId);
     this.#seen(clientId);
+    this.#checkSelected(clientId);
+    if (this.#phase === "training") this.#participants.add(clientId);
+  }
+
+  /**
+   * Sync rounds with `rounds.fraction` below 1: a client that is not drawn
+   * for the open round is refused (409 not_selected) until the deadline has
+   * passed, when any client may fill the quorum.
+   */
+  #checkSelected(clientId: string): void {
+    const { fraction } = this.task.rounds;
+    if (this.#async || fraction >= 1 || this.#deadlinePassed) return;
+    if (!isSelected({ taskId: this.task.id, clientId, round: this.#round, fraction })) {
+      throw new ApiError(
+        409,
+        "not_selected",
+        `Client "${clientId}" is not drawn for round ${this.#round} (fraction ${fraction}); it may join at the deadline or in a later round`,
+      );
+    }
   }
 
   /**
@@ -263,6 +282,7 @@ export class Federation {
     const staleness = this.#async
       ? this.#checkAsync(metadata)
       : this.#checkSync(metadata, clientId);
+    if (metadata.clientId) this.#checkSelected(clientId);
     const update = validateUpdate(bytes, this.trainable);
     // Async: a fast client may have several updates in one buffer.
     const key = this.#async ? `${clientId}#${++this.#arrivals}` : clientId;

@@ -211,3 +211,41 @@ Deno.test("Federation refuses an update with an impossible evaluation, naming th
     },
   );
 });
+
+Deno.test("Federation with rounds.fraction lets only the drawn clients in until the deadline", async () => {
+  const task = mnistMlpTask({
+    rounds: { total: 3, targetClients: 40, minClients: 2, timeoutSeconds: 0.3, fraction: 0.5 },
+  });
+  const model = await buildModel(task.model.topology);
+  const federation = await Federation.create({ task, model });
+  try {
+    const ids = Array.from({ length: 40 }, (_, i) => `c${i}`);
+    const drawn: string[] = [];
+    for (const id of ids) {
+      try {
+        federation.join(id);
+        drawn.push(id);
+      } catch (error) {
+        assert.match(String(error), /not drawn for round 1 \(fraction 0.5\)/);
+        assert.equal((error as { code?: string }).code, "not_selected");
+      }
+    }
+    assert.ok(drawn.length > 8 && drawn.length < 32, `${drawn.length} of 40 drawn`);
+    // An update from a client not drawn is refused too, and changes nothing.
+    const outsider = ids.find((id) => !drawn.includes(id))!;
+    assert.throws(() => federation.submit(update(federation, outsider)), /not drawn/);
+    assert.equal(federation.status().received, 0);
+    federation.submit(update(federation, drawn[0]!));
+    // After the deadline anyone may fill the quorum of 2.
+    await sleep(500);
+    assert.equal(federation.round, 1, "one update is below the quorum");
+    federation.join(outsider);
+    federation.submit(update(federation, outsider));
+    await federation.settled();
+    assert.equal(federation.round, 2);
+    assert.equal(federation.status().history.at(-1)!.clients, 2);
+  } finally {
+    federation.close();
+    model.dispose();
+  }
+});

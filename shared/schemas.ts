@@ -54,6 +54,12 @@ export const RoundConfigSchema = z.strictObject({
   targetClients: z.int().min(1).max(1_000_000).default(8),
   /** After the deadline a round closes once it has this many updates. */
   minClients: z.int().min(1).max(1_000_000).default(1),
+  /**
+   * sync: the share of clients that take part in each round, drawn per round
+   * from a hash of task, client and round; after the deadline any client may
+   * fill the quorum.
+   */
+  fraction: z.number().gt(0).max(1).default(1),
   /** Seconds from a round's opening to its deadline. */
   timeoutSeconds: z.number().gt(0).max(86400 * 7).default(300),
   /**
