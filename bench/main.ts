@@ -15,6 +15,8 @@ import { parseArgs } from "node:util";
 import { installWasmMatMulTranspose } from "../client/_wasm_kernels.ts";
 import { LocalTrainer } from "../client/trainer.ts";
 import { fedAvg } from "../coordinator/aggregate/fed_avg.ts";
+import { createStrategy } from "../coordinator/strategy.ts";
+import { AggregationConfigSchema } from "../shared/schemas.ts";
 import { loadMnistSplit } from "../shared/mnist.ts";
 import { buildModel, readWeights } from "../shared/model.ts";
 import { decodeSafetensors, encodeSafetensors } from "../shared/safetensors.ts";
@@ -118,6 +120,29 @@ rows.push({
   unit: "GB/s",
   note: "update bytes read per second",
 });
+// The other strategies over the same 8 updates (distinct values, so sorting works).
+const varied = clients.map((c, i) => ({
+  ...c,
+  clientId: `c${i}`,
+  tensors: c.tensors.map((t) => t.map((v) => v * (1 + 0.01 * i))),
+}));
+for (
+  const [name, config, repeats] of [
+    ["FedAdam", { strategy: "fedadam" }, 10],
+    ["median", { strategy: "median" }, 2],
+    ["trimmed mean", { strategy: "trimmed-mean", trimBeta: 0.25 }, 2],
+    ["multi-Krum", { strategy: "krum", krumF: 2, krumM: 4 }, 3],
+  ] as const
+) {
+  const strategy = createStrategy(AggregationConfigSchema.parse(config));
+  const ms = time(repeats, () => strategy.aggregate({ round: 1, results: varied, failures: [] }));
+  rows.push({
+    name: `${name}, 8 clients`,
+    value: (8 * mb) / (ms / 1000) / 1000,
+    unit: "GB/s",
+    note: "update bytes read per second",
+  });
+}
 model.dispose();
 
 const width = Math.max(...rows.map((r) => r.name.length));
