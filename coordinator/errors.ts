@@ -18,6 +18,7 @@ export type ErrorCode =
   | "invalid_task"
   | "invalid_failure"
   | "not_selected"
+  | "not_started"
   | "invalid_phase"
   | "payload_too_large"
   | "not_found"

@@ -260,8 +260,22 @@ export class Federation {
     const client = this.#clients.get(clientId) ??
       { id: clientId, lastSeen: new Date(), updatesAccepted: 0, backend: null };
     client.lastSeen = new Date();
+    const arrived = !this.#clients.has(clientId);
     this.#clients.set(clientId, client);
+    // The client that completes minAvailable starts the open round's clock.
+    if (arrived && this.#phase === "training" && this.#clients.size === this.#minAvailable) {
+      this.#armDeadline();
+    }
     return client;
+  }
+
+  get #minAvailable(): number {
+    return this.task.rounds.minAvailable;
+  }
+
+  /** Whether enough clients have shown up for rounds to start (rounds.minAvailable). */
+  get #started(): boolean {
+    return this.#clients.size >= this.#minAvailable;
   }
 
   /**
@@ -279,6 +293,14 @@ export class Federation {
       );
     }
     const clientId = metadata.clientId ?? `anonymous-${++this.#anonymous}`;
+    if (!this.#started && !this.#clients.has(clientId)) this.#seen(clientId);
+    if (!this.#started) {
+      throw new ApiError(
+        409,
+        "not_started",
+        `Cannot accept update: rounds start once ${this.#minAvailable} clients have joined (${this.#clients.size} so far)`,
+      );
+    }
     const staleness = this.#async
       ? this.#checkAsync(metadata)
       : this.#checkSync(metadata, clientId);
@@ -414,7 +436,7 @@ export class Federation {
       );
     }
     this.#phase = "training";
-    this.#armDeadline();
+    if (this.#started) this.#armDeadline();
     this.#maybeClose();
   }
 
@@ -453,7 +475,7 @@ export class Federation {
     this.#pending.clear();
     this.#participants.clear();
     this.#failed.clear();
-    this.#armDeadline();
+    if (this.#started) this.#armDeadline();
   }
 
   #armDeadline(): void {

@@ -26,7 +26,13 @@ function update(federation: Federation, clientId: string): Uint8Array {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function withFederation(
-  rounds: { total: number; targetClients: number; minClients: number; timeoutSeconds: number },
+  rounds: {
+    total: number;
+    targetClients: number;
+    minClients: number;
+    timeoutSeconds: number;
+    minAvailable?: number;
+  },
   fn: (federation: Federation) => Promise<void>,
 ): Promise<void> {
   const task = mnistMlpTask({ rounds });
@@ -248,4 +254,28 @@ Deno.test("Federation with rounds.fraction lets only the drawn clients in until 
     federation.close();
     model.dispose();
   }
+});
+
+Deno.test("Federation starts rounds only once rounds.minAvailable clients have shown up", async () => {
+  await withFederation(
+    { total: 3, targetClients: 3, minClients: 1, timeoutSeconds: 0.2, minAvailable: 3 },
+    async (f) => {
+      f.join("a");
+      assert.throws(
+        () => f.submit(update(f, "a")),
+        /rounds start once 3 clients have joined \(1 so far\)/,
+      );
+      // The deadline does not run before the start: nothing closes.
+      await sleep(400);
+      assert.equal(f.round, 1);
+      f.join("b");
+      f.join("c");
+      f.submit(update(f, "a"));
+      // Now the clock runs: the round closes at its deadline with the quorum of 1.
+      await sleep(400);
+      await f.settled();
+      assert.equal(f.round, 2);
+      assert.equal(f.status().history.at(-1)!.clients, 1);
+    },
+  );
 });

@@ -32,6 +32,8 @@ Options:
   --target-clients N    override rounds.targetClients of every task
   --min-clients N       override rounds.minClients of every task
   --round-timeout S     override rounds.timeoutSeconds of every task
+  --fraction F          override rounds.fraction (share of clients drawn per sync round)
+  --min-available N     override rounds.minAvailable (clients needed before rounds start)
   --mode sync|async     override rounds.mode of every task
   --buffer-size K       override rounds.bufferSize (async) of every task
   --max-staleness N     override rounds.maxStaleness (async) of every task
@@ -50,6 +52,8 @@ const args = parseFlags(
     "target-clients",
     "min-clients",
     "round-timeout",
+    "fraction",
+    "min-available",
     "mode",
     "buffer-size",
     "max-staleness",
@@ -87,6 +91,12 @@ for (const name of args.task ?? ["mnist-mlp"]) {
       "round-timeout",
       args["round-timeout"],
       task.config.rounds.timeoutSeconds,
+    ),
+    fraction: numberFlag("fraction", args.fraction, task.config.rounds.fraction),
+    minAvailable: numberFlag(
+      "min-available",
+      args["min-available"],
+      task.config.rounds.minAvailable,
     ),
     mode: args.mode ?? task.config.rounds.mode,
     bufferSize: numberFlag("buffer-size", args["buffer-size"], task.config.rounds.bufferSize),

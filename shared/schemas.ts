@@ -60,6 +60,12 @@ export const RoundConfigSchema = z.strictObject({
    * fill the quorum.
    */
   fraction: z.number().gt(0).max(1).default(1),
+  /**
+   * Minimum to start: a round accepts updates, and its deadline runs, only
+   * once this many distinct clients have shown up (fetched the model with
+   * their id, reported, or sent an update).
+   */
+  minAvailable: z.int().min(1).max(1_000_000).default(1),
   /** Seconds from a round's opening to its deadline. */
   timeoutSeconds: z.number().gt(0).max(86400 * 7).default(300),
   /**
