@@ -512,7 +512,11 @@ export class Federation {
   }
 
   async #closeRound(): Promise<void> {
-    const pending = [...this.#pending.values()];
+    // In client order, not arrival order: float sums depend on their order,
+    // and this keeps a round's result the same however the updates raced in.
+    const pending = [...this.#pending.values()].sort((a, b) =>
+      a.clientId < b.clientId ? -1 : a.clientId > b.clientId ? 1 : 0
+    );
     const updates = pending.map((p) => p.update);
     const failures = this.#failures();
     let next = this.#global;

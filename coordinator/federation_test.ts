@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { startBackend } from "../client/backend.ts";
 import { buildModel } from "../shared/model.ts";
-import { encodeSafetensors, type Float32Tensor } from "../shared/safetensors.ts";
+import { decodeSafetensors, encodeSafetensors, type Float32Tensor } from "../shared/safetensors.ts";
 import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
 import { Federation } from "./federation.ts";
 
@@ -278,4 +278,39 @@ Deno.test("Federation starts rounds only once rounds.minAvailable clients have s
       assert.equal(f.status().history.at(-1)!.clients, 1);
     },
   );
+});
+
+Deno.test("Federation's aggregate does not depend on the order updates arrive in", async () => {
+  /** An update of seeded pseudo-random values, so float sums depend on their order. */
+  const noisy = (f: Federation, clientId: string, seed: number) => {
+    let state = seed;
+    const next = () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5);
+    const tensors = new Map<string, Float32Tensor>(
+      f.trainable.map(({ name, shape }) => [name, {
+        shape,
+        data: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => next() / 7),
+      }]),
+    );
+    return encodeSafetensors(tensors, {
+      round: "1",
+      baseVersion: "0",
+      numLabeled: String(3 + seed),
+      numUnlabeled: String(11 * seed),
+      clientId,
+    });
+  };
+  const globals: Float32Array[] = [];
+  for (const order of [["a", "b", "c"], ["c", "a", "b"]]) {
+    await withFederation(
+      { total: 3, targetClients: 3, minClients: 3, timeoutSeconds: 600 },
+      async (f) => {
+        for (const id of order) f.submit(noisy(f, id, id.charCodeAt(0)));
+        await f.settled();
+        globals.push(
+          decodeSafetensors(f.globalModel().safetensors).tensors.get("dense1/kernel")!.data,
+        );
+      },
+    );
+  }
+  assert.deepEqual(globals[0], globals[1]);
 });
