@@ -12,7 +12,7 @@ import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
-import { installWasmMatMulTranspose } from "../client/_wasm_kernels.ts";
+import { installWasmGather, installWasmMatMulTranspose } from "../client/_wasm_kernels.ts";
 import { LocalTrainer } from "../client/trainer.ts";
 import { fedAvg } from "../coordinator/aggregate/fed_avg.ts";
 import { createStrategy } from "../coordinator/strategy.ts";
@@ -39,7 +39,7 @@ function time(repeats: number, fn: () => void): number {
   return (performance.now() - start) / repeats;
 }
 
-// Start wasm without the kernel fix first, to measure the difference.
+// Start wasm without the kernel fixes first, to measure the difference.
 setWasmPaths(
   dirname(createRequire(import.meta.url).resolve("@tensorflow/tfjs-backend-wasm")) + "/",
 );
@@ -59,11 +59,18 @@ async function stepMs(): Promise<number> {
   return (result.seconds * 1000) / result.steps;
 }
 const matMulT = () => tf.tidy(() => void tf.matMul(a, b, true, false).dataSync());
+const rowsIndex = tf.tensor1d(Array.from({ length: batch }, (_, i) => i * 7), "int32");
+const gatherRows = () => tf.tidy(() => void tf.gather(sourceRows, rowsIndex).dataSync());
+const sourceRows = tf.tensor(train.x.subarray(0, 1000 * 784), [1000, 784]);
 const plainStep = await stepMs();
 const plainMatMul = time(20, matMulT);
+const plainGather = time(50, gatherRows);
 installWasmMatMulTranspose();
-const fixedStep = await stepMs();
+const matMulStep = await stepMs();
 const fixedMatMul = time(20, matMulT);
+installWasmGather();
+const fixedStep = await stepMs();
+const fixedGather = time(50, gatherRows);
 rows.push(
   {
     name: "R-Drop step, wasm",
@@ -72,10 +79,16 @@ rows.push(
     note: `[x; x] of ${batch} rows, mnist-mlp, Adam`,
   },
   {
-    name: "R-Drop step, wasm, stock kernel",
+    name: "R-Drop step, wasm, stock gather",
+    value: matMulStep,
+    unit: "ms",
+    note: "with the transposed-matmul kernel only",
+  },
+  {
+    name: "R-Drop step, wasm, stock kernels",
     value: plainStep,
     unit: "ms",
-    note: "without the transposed-matmul kernel",
+    note: "tfjs-backend-wasm 4.22.0 as shipped",
   },
   {
     name: "matMul x^T dy, wasm",
@@ -89,9 +102,21 @@ rows.push(
     unit: "ms",
     note: "tfjs-backend-wasm 4.22.0",
   },
+  {
+    name: "gather 96 rows of 784, wasm",
+    value: fixedGather,
+    unit: "ms",
+    note: "slices copied on the wasm heap",
+  },
+  {
+    name: "gather 96 rows of 784, wasm, stock",
+    value: plainGather,
+    unit: "ms",
+    note: "tfjs-backend-wasm 4.22.0",
+  },
 );
 trainer.dispose();
-tf.dispose([a, b]);
+tf.dispose([a, b, sourceRows, rowsIndex]);
 
 // The codec and the aggregation, on the weights of mnist-mlp.
 const weights = readWeights(model);
