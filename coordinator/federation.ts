@@ -293,12 +293,14 @@ export class Federation {
       );
     }
     const clientId = metadata.clientId ?? `anonymous-${++this.#anonymous}`;
-    if (!this.#started && !this.#clients.has(clientId)) this.#seen(clientId);
-    if (!this.#started) {
+    // The sender counts towards minAvailable, but is only recorded once its
+    // update is accepted: a refused update changes nothing.
+    const available = this.#clients.size + (this.#clients.has(clientId) ? 0 : 1);
+    if (available < this.#minAvailable) {
       throw new ApiError(
         409,
         "not_started",
-        `Cannot accept update: rounds start once ${this.#minAvailable} clients have joined (${this.#clients.size} so far)`,
+        `Cannot accept update: rounds start once ${this.#minAvailable} clients have joined (${available} so far)`,
       );
     }
     const staleness = this.#async
