@@ -307,7 +307,7 @@ export class Federation {
       ? this.#checkAsync(metadata)
       : this.#checkSync(metadata, clientId);
     if (metadata.clientId) this.#checkSelected(clientId);
-    const update = validateUpdate(bytes, this.trainable);
+    const update = validateUpdate(bytes, this.trainable, this.task.updates);
     // Async: a fast client may have several updates in one buffer.
     const key = this.#async ? `${clientId}#${++this.#arrivals}` : clientId;
     this.#pending.set(key, { clientId, update, staleness });

@@ -315,3 +315,45 @@ Deno.test("Federation's aggregate does not depend on the order updates arrive in
   const differing = globals[0]!.filter((v, i) => !Object.is(v, globals[1]![i])).length;
   assert.equal(differing, 0, `${differing} of ${globals[0]!.length} weights differ`);
 });
+
+Deno.test("Federation bounds each update's L2 norm: reject or clip, as the task says", async () => {
+  for (const overNorm of ["reject", "clip"] as const) {
+    const task = {
+      ...mnistMlpTask({
+        rounds: { total: 2, targetClients: 1, minClients: 1, timeoutSeconds: 600 },
+      }),
+      updates: { maxNorm: 1, overNorm },
+    };
+    const model = await buildModel(task.model.topology);
+    const federation = await Federation.create({ task, model });
+    try {
+      const before = decodeSafetensors(federation.globalModel().safetensors).tensors;
+      // Every value 0.01: the norm is 0.01 * sqrt(values), far above 1.
+      const values = federation.trainable.reduce(
+        (n, w) => n + w.shape.reduce((a, b) => a * b, 1),
+        0,
+      );
+      const norm = 0.01 * Math.sqrt(values);
+      if (overNorm === "reject") {
+        assert.throws(
+          () => federation.submit(update(federation, "a")),
+          new RegExp(`L2 norm ${norm.toPrecision(6)} exceeds the bound 1`),
+        );
+        assert.equal(federation.status().received, 0);
+        continue;
+      }
+      federation.submit(update(federation, "a"));
+      await federation.settled();
+      const after = decodeSafetensors(federation.globalModel().safetensors).tensors;
+      let squares = 0;
+      for (const [name, tensor] of after) {
+        const base = before.get(name)!.data;
+        tensor.data.forEach((v, i) => (squares += (v - base[i]!) ** 2));
+      }
+      assert.ok(Math.abs(Math.sqrt(squares) - 1) < 1e-3, `applied step norm ${Math.sqrt(squares)}`);
+    } finally {
+      federation.close();
+      model.dispose();
+    }
+  }
+});

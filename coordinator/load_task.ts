@@ -240,6 +240,7 @@ export async function resolveTaskFile(
     aggregation: file.aggregation,
     serverTraining: file.serverTraining,
     codec: file.codec,
+    updates: file.updates,
   });
   if (!config.success) throw new TaskFileError(source, formatZodError(config.error));
   const rows = async (field: "holdout" | "serverData"): Promise<Dataset | undefined> => {

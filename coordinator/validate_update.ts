@@ -19,6 +19,18 @@ export interface ValidUpdate {
   tensors: Float32Array[];
   /** Its size on the wire. */
   bytes: number;
+  /** Its L2 norm as sent (before any clipping). */
+  norm: number;
+  /** Whether it was scaled down to the norm bound. */
+  clipped: boolean;
+}
+
+/** Options of {@linkcode validateUpdate}. */
+export interface ValidateUpdateOptions {
+  /** Largest L2 norm of the update; null or absent for no bound. */
+  maxNorm?: number | null;
+  /** `reject` (400) an update over the bound, or `clip` it to the bound. @default "reject" */
+  overNorm?: "reject" | "clip";
 }
 
 function invalid(message: string): ApiError {
@@ -65,7 +77,11 @@ export function readUpdateMetadata(bytes: Uint8Array): UpdateMetadata {
  * assert.equal(validateUpdate(bytes, [{ name: "w", shape: [2] }]).tensors.length, 1);
  * ```
  */
-export function validateUpdate(bytes: Uint8Array, weights: readonly WeightSpec[]): ValidUpdate {
+export function validateUpdate(
+  bytes: Uint8Array,
+  weights: readonly WeightSpec[],
+  options: ValidateUpdateOptions = {},
+): ValidUpdate {
   const metadata = readUpdateMetadata(bytes);
   let decoded;
   try {
@@ -94,5 +110,17 @@ export function validateUpdate(bytes: Uint8Array, weights: readonly WeightSpec[]
     }
     return data;
   });
-  return { metadata, tensors, bytes: bytes.byteLength };
+  let squares = 0;
+  for (const data of tensors) for (let i = 0; i < data.length; i++) squares += data[i]! * data[i]!;
+  const norm = Math.sqrt(squares);
+  const { maxNorm = null, overNorm = "reject" } = options;
+  const over = maxNorm !== null && norm > maxNorm;
+  if (over && overNorm === "reject") {
+    throw invalid(`its L2 norm ${norm.toPrecision(6)} exceeds the bound ${maxNorm}`);
+  }
+  if (over) {
+    const factor = maxNorm / norm;
+    for (const data of tensors) for (let i = 0; i < data.length; i++) data[i]! *= factor;
+  }
+  return { metadata, tensors, bytes: bytes.byteLength, norm, clipped: over };
 }

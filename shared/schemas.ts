@@ -46,6 +46,14 @@ export const StalenessSchema = z.strictObject({
   b: z.number().min(0).max(100000).default(4),
 });
 
+/** Bounds on each update. */
+export const UpdateLimitsSchema = z.strictObject({
+  /** Largest L2 norm of an update (all its tensors together); null for no bound. */
+  maxNorm: z.number().gt(0).nullable().default(null),
+  /** `reject` an update over the bound (400), or `clip` it to the bound. */
+  overNorm: z.enum(["reject", "clip"]).default("reject"),
+});
+
 /** How rounds open and close. */
 export const RoundConfigSchema = z.strictObject({
   /** Rounds to run; the run finishes after the last. */
@@ -257,6 +265,8 @@ export const TaskConfigSchema = z.strictObject({
   serverTraining: TrainingConfigSchema.optional(),
   /** Codec of updates on the wire. */
   codec: z.literal("f32").default("f32"),
+  /** Bounds on each update. */
+  updates: UpdateLimitsSchema.default(UpdateLimitsSchema.parse({})),
 });
 
 /** Names of the built-in models. */
@@ -311,6 +321,7 @@ export const TaskFileSchema = z.strictObject({
   rounds: RoundConfigSchema.optional(),
   aggregation: AggregationConfigSchema.optional(),
   codec: z.literal("f32").optional(),
+  updates: UpdateLimitsSchema.optional(),
   /** Labeled rows to evaluate on: a data file or folder in the input's format. */
   holdout: z.string().min(1).optional(),
   /** Labeled rows the coordinator fine-tunes on after each round (labels at the server). */
