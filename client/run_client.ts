@@ -8,7 +8,7 @@ import { countRows, type Dataset, featureSize, reshapeRows } from "../shared/dat
 import { buildModel, readWeights, writeWeights } from "../shared/model.ts";
 import type { Float32Tensor } from "../shared/safetensors.ts";
 import type { TaskResponse } from "../shared/schemas.ts";
-import { CoordinatorClient, CoordinatorError } from "./coordinator_client.ts";
+import { CoordinatorClient, CoordinatorError, type UpdateInfo } from "./coordinator_client.ts";
 import { LocalTrainer, type StepProgress, type TrainResult } from "./trainer.ts";
 import { Evaluator } from "../shared/evaluate.ts";
 
@@ -126,7 +126,7 @@ export async function runClient(options: RunClientOptions): Promise<void> {
       }
       writeWeights(model, global.weights);
       // Federated evaluation: the global model on this client's labeled rows.
-      const evaluation = task.training.evaluate && evaluator ? evaluator.evaluate(model) : null;
+      const evaluation = evaluationFields(task.training, evaluator, model);
       let result;
       try {
         result = await trainer.train(task.training, {
@@ -154,13 +154,7 @@ export async function runClient(options: RunClientOptions): Promise<void> {
             loss: result.loss,
             ce: result.ce,
             kl: result.kl,
-            ...(evaluation && evaluator
-              ? {
-                evalAccuracy: evaluation.accuracy,
-                evalLoss: evaluation.loss,
-                evalExamples: evaluator.rows,
-              }
-              : {}),
+            ...evaluation,
           })
         );
         onEvent?.({
@@ -214,6 +208,26 @@ export async function runClient(options: RunClientOptions): Promise<void> {
       }
     }
   }
+}
+
+/**
+ * Federated evaluation: the update fields that report `model` (the global the
+ * client received) on the evaluator's labeled rows; none when the task does
+ * not ask for it or the client has no labeled row.
+ *
+ * @example
+ * ```ts ignore
+ * await api.sendUpdate(delta, { ...info, ...evaluationFields(task.training, evaluator, model) });
+ * ```
+ */
+export function evaluationFields(
+  training: { evaluate: boolean },
+  evaluator: Evaluator | null,
+  model: tf.LayersModel,
+): Pick<UpdateInfo, "evalAccuracy" | "evalLoss" | "evalExamples"> {
+  if (!training.evaluate || !evaluator) return {};
+  const { accuracy, loss } = evaluator.evaluate(model);
+  return { evalAccuracy: accuracy, evalLoss: loss, evalExamples: evaluator.rows };
 }
 
 /**

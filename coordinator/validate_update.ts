@@ -96,6 +96,8 @@ export function validateUpdate(
       throw invalid(`tensor "${name}" is not a trainable weight of the model`);
     }
   }
+  // One pass over the values: each must be finite, and they add to the norm.
+  let squares = 0;
   const tensors = weights.map(({ name, shape }) => {
     const tensor = decoded.tensors.get(name);
     if (!tensor) throw invalid(`tensor "${name}" is missing`);
@@ -104,14 +106,14 @@ export function validateUpdate(
     }
     const data = tensor.data;
     for (let i = 0; i < data.length; i++) {
-      if (!Number.isFinite(data[i])) {
-        throw invalid(`tensor "${name}" holds "${data[i]}" at index ${i}`);
+      const value = data[i]!;
+      if (!Number.isFinite(value)) {
+        throw invalid(`tensor "${name}" holds "${value}" at index ${i}`);
       }
+      squares += value * value;
     }
     return data;
   });
-  let squares = 0;
-  for (const data of tensors) for (let i = 0; i < data.length; i++) squares += data[i]! * data[i]!;
   const norm = Math.sqrt(squares);
   const { maxNorm = null, overNorm = "reject" } = options;
   const over = maxNorm !== null && norm > maxNorm;

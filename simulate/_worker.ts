@@ -5,7 +5,7 @@
 import type * as tf from "@tensorflow/tfjs";
 import { startBackend } from "../client/backend.ts";
 import { CoordinatorClient } from "../client/coordinator_client.ts";
-import { subtractWeights } from "../client/run_client.ts";
+import { evaluationFields, subtractWeights } from "../client/run_client.ts";
 import { LocalTrainer } from "../client/trainer.ts";
 import { Evaluator } from "../shared/evaluate.ts";
 import { countRows, type Dataset, reshapeRows } from "../shared/dataset.ts";
@@ -67,9 +67,7 @@ async function train(request: Extract<WorkerRequest, { kind: "train" }>): Promis
       );
     }
     writeWeights(model, global.weights);
-    const evaluation = task.training.evaluate && client.evaluator
-      ? { ...client.evaluator.evaluate(model), examples: client.evaluator.rows }
-      : null;
+    const evaluation = evaluationFields(task.training, client.evaluator, model);
     const result = await client.trainer.train(task.training, { round: global.round });
     const delta = subtractWeights(readWeights(model, { trainableOnly: true }), global.weights);
     // An attacker (a byzantine client of the robustness experiments) sends
@@ -88,13 +86,7 @@ async function train(request: Extract<WorkerRequest, { kind: "train" }>): Promis
       loss: result.loss,
       ce: result.ce,
       kl: result.kl,
-      ...(evaluation
-        ? {
-          evalAccuracy: evaluation.accuracy,
-          evalLoss: evaluation.loss,
-          evalExamples: evaluation.examples,
-        }
-        : {}),
+      ...evaluation,
     });
   }
 }
