@@ -87,6 +87,9 @@ const coordinator = await startCoordinator({
   },
 });
 
+// Authentication stays on: each client enrols with an enrolment token and
+// then uses its own bearer token.
+const enrolmentToken = coordinator.auth.createEnrolmentToken();
 const workers = parts.map((part, i) => {
   const dataset = selectRows(train, part.rows, { hideLabels: part.unlabeledRows });
   const { numLabeled, numUnlabeled } = countRows(dataset);
@@ -95,6 +98,7 @@ const workers = parts.map((part, i) => {
     coordinator: coordinator.url,
     dataset,
     clientId: `client-${i + 1}`,
+    enrolmentToken,
     seed: seed * 1000 + i,
   });
 });

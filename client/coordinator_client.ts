@@ -4,6 +4,7 @@
  */
 import { decodeSafetensors, encodeSafetensors, type Float32Tensor } from "../shared/safetensors.ts";
 import {
+  EnrolResponseSchema,
   ErrorResponseSchema,
   type FailureReport,
   type Status,
@@ -20,13 +21,16 @@ export class CoordinatorError extends Error {
   readonly status: number;
   /** The `error.code` of the answer. */
   readonly code: string;
+  /** Seconds to wait before retrying (the Retry-After header), or null. */
+  readonly retryAfter: number | null;
 
   /** Creates the error from an answer's parts. */
-  constructor(status: number, code: string, message: string) {
+  constructor(status: number, code: string, message: string, retryAfter: number | null = null) {
     super(message);
     this.name = "CoordinatorError";
     this.status = status;
     this.code = code;
+    this.retryAfter = retryAfter;
   }
 }
 
@@ -73,16 +77,48 @@ export class CoordinatorClient {
   /** The task's id, or null for the coordinator's default task. */
   readonly taskId: string | null;
 
-  /** Creates a client for a task (by default the default task) of the coordinator at `baseUrl`. */
-  constructor(baseUrl: string, options: { taskId?: string } = {}) {
+  readonly #token: string | null;
+
+  /**
+   * Creates a client for a task (by default the default task) of the
+   * coordinator at `baseUrl`, sending `token` (a client's bearer token) with
+   * every request.
+   */
+  constructor(baseUrl: string, options: { taskId?: string; token?: string } = {}) {
     this.baseUrl = baseUrl.replace(/\/+$/, "");
     this.taskId = options.taskId ?? null;
+    this.#token = options.token ?? null;
   }
 
-  async #request(path: string, init?: RequestInit): Promise<Response> {
-    const prefix = this.taskId === null ? "" : `/tasks/${encodeURIComponent(this.taskId)}`;
+  /**
+   * POST /v1/enrol: enrols a client with an enrolment token and returns its
+   * id and its own bearer token.
+   */
+  static async enrol(
+    baseUrl: string,
+    options: { enrolmentToken: string; clientId?: string },
+  ): Promise<{ clientId: string; token: string }> {
+    const api = new CoordinatorClient(baseUrl, { token: options.enrolmentToken });
+    const response = await api.#request("/v1/enrol", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(options.clientId ? { clientId: options.clientId } : {}),
+    }, { global: true });
+    return EnrolResponseSchema.parse(await response.json());
+  }
+
+  async #request(
+    path: string,
+    init: RequestInit = {},
+    options: { global?: boolean } = {},
+  ): Promise<Response> {
+    const prefix = this.taskId === null || options.global
+      ? ""
+      : `/tasks/${encodeURIComponent(this.taskId)}`;
     const url = `${this.baseUrl}${path.replace(/^\/v1/, `/v1${prefix}`)}`;
-    const response = await fetch(url, init);
+    const headers = new Headers(init.headers);
+    if (this.#token) headers.set("Authorization", `Bearer ${this.#token}`);
+    const response = await fetch(url, { ...init, headers });
     if (response.ok) return response;
     const text = await response.text();
     let parsed;
@@ -96,6 +132,7 @@ export class CoordinatorClient {
         response.status,
         parsed.data.error.code,
         parsed.data.error.message,
+        Number(response.headers.get("Retry-After")) || null,
       );
     }
     throw new CoordinatorError(

@@ -28,13 +28,30 @@ Options:
   --beta B|iid        label skew of --mnist-shard (default 0.5)
   --labeled F         labeled fraction of --mnist-shard (default 0.1)
   --backend NAME      wasm (default), cpu or webgpu
-  --id NAME           client id sent with updates (default: random)
+  --id NAME           client id sent with updates (default: random, or the enrolled one)
+  --token T           this client's bearer token (default: $FL_TOKEN)
+  --enrolment-token E enrol first with this enrolment token (default: $FL_ENROLMENT_TOKEN)
+  --token-file PATH   where the enrolled id and token are kept (read if it exists, else
+                      written after enrolling), so a restart rejoins as the same client
   --seed N            seed of batch sampling and of --mnist-shard (default 0)
   -h, --help          this help`;
 
 const args = parseFlags(
   Deno.args,
-  ["coordinator", "task", "data", "mnist-shard", "beta", "labeled", "backend", "id", "seed"],
+  [
+    "coordinator",
+    "task",
+    "data",
+    "mnist-shard",
+    "beta",
+    "labeled",
+    "backend",
+    "id",
+    "seed",
+    "token",
+    "enrolment-token",
+    "token-file",
+  ],
   HELP,
 );
 if (!args.coordinator) fail(`--coordinator is required\n\n${HELP}`);
@@ -47,7 +64,38 @@ if (!BACKENDS.includes(backendName)) {
 }
 const seed = numberFlag("seed", args.seed, 0, { integer: true });
 
-const api = new CoordinatorClient(args.coordinator, { taskId: args.task });
+let clientId = args.id;
+let token = args.token ?? Deno.env.get("FL_TOKEN");
+const enrolmentToken = args["enrolment-token"] ?? Deno.env.get("FL_ENROLMENT_TOKEN");
+const tokenFile = args["token-file"];
+if (!token && tokenFile) {
+  try {
+    const saved = JSON.parse(await Deno.readTextFile(tokenFile));
+    if (typeof saved?.token !== "string" || typeof saved?.clientId !== "string") {
+      throw new Error("not {clientId, token}");
+    }
+    ({ clientId, token } = saved);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) {
+      fail(`--token-file "${tokenFile}": ${error instanceof Error ? error.message : error}`);
+    }
+  }
+}
+if (!token && enrolmentToken) {
+  try {
+    ({ clientId, token } = await CoordinatorClient.enrol(args.coordinator, {
+      enrolmentToken,
+      clientId,
+    }));
+  } catch (error) {
+    fail(`cannot enrol: ${error instanceof Error ? error.message : error}`);
+  }
+  console.log(`enrolled as "${clientId}"`);
+  if (tokenFile) {
+    await Deno.writeTextFile(tokenFile, JSON.stringify({ clientId, token }), { mode: 0o600 });
+  }
+}
+const api = new CoordinatorClient(args.coordinator, { taskId: args.task, token });
 let task;
 try {
   task = await api.task();
@@ -98,7 +146,8 @@ try {
     coordinator: args.coordinator,
     taskId: args.task,
     dataset,
-    clientId: args.id,
+    clientId,
+    token,
     seed,
     backend: backend.name,
     onEvent(event) {

@@ -29,8 +29,12 @@ export interface RunClientOptions {
   taskId?: string;
   /** This client's rows; labels of -1 are unlabeled rows. */
   dataset: Dataset;
-  /** Name the client sends its updates under. @default a random id */
+  /** Name the client sends its updates under. @default a random id (or the enrolled one) */
   clientId?: string;
+  /** This client's bearer token (a coordinator with authentication). @default none */
+  token?: string;
+  /** An enrolment token: the client enrols first (as `clientId`) and uses the token it gets. @default none */
+  enrolmentToken?: string;
   /** Backend name reported in updates. @default "wasm" */
   backend?: string;
   /** Seed of batch sampling. @default 0 */
@@ -65,8 +69,11 @@ function fitDataset(dataset: Dataset, task: TaskResponse): Dataset {
   return reshapeRows(dataset, task.input.shape);
 }
 
+/** Worth retrying: the network, a server error, or a limit (429, 503, 408). */
 function isNetworkError(error: unknown): boolean {
-  return error instanceof TypeError || (error instanceof CoordinatorError && error.status >= 500);
+  return error instanceof TypeError ||
+    (error instanceof CoordinatorError &&
+      (error.status >= 500 || error.status === 429 || error.status === 408));
 }
 
 /**
@@ -81,8 +88,15 @@ function isNetworkError(error: unknown): boolean {
  */
 export async function runClient(options: RunClientOptions): Promise<void> {
   const { pollMs = 200, patienceMs = 60_000, onEvent } = options;
-  const clientId = options.clientId ?? `client-${crypto.randomUUID().slice(0, 8)}`;
-  const api = new CoordinatorClient(options.coordinator, { taskId: options.taskId });
+  let clientId = options.clientId ?? `client-${crypto.randomUUID().slice(0, 8)}`;
+  let token = options.token;
+  if (options.enrolmentToken && !token) {
+    ({ clientId, token } = await CoordinatorClient.enrol(options.coordinator, {
+      enrolmentToken: options.enrolmentToken,
+      clientId,
+    }));
+  }
+  const api = new CoordinatorClient(options.coordinator, { taskId: options.taskId, token });
   const counts = countRows(options.dataset);
   let failingSince: number | null = null;
   let delayMs = pollMs;
@@ -203,7 +217,11 @@ export async function runClient(options: RunClientOptions): Promise<void> {
           message: error instanceof Error ? error.message : String(error),
           delayMs,
         });
-        await sleep(delayMs);
+        const asked = error instanceof CoordinatorError && error.retryAfter !== null
+          ? error.retryAfter * 1000
+          : 0;
+        // Jitter, so that clients refused together do not come back together.
+        await sleep(Math.max(delayMs, asked) * (0.75 + 0.5 * Math.random()));
         delayMs = Math.min(delayMs * 2, 5000);
       }
     }

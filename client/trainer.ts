@@ -122,6 +122,8 @@ export class LocalTrainer {
   #labeled: BatchSampler;
   #unlabeled: BatchSampler;
   #dropoutRandom: Random | null;
+  /** Add-one smoothed frequencies of the labeled rows' classes; null without labels. */
+  #prior: tf.Tensor1D | null = null;
 
   /**
    * Puts the rows on the backend once. With a `seed`, the batches and the
@@ -145,6 +147,12 @@ export class LocalTrainer {
     const unlabeled: number[] = [];
     dataset.labels.forEach((label, i) => (label >= 0 ? labeled : unlabeled).push(i));
     this.#labeled = new BatchSampler(labeled, random);
+    if (labeled.length > 0 && dataset.numClasses > 0) {
+      const counts = new Float32Array(dataset.numClasses).fill(1);
+      for (const i of labeled) counts[dataset.labels[i]!]! += 1;
+      const total = counts.reduce((a, b) => a + b, 0);
+      this.#prior = tf.tensor1d(counts.map((c) => c / total));
+    }
     this.#unlabeled = new BatchSampler(unlabeled, random);
   }
 
@@ -185,6 +193,8 @@ export class LocalTrainer {
                   labels,
                   alpha: config.alpha,
                   unlabeledAlpha: (config.unlabeledAlpha ?? config.alpha) * ramp,
+                  prior: this.#prior ?? undefined,
+                  priorWeight: config.priorAlignment ?? 0,
                 })
                 : crossEntropyLoss(logits, labels);
               parts = { ce: tf.keep(result.ce), kl: tf.keep(result.kl) };
@@ -234,5 +244,6 @@ export class LocalTrainer {
   /** Frees the rows on the backend. */
   dispose(): void {
     tf.dispose([this.#x, this.#labels]);
+    this.#prior?.dispose();
   }
 }

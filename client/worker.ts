@@ -16,6 +16,9 @@ export interface WorkerStart {
   dataset: Dataset;
   clientId: string;
   seed: number;
+  /** The client's bearer token, or an enrolment token to enrol with first. */
+  token?: string;
+  enrolmentToken?: string;
   backend?: BackendName;
   /** Milliseconds to wait after each local step (emulates a slower device). */
   stepDelayMs?: number;
@@ -36,6 +39,8 @@ self.onmessage = async (message: MessageEvent<WorkerStart>) => {
       taskId: start.taskId,
       dataset: start.dataset,
       clientId: start.clientId,
+      token: start.token,
+      enrolmentToken: start.enrolmentToken,
       seed: start.seed,
       backend: backend.name,
       stepDelayMs: start.stepDelayMs,

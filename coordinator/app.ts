@@ -6,8 +6,12 @@
  */
 import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
+import { secureHeaders } from "hono/secure-headers";
+import { Auth, type Principal } from "./auth.ts";
 import { ApiError } from "./errors.ts";
+import { RateLimiter, readBody, UploadGate } from "./limits.ts";
 import type { Federation } from "./federation.ts";
 import { resolveTaskFile, TaskFileError } from "./load_task.ts";
 import type { TaskRegistry } from "./registry.ts";
@@ -19,6 +23,24 @@ export interface CreateAppOptions {
   onInternalError?: (error: unknown) => void;
   /** Folder that relative paths of tasks created over HTTP resolve against. @default Deno.cwd() */
   baseDir?: string;
+  /** Token checks. @default Auth.open(): no checks (the CLI's explicit --insecure) */
+  auth?: Auth;
+  /** Limits on requests and uploads. */
+  limits?: AppLimits;
+  /** Origins allowed to call the API from a browser (CORS). @default none */
+  corsOrigins?: string[];
+}
+
+/** Limits of {@linkcode createApp}; each has a default. */
+export interface AppLimits {
+  /** Requests a second per client (by token; not applied in open mode). @default 50 */
+  requestsPerSecond?: number;
+  /** Requests a client may make at once. @default 100 */
+  burst?: number;
+  /** Uploads in flight in all (one per client). @default 64 */
+  maxConcurrentUploads?: number;
+  /** Seconds an update's body may take to arrive. @default 120 */
+  uploadTimeoutSeconds?: number;
 }
 
 /** Largest task body accepted by POST /v1/tasks (a topology can be large). */
@@ -39,9 +61,21 @@ const MAX_TASK_BYTES = 16 * 1024 * 1024;
  */
 export function createApp(registry: TaskRegistry, options: CreateAppOptions = {}): Hono {
   const app = new Hono();
+  const auth = options.auth ?? Auth.open();
+  const limits = options.limits ?? {};
+  const limiter = new RateLimiter({
+    perSecond: limits.requestsPerSecond ?? 50,
+    burst: limits.burst ?? 100,
+  });
+  const uploads = new UploadGate(limits.maxConcurrentUploads ?? 64);
+  const uploadTimeoutMs = (limits.uploadTimeoutSeconds ?? 120) * 1000;
 
   app.onError((error, c) => {
-    if (error instanceof ApiError) return c.json(error.body(), error.status);
+    if (error instanceof ApiError) {
+      for (const [name, value] of Object.entries(error.headers)) c.header(name, value);
+      if (error.status === 401) c.header("WWW-Authenticate", 'Bearer realm="v1"');
+      return c.json(error.body(), error.status);
+    }
     if (error instanceof HTTPException) {
       return c.json({ error: { code: "bad_request", message: error.message } }, error.status);
     }
@@ -55,12 +89,110 @@ export function createApp(registry: TaskRegistry, options: CreateAppOptions = {}
     )
   );
 
+  app.use(secureHeaders({ crossOriginResourcePolicy: false }));
+  if (options.corsOrigins?.length) {
+    app.use("/v1/*", cors({ origin: options.corsOrigins, exposeHeaders: ["ETag", "Retry-After"] }));
+  }
+
+  /** The sender of a request, checked for `need` and counted against its rate. */
+  const who = (c: Context, need: "admin" | "client" | "any"): Principal => {
+    const header = c.req.header("Authorization");
+    if (need === "admin") auth.requireAdmin(header);
+    const principal = auth.authenticate(header);
+    if (need === "client" && principal.role === "admin") {
+      throw new ApiError(
+        403,
+        "forbidden",
+        "The admin token cannot act as a client: enrol one (POST /v1/enrol)",
+      );
+    }
+    if (principal.role !== "open") {
+      limiter.take(principal.role === "client" ? principal.clientId : "admin");
+    }
+    return principal;
+  };
+  /** The client a request acts for: its token's, or (open mode) the one it names. */
+  const actingAs = (principal: Principal, named: string | undefined): string | undefined => {
+    if (principal.role === "admin" && named !== undefined) {
+      throw new ApiError(
+        403,
+        "forbidden",
+        "The admin token cannot act as a client: enrol one (POST /v1/enrol)",
+      );
+    }
+    if (principal.role !== "client") return named;
+    if (named !== undefined && named !== principal.clientId) {
+      throw new ApiError(
+        403,
+        "forbidden",
+        `Client "${principal.clientId}" cannot act as "${named.slice(0, 80)}"`,
+      );
+    }
+    return principal.clientId;
+  };
+
   app.get("/v1/health", (c) => c.json({ status: "ok" as const }));
 
+  // Enrolment and clients' tokens.
+  const smallJson = async (c: Context, what: string): Promise<Record<string, unknown>> => {
+    const text = await readBody(c.req.raw, { maxBytes: 16 * 1024, timeoutMs: 10_000 });
+    if (text.length === 0) return {};
+    try {
+      const value = JSON.parse(new TextDecoder().decode(text));
+      if (value && typeof value === "object" && !Array.isArray(value)) return value;
+    } catch {
+      // answered below
+    }
+    throw new ApiError(400, "bad_request", `Cannot ${what}: the body is not a JSON object`);
+  };
+  const optionalId = (body: Record<string, unknown>, what: string): string | undefined => {
+    if (body.clientId === undefined) return undefined;
+    if (typeof body.clientId !== "string") {
+      throw new ApiError(400, "bad_request", `Cannot ${what}: clientId must be a string`);
+    }
+    return body.clientId;
+  };
+  app.post("/v1/enrol", async (c) => {
+    const body = await smallJson(c, "enrol");
+    return c.json(
+      auth.enrol(c.req.header("Authorization"), { clientId: optionalId(body, "enrol") }),
+      201,
+    );
+  });
+  app.post("/v1/enrolment-tokens", (c) => {
+    who(c, "admin");
+    return c.json({ token: auth.createEnrolmentToken() }, 201);
+  });
+  app.get("/v1/clients", (c) => {
+    who(c, "admin");
+    return c.json({ clients: auth.clients() });
+  });
+  app.post("/v1/clients", async (c) => {
+    who(c, "admin");
+    const body = await smallJson(c, "enrol");
+    const clientId = optionalId(body, "enrol");
+    if (clientId === undefined) {
+      throw new ApiError(400, "bad_request", "Cannot enrol: clientId is required");
+    }
+    return c.json(auth.issue(clientId), 201);
+  });
+  app.post("/v1/clients/:clientId/revoke", (c) => {
+    who(c, "admin");
+    auth.revoke(c.req.param("clientId"));
+    return c.json({ clientId: c.req.param("clientId"), revoked: true });
+  });
+
   // Admin: tasks.
-  app.get("/v1/tasks", (c) => c.json({ tasks: registry.list() }));
+  app.get("/v1/tasks", (c) => {
+    who(c, "any");
+    return c.json({ tasks: registry.list() });
+  });
   app.post(
     "/v1/tasks",
+    (c, next) => {
+      who(c, "admin");
+      return next();
+    },
     bodyLimit({
       maxSize: MAX_TASK_BYTES,
       onError: () => {
@@ -83,7 +215,7 @@ export function createApp(registry: TaskRegistry, options: CreateAppOptions = {}
           baseDir: options.baseDir ?? Deno.cwd(),
           source: "request",
         });
-        const federation = await registry.add(task);
+        const federation = await registry.add(task, { source: JSON.stringify(body) });
         return c.json(federation.status(), 201);
       } catch (error) {
         if (error instanceof TaskFileError) throw new ApiError(400, "invalid_task", error.message);
@@ -94,6 +226,7 @@ export function createApp(registry: TaskRegistry, options: CreateAppOptions = {}
   const admin = { pause: "pause", resume: "resume", stop: "stop" } as const;
   for (const action of Object.values(admin)) {
     app.post(`/v1/tasks/:taskId/${action}`, async (c) => {
+      who(c, "admin");
       const federation = registry.get(c.req.param("taskId"));
       if (action === "pause") federation.pause();
       else if (action === "resume") federation.resume();
@@ -105,12 +238,19 @@ export function createApp(registry: TaskRegistry, options: CreateAppOptions = {}
   // The task routes, for a named task and for the default one.
   for (const prefix of ["/v1/tasks/:taskId", "/v1"]) {
     const task = (c: Context): Federation => registry.get(c.req.param("taskId"));
-    app.get(`${prefix}/task`, (c) => c.json(task(c).taskResponse()));
-    app.get(`${prefix}/status`, (c) => c.json(task(c).status()));
+    app.get(`${prefix}/task`, (c) => {
+      who(c, "any");
+      return c.json(task(c).taskResponse());
+    });
+    app.get(`${prefix}/status`, (c) => {
+      who(c, "any");
+      return c.json(task(c).status());
+    });
     app.get(`${prefix}/model`, (c) => {
+      const principal = who(c, "any");
       const federation = task(c);
-      // A client that names itself takes part in the open round.
-      const clientId = c.req.query("clientId");
+      // A client that names itself (or holds a client token) takes part in the open round.
+      const clientId = actingAs(principal, c.req.query("clientId"));
       if (clientId) federation.join(clientId);
       const global = federation.globalModel();
       const etag = `"${global.version}"`;
@@ -121,16 +261,22 @@ export function createApp(registry: TaskRegistry, options: CreateAppOptions = {}
       return c.body(global.safetensors as Uint8Array<ArrayBuffer>);
     });
     app.get(`${prefix}/model/model.json`, (c) => {
+      who(c, "any");
       c.header("Cache-Control", "no-cache");
       return c.json(task(c).globalModel().tfjs.modelJson);
     });
     app.get(`${prefix}/model/weights.bin`, (c) => {
+      who(c, "any");
       c.header("Content-Type", "application/octet-stream");
       c.header("Cache-Control", "no-cache");
       return c.body(task(c).globalModel().tfjs.weightsBin as Uint8Array<ArrayBuffer>);
     });
     app.post(
       `${prefix}/failures`,
+      (c, next) => {
+        c.set("principal" as never, who(c, "client") as never);
+        return next();
+      },
       bodyLimit({
         maxSize: 16 * 1024,
         onError: () => {
@@ -156,33 +302,46 @@ export function createApp(registry: TaskRegistry, options: CreateAppOptions = {}
             `Cannot record failure: ${formatZodError(report.error)}`,
           );
         }
+        const principal = c.get("principal" as never) as Principal;
+        actingAs(principal, report.data.clientId);
         return c.json(task(c).reportFailure(report.data), 202);
       },
     );
-    app.post(
-      `${prefix}/updates`,
-      async (c, next) => {
-        const federation = task(c);
-        const limit = bodyLimit({
-          maxSize: federation.maxUpdateBytes(),
-          onError: () => {
-            throw new ApiError(
-              413,
-              "payload_too_large",
-              `Cannot accept update: body exceeds ${federation.maxUpdateBytes()} bytes`,
-            );
-          },
+    app.post(`${prefix}/updates`, async (c) => {
+      const principal = who(c, "client");
+      const federation = task(c);
+      const type = c.req.header("Content-Type")?.split(";")[0]?.trim().toLowerCase();
+      if (type !== "application/octet-stream") {
+        throw new ApiError(
+          415,
+          "unsupported_media_type",
+          `Cannot accept update: Content-Type must be application/octet-stream (safetensors), got ${
+            type ? `"${type.slice(0, 80)}"` : "none"
+          }`,
+        );
+      }
+      const clientId = actingAs(principal, undefined);
+      // One upload per client at a time, and a bound on all of them.
+      const release = uploads.enter(clientId ?? `address:${remoteAddress(c)}`);
+      try {
+        const bytes = await readBody(c.req.raw, {
+          maxBytes: federation.maxUpdateBytes(),
+          timeoutMs: uploadTimeoutMs,
         });
-        return await limit(c, next);
-      },
-      async (c) => {
-        const bytes = new Uint8Array(await c.req.arrayBuffer());
-        return c.json(task(c).submit(bytes), 202);
-      },
-    );
+        return c.json(federation.submit(bytes, { clientId }), 202);
+      } finally {
+        release();
+      }
+    });
   }
 
   return app;
+}
+
+/** The peer's address where the server passes it (Deno.serve's `info`). */
+function remoteAddress(c: Context): string {
+  const env = c.env as { remoteAddr?: { hostname?: string } } | undefined;
+  return env?.remoteAddr?.hostname ?? "unknown";
 }
 
 /** Whether an If-None-Match header (a list, weak tags, or `*`) matches `etag`. */

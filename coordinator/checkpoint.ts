@@ -4,6 +4,7 @@
  */
 import { basename, dirname, join } from "node:path";
 import type { TfjsArtifacts } from "../shared/tfjs_format.ts";
+import { maybeCrash } from "./_fault.ts";
 
 async function writeSynced(path: string, data: Uint8Array): Promise<void> {
   const file = await Deno.open(path, { write: true, create: true, truncate: true });
@@ -13,6 +14,44 @@ async function writeSynced(path: string, data: Uint8Array): Promise<void> {
     await file.sync();
   } finally {
     file.close();
+  }
+}
+
+/** Makes a rename in `dir` durable (where the platform allows syncing a folder). */
+async function syncDir(dir: string): Promise<void> {
+  let file: Deno.FsFile | undefined;
+  try {
+    file = await Deno.open(dir, { read: true });
+    await file.sync();
+  } catch {
+    // Not every platform can sync a folder; the rename itself is atomic.
+  } finally {
+    file?.close();
+  }
+}
+
+/**
+ * Removes the temporary folders of checkpoints that a crash left unfinished
+ * in `dir` (never a finished checkpoint).
+ *
+ * @example
+ * ```ts
+ * import { removeUnfinishedCheckpoints } from "./checkpoint.ts";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.mkdir(`${dir}/.round-0001.tmp-abc`);
+ * await removeUnfinishedCheckpoints(dir);
+ * await Deno.remove(dir);
+ * ```
+ */
+export async function removeUnfinishedCheckpoints(dir: string): Promise<void> {
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      if (entry.isDirectory && /^\..+\.tmp-/.test(entry.name)) {
+        await Deno.remove(join(dir, entry.name), { recursive: true });
+      }
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
 }
 
@@ -46,6 +85,7 @@ export async function writeCheckpoint(target: string, content: CheckpointContent
   try {
     const json = new TextEncoder().encode(JSON.stringify(content.artifacts.modelJson));
     await writeSynced(join(temporary, "model.json"), json);
+    maybeCrash("CHECKPOINT");
     await writeSynced(join(temporary, "weights.bin"), content.artifacts.weightsBin);
     for (const [file, bytes] of Object.entries(content.extra ?? {})) {
       await writeSynced(join(temporary, file), bytes);
@@ -54,6 +94,7 @@ export async function writeCheckpoint(target: string, content: CheckpointContent
       if (!(e instanceof Deno.errors.NotFound)) throw e;
     });
     await Deno.rename(temporary, target);
+    await syncDir(dir);
   } catch (error) {
     await Deno.remove(temporary, { recursive: true }).catch(() => {});
     throw error;

@@ -21,6 +21,13 @@ export type ErrorCode =
   | "not_started"
   | "invalid_phase"
   | "payload_too_large"
+  | "unauthorized"
+  | "forbidden"
+  | "client_exists"
+  | "rate_limited"
+  | "request_timeout"
+  | "busy"
+  | "unsupported_media_type"
   | "not_found"
   | "internal";
 
@@ -38,12 +45,20 @@ export type ErrorCode =
 export class ApiError extends HTTPException {
   /** The machine-readable code. */
   readonly code: ErrorCode;
+  /** Headers of the answer, e.g. Retry-After. */
+  readonly headers: Record<string, string>;
 
-  /** Creates an error answered with `status`. */
-  constructor(status: ContentfulStatusCode, code: ErrorCode, message: string) {
+  /** Creates an error answered with `status` (and `headers`). */
+  constructor(
+    status: ContentfulStatusCode,
+    code: ErrorCode,
+    message: string,
+    headers: Record<string, string> = {},
+  ) {
     super(status, { message });
     this.name = "ApiError";
     this.code = code;
+    this.headers = headers;
   }
 
   /** The JSON body of the answer. */

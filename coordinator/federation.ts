@@ -4,10 +4,11 @@
  * @module
  */
 import type * as tf from "@tensorflow/tfjs";
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { type Dataset, reshapeRows } from "../shared/dataset.ts";
 import { readWeights, type WeightSpec, weightSpecs, writeWeights } from "../shared/model.ts";
-import { encodeSafetensors, type Float32Tensor } from "../shared/safetensors.ts";
+import { decodeSafetensors, encodeSafetensors, type Float32Tensor } from "../shared/safetensors.ts";
 import type {
   Phase,
   RoundMetrics,
@@ -18,7 +19,8 @@ import type {
   UpdateMetadata,
 } from "../shared/schemas.ts";
 import { type TfjsArtifacts, toTfjsArtifacts } from "../shared/tfjs_format.ts";
-import { writeCheckpoint } from "./checkpoint.ts";
+import { removeUnfinishedCheckpoints, writeCheckpoint } from "./checkpoint.ts";
+import { maybeCrash } from "./_fault.ts";
 import { ApiError } from "./errors.ts";
 import { type ClientFailure, createStrategy, type Strategy } from "./strategy.ts";
 import { stalenessWeight } from "./aggregate/staleness.ts";
@@ -26,6 +28,7 @@ import { isSelected } from "./select_clients.ts";
 import { Evaluator } from "../shared/evaluate.ts";
 import { LocalTrainer } from "../client/trainer.ts";
 import { readUpdateMetadata, validateUpdate, type ValidUpdate } from "./validate_update.ts";
+import { StateError, type StoredClient, type StoredTask, type TaskStore } from "./state_store.ts";
 
 /** Options of {@linkcode Federation.create}. */
 export interface FederationOptions {
@@ -43,6 +46,15 @@ export interface FederationOptions {
   serverData?: Dataset;
   /** Folder of the run's checkpoints. @default none (no checkpoints) */
   runDir?: string;
+  /**
+   * Durable state: with it, every accepted update is stored before it is
+   * answered, every round's close is one transaction, and a federation created
+   * over saved state resumes it (the same round, version and accepted
+   * updates). @default none (state in memory only)
+   */
+  store?: TaskStore;
+  /** The task file (JSON) of a task created over HTTP, saved so a restart re-creates it. */
+  source?: string;
   /** Called with each round's metrics once the round is closed. */
   onRound?: (metrics: RoundMetrics) => void;
   /** Called when closing a round fails; the round is then retried. @default console.error */
@@ -100,9 +112,10 @@ export class Federation {
   /** The open round's (or async buffer's) updates, by client (async: by client and arrival). */
   #pending = new Map<string, PendingUpdate>();
   #arrivals = 0;
-  #anonymous = 0;
   #clients = new Map<string, ClientRecord>();
   #history: RoundMetrics[] = [];
+  /** The answer given to each accepted update, by `clientId:sha256`, for idempotent resends. */
+  #answers = new Map<string, string>();
   #cache: { round: number; version: number; safetensors: Uint8Array; tfjs: TfjsArtifacts } | null =
     null;
   #closing: Promise<void> | null = null;
@@ -141,14 +154,87 @@ export class Federation {
     this.#finished = { promise, resolve };
   }
 
-  /** Creates the federation, evaluates the initial model (round 0) and opens round 1. */
+  /**
+   * Creates the federation, evaluates the initial model (round 0) and opens
+   * round 1; or, when `store` holds this task's state, resumes it.
+   */
   static async create(options: FederationOptions): Promise<Federation> {
     const federation = new Federation(options);
+    if (options.runDir) await removeUnfinishedCheckpoints(options.runDir);
+    const saved = options.store?.load();
+    if (saved) {
+      try {
+        await federation.#restore(saved);
+      } catch (error) {
+        federation.close();
+        throw error;
+      }
+      return federation;
+    }
     const initial = await federation.#measure(0, [], 0, performance.now(), federation.#global);
+    options.store?.saveInitial({
+      round: 1,
+      version: 0,
+      phase: "training",
+      global: encodeSafetensors(federation.#global),
+      metrics: [initial],
+    }, options.source);
     federation.#history.push(initial);
     options.onRound?.(initial);
     federation.#open();
     return federation;
+  }
+
+  /** Takes up saved state: the global, the round, its accepted updates and the answers given. */
+  async #restore(saved: StoredTask): Promise<void> {
+    const decoded = decodeSafetensors(saved.global);
+    for (const spec of this.weights) {
+      const tensor = decoded.tensors.get(spec.name);
+      if (!tensor || tensor.data.length !== spec.shape.reduce((a, b) => a * b, 1)) {
+        throw new StateError(
+          `Cannot resume task "${this.task.id}": the saved global has no weight "${spec.name}" of shape [${spec.shape}]`,
+        );
+      }
+    }
+    this.#global = new Map(this.weights.map((w) => [w.name, decoded.tensors.get(w.name)!]));
+    writeWeights(this.#model, this.#global);
+    this.#round = saved.round;
+    this.#version = saved.version;
+    this.#history = saved.history;
+    this.#answers = saved.answers;
+    for (const c of saved.clients) {
+      this.#clients.set(c.id, { ...c, lastSeen: new Date(c.lastSeen) });
+    }
+    this.#open();
+    for (const p of saved.pending) {
+      let update: ValidUpdate;
+      try {
+        update = validateUpdate(p.bytes, this.trainable, this.task.updates);
+      } catch (error) {
+        throw new StateError(
+          `Cannot resume task "${this.task.id}": a saved update of "${p.clientId}" no longer validates (${
+            error instanceof Error ? error.message : error
+          })`,
+        );
+      }
+      this.#pending.set(p.key, { clientId: p.clientId, update, staleness: p.staleness });
+      this.#participants.add(p.clientId);
+      this.#arrivals++;
+    }
+    if (saved.phase === "finished" || saved.phase === "stopped") {
+      clearTimeout(this.#timer);
+      this.#phase = saved.phase;
+      this.#pending.clear();
+      await this.#exportFinal();
+      this.#finished.resolve();
+      return;
+    }
+    if (saved.phase === "paused") {
+      clearTimeout(this.#timer);
+      this.#phase = "paused";
+      return;
+    }
+    this.#maybeClose();
   }
 
   /** The current round. */
@@ -262,6 +348,7 @@ export class Federation {
     client.lastSeen = new Date();
     const arrived = !this.#clients.has(clientId);
     this.#clients.set(clientId, client);
+    if (arrived) this.#options.store?.saveClient(storedClient(client));
     // The client that completes minAvailable starts the open round's clock.
     if (arrived && this.#phase === "training" && this.#clients.size === this.#minAvailable) {
       this.#armDeadline();
@@ -279,12 +366,26 @@ export class Federation {
   }
 
   /**
-   * Validates one update and stores it in the open round. Throws
-   * {@linkcode ApiError}: 409 when stale or a second one from the same client,
-   * 400 when invalid. A rejected update changes nothing.
+   * Validates one update and stores it in the open round (durably, with a
+   * store, before it returns). `clientId`: the authenticated sender, which the
+   * update's metadata may only repeat. A resend of an accepted update gets
+   * the first answer again. Throws {@linkcode ApiError}: 409 when stale or a
+   * different second one from the same client, 400 when invalid, 403 when
+   * sent for another client. A rejected update changes nothing.
    */
-  submit(bytes: Uint8Array): UpdateAccepted {
+  submit(bytes: Uint8Array, options: { clientId?: string } = {}): UpdateAccepted {
     const metadata = readUpdateMetadata(bytes);
+    // An authenticated sender submits as itself only.
+    if (options.clientId !== undefined) {
+      if (metadata.clientId !== undefined && metadata.clientId !== options.clientId) {
+        throw new ApiError(
+          403,
+          "forbidden",
+          `Client "${options.clientId}" cannot submit as "${metadata.clientId}"`,
+        );
+      }
+      metadata.clientId = options.clientId;
+    }
     if (this.#phase === "paused" || this.#phase === "stopped") {
       throw new ApiError(
         409,
@@ -292,7 +393,12 @@ export class Federation {
         `Cannot accept update: task "${this.task.id}" is ${this.#phase}`,
       );
     }
-    const clientId = metadata.clientId ?? `anonymous-${++this.#anonymous}`;
+    const digest = createHash("sha256").update(bytes).digest("hex");
+    // Without an id, the update's digest names its sender, so a resend is still recognised.
+    const clientId = metadata.clientId ?? `anonymous-${digest.slice(0, 16)}`;
+    // A resend of an accepted update is answered as the first time.
+    const answer = this.#answers.get(`${clientId}:${digest}`);
+    if (answer) return JSON.parse(answer) as UpdateAccepted;
     // The sender counts towards minAvailable, but is only recorded once its
     // update is accepted: a refused update changes nothing.
     const available = this.#clients.size + (this.#clients.has(clientId) ? 0 : 1);
@@ -309,19 +415,33 @@ export class Federation {
     if (metadata.clientId) this.#checkSelected(clientId);
     const update = validateUpdate(bytes, this.trainable, this.task.updates);
     // Async: a fast client may have several updates in one buffer.
-    const key = this.#async ? `${clientId}#${++this.#arrivals}` : clientId;
-    this.#pending.set(key, { clientId, update, staleness });
-    this.#participants.add(clientId);
-    this.#failed.delete(clientId);
-    const client = this.#seen(clientId);
-    client.updatesAccepted++;
-    client.backend = metadata.backend ?? client.backend;
+    const key = this.#async ? `${clientId}#${this.#arrivals + 1}` : clientId;
     const accepted: UpdateAccepted = {
       accepted: true,
       round: this.#round,
-      received: this.#pending.size,
+      received: this.#pending.size + 1,
       targetClients: this.task.rounds.targetClients,
     };
+    const known = this.#clients.get(clientId);
+    const client: ClientRecord = {
+      id: clientId,
+      lastSeen: new Date(),
+      updatesAccepted: (known?.updatesAccepted ?? 0) + 1,
+      backend: metadata.backend ?? known?.backend ?? null,
+    };
+    const response = JSON.stringify(accepted);
+    // Durable before it is answered; if storing fails, nothing has changed.
+    this.#options.store?.saveUpdate(
+      { key, clientId, staleness, bytes },
+      { digest, response },
+      storedClient(client),
+    );
+    this.#arrivals++;
+    this.#answers.set(`${clientId}:${digest}`, response);
+    this.#pending.set(key, { clientId, update, staleness });
+    this.#participants.add(clientId);
+    this.#failed.delete(clientId);
+    Object.assign(this.#seen(clientId), client);
     this.#maybeClose();
     return accepted;
   }
@@ -424,6 +544,7 @@ export class Federation {
         `Cannot pause task "${this.task.id}": it is ${this.#phase}`,
       );
     }
+    this.#options.store?.savePhase("paused");
     clearTimeout(this.#timer);
     this.#phase = "paused";
   }
@@ -437,6 +558,7 @@ export class Federation {
         `Cannot resume task "${this.task.id}": it is ${this.#phase}`,
       );
     }
+    this.#options.store?.savePhase("training");
     this.#phase = "training";
     if (this.#started) this.#armDeadline();
     this.#maybeClose();
@@ -449,6 +571,7 @@ export class Federation {
   async stop(): Promise<void> {
     await this.settled();
     if (this.#phase === "finished" || this.#phase === "stopped") return;
+    this.#options.store?.savePhase("stopped", { dropPending: true });
     clearTimeout(this.#timer);
     this.#phase = "stopped";
     this.#pending.clear();
@@ -551,6 +674,16 @@ export class Federation {
           weight: this.#async ? stalenessWeight(p.staleness, this.task.rounds.staleness) : 1,
         })),
       };
+      const last = this.#round >= this.task.rounds.total;
+      maybeCrash("COMMIT");
+      this.#options.store?.commitRound({
+        round: last ? this.#round : this.#round + 1,
+        version: this.#version + 1,
+        phase: last ? "finished" : "training",
+        global: encodeSafetensors(next),
+        metrics,
+        clients: [...this.#clients.values()].map(storedClient),
+      });
     } catch (error) {
       // Nothing is committed: the model goes back to the current global and
       // the round stays open with its updates; closing is tried again.
@@ -633,6 +766,15 @@ export class Federation {
       updates: [],
     };
   }
+}
+
+function storedClient(client: ClientRecord): StoredClient {
+  return {
+    id: client.id,
+    lastSeen: client.lastSeen.toISOString(),
+    updatesAccepted: client.updatesAccepted,
+    backend: client.backend,
+  };
 }
 
 /** Refuses settings a strategy cannot work with, naming them. */

@@ -27,7 +27,18 @@ Options:
                         repeat it to serve several tasks (the first is the default task)
   --port N              port (default 8787; 0 for a free one)
   --host ADDR           interface (default 127.0.0.1)
-  --run-dir DIR         where checkpoints go, one folder per task (default runs/coordinator-<time>)
+  --run-dir DIR         the run's state (state.db) and checkpoints, one folder per task
+                        (default runs/coordinator-<time>); start again with the same DIR
+                        to resume where it stopped
+  --admin-token T       the admin token (default: $FL_ADMIN_TOKEN, else the saved one, else
+                        a new one, printed once)
+  --enrolment-token T   a standing enrolment token (default: $FL_ENROLMENT_TOKEN, else a new
+                        one is printed at each start)
+  --insecure            no authentication at all: anyone may submit, create or stop tasks
+  --cors-origin URL     allow browser pages from this origin (repeatable)
+  --max-uploads N       uploads in flight at once (default 64; one per client)
+  --rate R              requests a second per client (default 50, burst 2R)
+  --upload-timeout S    seconds an update's body may take to arrive (default 120)
   --rounds N            override rounds.total of every task
   --target-clients N    override rounds.targetClients of every task
   --min-clients N       override rounds.minClients of every task
@@ -60,9 +71,14 @@ const args = parseFlags(
     "strategy",
     "aggregation",
     "linger",
+    "admin-token",
+    "enrolment-token",
+    "max-uploads",
+    "rate",
+    "upload-timeout",
   ],
   HELP,
-  { multiple: ["task"] },
+  { multiple: ["task", "cors-origin"], booleans: ["insecure"] },
 );
 
 async function load(name: string): Promise<LoadedTask> {
@@ -134,10 +150,27 @@ const linger = numberFlag("linger", args.linger, 5, { min: 0 });
 const runDir = args["run-dir"] ??
   join("runs", `coordinator-${new Date().toISOString().replace(/[:.]/g, "-")}`);
 
+const adminToken = args["admin-token"] ?? Deno.env.get("FL_ADMIN_TOKEN");
+const standingEnrolment = args["enrolment-token"] ?? Deno.env.get("FL_ENROLMENT_TOKEN");
+if (args.insecure && (adminToken || standingEnrolment)) {
+  fail("--insecure turns tokens off: do not give --admin-token or --enrolment-token with it");
+}
+const rate = numberFlag("rate", args.rate, 50, { min: 0.01 });
 const coordinator = await startCoordinator({
   tasks,
   runDir,
   port,
+  auth: args.insecure ? "insecure" : { adminToken, enrolmentToken: standingEnrolment },
+  corsOrigins: args["cors-origin"],
+  limits: {
+    requestsPerSecond: rate,
+    burst: Math.max(1, Math.ceil(2 * rate)),
+    maxConcurrentUploads: numberFlag("max-uploads", args["max-uploads"], 64, {
+      min: 1,
+      integer: true,
+    }),
+    uploadTimeoutSeconds: numberFlag("upload-timeout", args["upload-timeout"], 120, { min: 1 }),
+  },
   hostname: args.host ?? "127.0.0.1",
   onRound: (taskId, m) =>
     console.log(
@@ -157,6 +190,25 @@ for (const task of tasks) {
         : `async versions, ${rounds.bufferSize} updates each, maxStaleness ${rounds.maxStaleness}`) +
       `, strategy ${task.config.aggregation.strategy})`,
   );
+}
+if (coordinator.resumed) console.log(`coordinator: resumed the saved state in ${runDir}`);
+if (args.insecure) {
+  console.error(
+    "\n!!! INSECURE: authentication is off (--insecure). Anyone who can reach this port can\n" +
+      "!!! submit updates, create, pause and stop tasks. Use it only on a trusted network.\n",
+  );
+} else {
+  if (coordinator.adminToken && !adminToken) {
+    console.log(
+      `coordinator: admin token (shown once; only its hash is kept): ${coordinator.adminToken}`,
+    );
+  }
+  const enrolment = standingEnrolment ?? coordinator.auth.createEnrolmentToken();
+  if (!standingEnrolment) {
+    console.log(
+      `coordinator: enrolment token for clients (deno task client --enrolment-token ...): ${enrolment}`,
+    );
+  }
 }
 console.log(
   `coordinator: default task "${

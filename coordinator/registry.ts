@@ -8,6 +8,7 @@ import type { Phase, RoundMetrics } from "../shared/schemas.ts";
 import { ApiError } from "./errors.ts";
 import { Federation } from "./federation.ts";
 import { buildTaskModel, type LoadedTask } from "./load_task.ts";
+import type { StateStore } from "./state_store.ts";
 
 /** Options of {@linkcode TaskRegistry}. */
 export interface TaskRegistryOptions {
@@ -15,6 +16,8 @@ export interface TaskRegistryOptions {
   runDir?: string;
   /** Called with each round's metrics of any task. */
   onRound?: (taskId: string, metrics: RoundMetrics) => void;
+  /** Durable state of every task (saved, and resumed where saved). @default none */
+  store?: StateStore;
 }
 
 /** One line of GET /v1/tasks. */
@@ -46,31 +49,43 @@ export class TaskRegistry {
   #options: TaskRegistryOptions;
   #tasks = new Map<string, { federation: Federation; model: tf.LayersModel | null }>();
   #defaultId: string | null = null;
+  #adding = new Set<string>();
 
   /** Creates an empty registry. */
   constructor(options: TaskRegistryOptions = {}) {
     this.#options = options;
   }
 
-  /** Builds a loaded task's model and opens its first round. 409 if the id is taken. */
-  async add(task: LoadedTask): Promise<Federation> {
+  /**
+   * Builds a loaded task's model and opens its first round (or resumes its
+   * saved state). 409 if the id is taken. `source`: the task file of a task
+   * created over HTTP, saved so that a restart re-creates it.
+   */
+  async add(task: LoadedTask, options: { source?: string } = {}): Promise<Federation> {
     const id = task.config.id;
-    if (this.#tasks.has(id)) {
+    if (this.#tasks.has(id) || this.#adding.has(id)) {
       throw new ApiError(409, "task_exists", `Cannot add task: "${id}" exists`);
     }
-    const model = await buildTaskModel(task);
-    const federation = await Federation.create({
-      task: task.config,
-      model,
-      holdout: task.holdout,
-      serverData: task.serverData,
-      runDir: this.#options.runDir ? join(this.#options.runDir, id) : undefined,
-      onRound: (metrics) => this.#options.onRound?.(id, metrics),
-    });
-    if (this.#tasks.has(id)) {
-      federation.close();
-      model.dispose();
-      throw new ApiError(409, "task_exists", `Cannot add task: "${id}" exists`);
+    this.#adding.add(id);
+    let model: tf.LayersModel | null = null;
+    let federation: Federation;
+    try {
+      model = await buildTaskModel(task);
+      federation = await Federation.create({
+        task: task.config,
+        model,
+        holdout: task.holdout,
+        serverData: task.serverData,
+        runDir: this.#options.runDir ? join(this.#options.runDir, id) : undefined,
+        store: this.#options.store?.task(id, JSON.stringify(task.config)),
+        source: options.source,
+        onRound: (metrics) => this.#options.onRound?.(id, metrics),
+      });
+    } catch (error) {
+      model?.dispose();
+      throw error;
+    } finally {
+      this.#adding.delete(id);
     }
     this.#tasks.set(id, { federation, model });
     this.#defaultId ??= id;
@@ -85,6 +100,11 @@ export class TaskRegistry {
     }
     this.#tasks.set(id, { federation, model: null });
     this.#defaultId ??= id;
+  }
+
+  /** Whether task `id` is served. */
+  has(id: string): boolean {
+    return this.#tasks.has(id);
   }
 
   /** The task `id`, or the default task; 404 when there is none. */

@@ -4,17 +4,34 @@
  */
 import { startBackend } from "../client/backend.ts";
 import type { RoundMetrics } from "../shared/schemas.ts";
-import { createApp } from "./app.ts";
+import { type AppLimits, createApp } from "./app.ts";
+import { Auth } from "./auth.ts";
 import type { Federation } from "./federation.ts";
-import type { LoadedTask } from "./load_task.ts";
+import { type LoadedTask, resolveTaskFile } from "./load_task.ts";
 import { TaskRegistry } from "./registry.ts";
+import { StateStore } from "./state_store.ts";
 
 /** Options of {@linkcode startCoordinator}. */
 export interface StartCoordinatorOptions {
   /** The tasks to serve; the first is the default task. More can be added over HTTP. */
   tasks: LoadedTask[];
-  /** Folder of checkpoints, one sub-folder per task. @default none */
+  /**
+   * The run folder: the durable state (`state.db`) and checkpoints, one
+   * sub-folder per task. Started again on the same folder, the coordinator
+   * resumes where it stopped. @default none (state in memory only)
+   */
   runDir?: string;
+  /**
+   * Authentication: `"insecure"` lets everyone in; otherwise tokens are
+   * required, with this admin token (default: the saved one, or a new one
+   * returned as `adminToken`) and an optional standing enrolment token.
+   * @default tokens required
+   */
+  auth?: "insecure" | { adminToken?: string; enrolmentToken?: string };
+  /** Limits on requests and uploads. @default see AppLimits */
+  limits?: AppLimits;
+  /** Origins allowed to call the API from a browser. @default none */
+  corsOrigins?: string[];
   /** Port; 0 picks a free one. @default 0 */
   port?: number;
   /** Interface to listen on. @default "127.0.0.1" */
@@ -31,6 +48,12 @@ export interface Coordinator {
   registry: TaskRegistry;
   /** The default task's rounds. */
   federation: Federation;
+  /** Token checks (open in insecure mode). */
+  auth: Auth;
+  /** The admin token when it was given or generated at this start (only its hash is kept), else null. */
+  adminToken: string | null;
+  /** Whether the run resumed saved state. */
+  resumed: boolean;
   /** Stops the server and frees the tasks. */
   shutdown(): Promise<void>;
 }
@@ -44,21 +67,49 @@ export interface Coordinator {
  * import { startCoordinator } from "./serve.ts";
  * import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
  * import assert from "node:assert/strict";
- * const coordinator = await startCoordinator({ tasks: [{ config: mnistMlpTask() }] });
+ * const coordinator = await startCoordinator({ tasks: [{ config: mnistMlpTask() }], auth: "insecure" });
  * assert.equal((await fetch(`${coordinator.url}/v1/health`)).status, 200);
  * await coordinator.shutdown();
  * ```
  */
 export async function startCoordinator(options: StartCoordinatorOptions): Promise<Coordinator> {
   await startBackend("wasm");
-  const registry = new TaskRegistry({ runDir: options.runDir, onRound: options.onRound });
+  const store = options.runDir ? StateStore.open(options.runDir) : null;
+  const resumed = store?.hasTasks() ?? false;
+  let auth: Auth;
+  let adminToken: string | null = null;
   try {
-    for (const task of options.tasks) await registry.add(task);
+    if (options.auth === "insecure") auth = Auth.open();
+    else ({ auth, adminToken } = Auth.create({ db: store?.db, ...options.auth }));
   } catch (error) {
-    await registry.close();
+    store?.close();
     throw error;
   }
-  const app = createApp(registry);
+  const registry = new TaskRegistry({
+    runDir: options.runDir,
+    onRound: options.onRound,
+    store: store ?? undefined,
+  });
+  try {
+    for (const task of options.tasks) await registry.add(task);
+    // Tasks created over HTTP before a restart come back from their saved task files.
+    for (const { id, source } of store?.addedTasks() ?? []) {
+      if (registry.has(id)) continue;
+      await registry.add(
+        await resolveTaskFile(JSON.parse(source), { baseDir: Deno.cwd(), source: "request" }),
+        { source },
+      );
+    }
+  } catch (error) {
+    await registry.close();
+    store?.close();
+    throw error;
+  }
+  const app = createApp(registry, {
+    auth,
+    limits: options.limits,
+    corsOrigins: options.corsOrigins,
+  });
   const hostname = options.hostname ?? "127.0.0.1";
   const ready = Promise.withResolvers<Deno.NetAddr>();
   const server = Deno.serve({
@@ -72,9 +123,13 @@ export async function startCoordinator(options: StartCoordinatorOptions): Promis
     url: `http://${host}:${addr.port}`,
     registry,
     federation: registry.get(),
+    auth,
+    adminToken,
+    resumed,
     async shutdown() {
       await server.shutdown();
       await registry.close();
+      store?.close();
     },
   };
 }

@@ -17,6 +17,15 @@ export interface RDropLossOptions {
   unlabeledAlpha?: number;
   /** 1 where a position counts, 0 for padding; shape of `labels`. @default all count */
   mask?: tf.Tensor;
+  /**
+   * Distribution alignment: class frequencies (shape `[classes]`, sums to 1)
+   * that the mean prediction over the unlabeled rows should match. Adds
+   * `priorWeight * KL(prior || mean p)` so the consistency term cannot pull
+   * unlabeled rows towards the majority class. @default none
+   */
+  prior?: tf.Tensor1D;
+  /** Weight of the distribution-alignment term. @default 0 */
+  priorWeight?: number;
 }
 
 /** The parts of an R-Drop loss, as scalars. */
@@ -27,6 +36,8 @@ export interface RDropLoss {
   ce: tf.Scalar;
   /** Symmetric KL between the twins, summed over classes, averaged over positions. */
   kl: tf.Scalar;
+  /** KL(prior || mean prediction on unlabeled rows); 0 without a prior or unlabeled rows. */
+  alignment: tf.Scalar;
 }
 
 function splitTwins(output: tf.Tensor, n: number): [tf.Tensor, tf.Tensor] {
@@ -85,9 +96,34 @@ export function rdropLoss(logits: tf.Tensor, options: RDropLossOptions): RDropLo
     const ce = maskedMean(ceRows, labeled);
     const kl = maskedMean(klRows, mask);
     const rowAlpha = tf.add(tf.mul(labeled, alpha), tf.mul(tf.sub(mask, labeled), unlabeledAlpha));
-    const loss = tf.add(ce, maskedMean(tf.mul(klRows, rowAlpha), mask)) as tf.Scalar;
-    return { loss, ce, kl };
+    let loss = tf.add(ce, maskedMean(tf.mul(klRows, rowAlpha), mask)) as tf.Scalar;
+    let alignment = tf.scalar(0);
+    const { prior, priorWeight = 0 } = options;
+    if (prior && priorWeight > 0) {
+      alignment = priorAlignment(p1, p2, prior, tf.sub(mask, labeled));
+      loss = tf.add(loss, tf.mul(priorWeight, alignment)) as tf.Scalar;
+    }
+    return { loss, ce, kl, alignment };
   });
+}
+
+/** KL(prior || mean of the twins' probabilities over the rows where `weights` is 1). */
+function priorAlignment(
+  p1: tf.Tensor,
+  p2: tf.Tensor,
+  prior: tf.Tensor1D,
+  weights: tf.Tensor,
+): tf.Scalar {
+  const classes = p1.shape[p1.rank - 1] ?? 0;
+  const rows = tf.reshape(tf.mul(0.5, tf.add(p1, p2)), [-1, classes]);
+  const w = tf.reshape(weights, [-1, 1]);
+  const count = tf.sum(w);
+  const mean = tf.div(tf.sum(tf.mul(rows, w), 0), tf.maximum(count, 1));
+  const kl = tf.sum(
+    tf.mul(prior, tf.sub(tf.log(tf.maximum(prior, 1e-8)), tf.log(tf.maximum(mean, 1e-8)))),
+  );
+  // No unlabeled rows: nothing to align.
+  return tf.mul(kl, tf.minimum(count, 1)) as tf.Scalar;
 }
 
 /** Options of {@linkcode rdropMseLoss}. */

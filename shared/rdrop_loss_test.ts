@@ -321,14 +321,15 @@ Deno.test("rdropLoss() throws RangeError on a wrong row count", () => {
   tf.dispose([labels, logits]);
 });
 
-Deno.test("rdropLoss() returns only its three scalars", () => {
+Deno.test("rdropLoss() returns only its four scalars", () => {
   const logits = tf.tensor2d(LOGITS);
   const labels = tf.tensor1d(LABELS, "int32");
+  const prior = tf.tensor1d([0.5, 0.3, 0.2]);
   const before = tf.memory().numTensors;
-  const out = rdropLoss(logits, { labels, alpha: 0.7 });
-  assert.equal(tf.memory().numTensors, before + 3);
-  for (const t of [out.loss, out.ce, out.kl]) assert.equal(t.rank, 0);
-  tf.dispose([logits, labels, out.loss, out.ce, out.kl]);
+  const out = rdropLoss(logits, { labels, alpha: 0.7, prior, priorWeight: 1 });
+  assert.equal(tf.memory().numTensors, before + 4);
+  for (const t of [out.loss, out.ce, out.kl, out.alignment]) assert.equal(t.rank, 0);
+  tf.dispose([logits, labels, prior, out.loss, out.ce, out.kl, out.alignment]);
 });
 
 Deno.test("rdropMseLoss() matches a hand computation", () => {
@@ -408,4 +409,42 @@ Deno.test("rdropLoss() sees dropout: twins of one pass differ only in training",
     tf.dispose([x, twins, labels]);
     model.dispose();
   }
+});
+
+Deno.test("rdropLoss() distribution alignment is KL(prior || mean prediction on unlabeled rows)", () => {
+  const softmax = (row: number[]) => {
+    const m = Math.max(...row);
+    const e = row.map((v) => Math.exp(v - m));
+    const s = e.reduce((a, b) => a + b, 0);
+    return e.map((v) => v / s);
+  };
+  // Row 1 is the only unlabeled row; its twins are LOGITS[1] and LOGITS[4].
+  const p1 = softmax(LOGITS[1]!);
+  const p2 = softmax(LOGITS[4]!);
+  const prior = [0.5, 0.3, 0.2];
+  const expected = prior.reduce(
+    (sum, q, k) => sum + q * Math.log(q / ((p1[k]! + p2[k]!) / 2)),
+    0,
+  );
+  const logits = tf.tensor2d(LOGITS);
+  const labels = tf.tensor1d(LABELS, "int32");
+  const priorTensor = tf.tensor1d(prior);
+  const plain = rdropLoss(logits, { labels, alpha: 0.7 });
+  const aligned = rdropLoss(logits, { labels, alpha: 0.7, prior: priorTensor, priorWeight: 2 });
+  assert.ok(Math.abs(aligned.alignment.dataSync()[0]! - expected) < 1e-5);
+  assert.ok(
+    Math.abs(aligned.loss.dataSync()[0]! - (plain.loss.dataSync()[0]! + 2 * expected)) < 1e-5,
+  );
+  // Every row labeled: nothing to align.
+  const allLabeled = rdropLoss(logits, {
+    labels: tf.tensor1d([2, 1, 0], "int32"),
+    alpha: 0.7,
+    prior: priorTensor,
+    priorWeight: 2,
+  });
+  assert.equal(allLabeled.alignment.dataSync()[0], 0);
+  tf.dispose([logits, labels, priorTensor]);
+  tf.dispose(Object.values(plain));
+  tf.dispose(Object.values(aligned));
+  tf.dispose(Object.values(allLabeled));
 });

@@ -29,9 +29,25 @@ export const TrainingConfigSchema = z.strictObject({
   evaluate: z.boolean().default(true),
   /** FedProx: weight mu of (mu / 2) ||w - w_global||^2 added to the local loss; 0 for none. */
   proximalMu: z.number().min(0).max(1000).default(0),
+  /**
+   * Distribution alignment: weight of KL(class prior || mean prediction on
+   * the unlabeled rows of a batch), the prior being the client's labeled-row
+   * frequencies (add-one smoothed); 0 for none. Keeps the consistency term
+   * from pulling unlabeled rows towards the majority class.
+   */
+  priorAlignment: z.number().min(0).max(1000).default(0),
 }).refine((t) => t.labeledBatchSize + t.unlabeledBatchSize > 0, {
   message: "labeledBatchSize + unlabeledBatchSize must be positive",
 });
+
+/** The answer of POST /v1/enrol and POST /v1/clients: the client's id and its bearer token. */
+export const EnrolResponseSchema = z.object({
+  clientId: z.string(),
+  token: z.string(),
+});
+
+/** @see {@linkcode EnrolResponseSchema} */
+export type EnrolResponse = z.infer<typeof EnrolResponseSchema>;
 
 /**
  * Weight of an update that is `t` versions behind (Xie et al. 2019):

@@ -36,6 +36,7 @@ export function armTraining(arm: Arm, config: SimulationConfig): TrainingConfig 
     objective: arm === "supervised" ? "ce" : "rdrop",
     alpha: config.alpha,
     unlabeledAlpha: config.unlabeledAlpha,
+    priorAlignment: ssl ? config.priorAlignment : 0,
     alphaRampUpRounds: config.alphaRampUpRounds,
     labeledBatchSize: config.labeledBatchSize,
     unlabeledBatchSize: ssl ? config.unlabeledBatchSize : 0,

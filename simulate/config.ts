@@ -38,6 +38,8 @@ export const SimulationConfigSchema = z.strictObject({
   alpha: z.number().min(0).max(1000).default(1),
   /** Weight of the KL term on unlabeled rows. */
   unlabeledAlpha: z.number().min(0).max(1000).default(1),
+  /** Weight of the distribution-alignment term on unlabeled rows (see TrainingConfig.priorAlignment). */
+  priorAlignment: z.number().min(0).max(1000).default(0),
   /** Rounds over which the unlabeled alpha ramps up from 0. */
   alphaRampUpRounds: z.int().min(0).max(10000).default(0),
   /** Local learning rate (Adam). */

@@ -48,6 +48,7 @@ Options (override the preset and the config file):
   --unlabeled-batch N     unlabeled rows per step (default 64)
   --alpha A               KL weight on labeled rows (default 1)
   --unlabeled-alpha A     KL weight on unlabeled rows (default 1)
+  --prior-alignment W     weight of KL(class prior || mean prediction) on unlabeled rows (default 0)
   --ramp-up N             rounds of linear ramp-up of the unlabeled KL weight (default 0)
   --learning-rate R       local Adam learning rate (default 0.002)
   --dropout P             dropout rate of the model (default 0.3)
@@ -79,6 +80,7 @@ const args = parseFlags(
     "unlabeled-batch",
     "alpha",
     "unlabeled-alpha",
+    "prior-alignment",
     "ramp-up",
     "learning-rate",
     "dropout",
@@ -134,6 +136,7 @@ const flags: Record<string, unknown> = {
   unlabeledBatchSize: numberFlag("unlabeled-batch", args["unlabeled-batch"], undefined),
   alpha: numberFlag("alpha", args.alpha, undefined),
   unlabeledAlpha: numberFlag("unlabeled-alpha", args["unlabeled-alpha"], undefined),
+  priorAlignment: numberFlag("prior-alignment", args["prior-alignment"], undefined),
   alphaRampUpRounds: numberFlag("ramp-up", args["ramp-up"], undefined),
   learningRate: numberFlag("learning-rate", args["learning-rate"], undefined),
   dropout: numberFlag("dropout", args.dropout, undefined),

@@ -136,7 +136,9 @@ export async function runArm(arm: Arm, options: RunArmOptions): Promise<ArmRun> 
   const split = splitForSeed(data, config, seed);
   const count = perRound(config);
   const task = armTask(arm, { base: options.base, config });
+  // The simulation's own coordinator, on loopback for its own workers only.
   const coordinator = await startCoordinator({
+    auth: "insecure",
     tasks: [{
       config: {
         ...task,

@@ -36,7 +36,10 @@ async function runFor(mode: "sync" | "async"): Promise<RoundMetrics[]> {
     },
     training: { localSteps: 10, labeledBatchSize: 16, unlabeledBatchSize: 32 },
   });
-  const coordinator = await startCoordinator({ tasks: [{ config: task, holdout }] });
+  const coordinator = await startCoordinator({
+    tasks: [{ config: task, holdout }],
+    auth: "insecure",
+  });
   const clients = parts.map((part, i) =>
     spawnClientWorker({
       coordinator: coordinator.url,

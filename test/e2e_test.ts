@@ -1,5 +1,6 @@
 // End to end: a real coordinator on a random port and 3 real clients (each in
-// its own worker, on the wasm backend) train mnist-mlp over HTTP for 2 rounds.
+// its own worker, on the wasm backend) train mnist-mlp over HTTP for 2 rounds,
+// with authentication on: the clients enrol with an enrolment token.
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { spawnClientWorker } from "../client/spawn_worker.ts";
@@ -11,15 +12,22 @@ import { decodeSafetensors, encodeSafetensors, type Float32Tensor } from "../sha
 import { ErrorResponseSchema, StatusSchema } from "../shared/schemas.ts";
 import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
 
-async function getModelBytes(url: string): Promise<Uint8Array> {
-  const res = await fetch(`${url}/v1/model`);
+const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
+
+async function getModelBytes(url: string, token: string): Promise<Uint8Array> {
+  const res = await fetch(`${url}/v1/model`, { headers: bearer(token) });
   assert.equal(res.status, 200);
   return new Uint8Array(await res.arrayBuffer());
 }
 
-async function post(url: string, body: Uint8Array): Promise<{ status: number; json: unknown }> {
+async function post(
+  url: string,
+  body: Uint8Array,
+  token: string,
+): Promise<{ status: number; json: unknown }> {
   const res = await fetch(`${url}/v1/updates`, {
     method: "POST",
+    headers: { ...bearer(token), "Content-Type": "application/octet-stream" },
     body: body as Uint8Array<ArrayBuffer>,
   });
   return { status: res.status, json: await res.json() };
@@ -34,9 +42,11 @@ Deno.test("3 clients train mnist-mlp over HTTP for 2 rounds and beat the initial
   const { train, holdout } = await loadMnistSplit({ seed: 1 });
   const coordinator = await startCoordinator({ tasks: [{ config: task, holdout }], runDir });
   const { url, federation } = coordinator;
+  const admin = coordinator.adminToken!;
   try {
+    const intruder = coordinator.auth.issue("intruder").token;
     // A malformed update (a tensor of the wrong shape) is refused and changes nothing.
-    const before = await getModelBytes(url);
+    const before = await getModelBytes(url, admin);
     const global = decodeSafetensors(before).tensors;
     const bad = new Map<string, Float32Tensor>();
     for (const { name, shape } of federation.trainable) {
@@ -51,15 +61,16 @@ Deno.test("3 clients train mnist-mlp over HTTP for 2 rounds and beat the initial
       numUnlabeled: "5",
       clientId: "intruder",
     };
-    const rejected = await post(url, encodeSafetensors(bad, meta));
+    const rejected = await post(url, encodeSafetensors(bad, meta), intruder);
     assert.equal(rejected.status, 400);
     const error = ErrorResponseSchema.parse(rejected.json);
     assert.equal(error.error.code, "invalid_update");
     assert.match(error.error.message, /"logits\/bias" has shape \[11\], expected \[10\]/);
-    assert.deepEqual(await getModelBytes(url), before);
+    assert.deepEqual(await getModelBytes(url, admin), before);
     assert.equal(federation.status().received, 0);
 
-    // Three real clients on Dirichlet shards, 10% labeled.
+    // Three real clients on Dirichlet shards, 10% labeled, enrolled with a token.
+    const enrolmentToken = coordinator.auth.createEnrolmentToken();
     const parts = partition(train.labels, [...train.labels.keys()], {
       clients: 3,
       beta: 0.5,
@@ -71,12 +82,15 @@ Deno.test("3 clients train mnist-mlp over HTTP for 2 rounds and beat the initial
         coordinator: url,
         dataset: selectRows(train, part.rows, { hideLabels: part.unlabeledRows }),
         clientId: `client-${i + 1}`,
+        enrolmentToken,
         seed: i,
       })
     );
     await Promise.all([federation.finished, ...clients.map((c) => c.done)]);
 
-    const status = StatusSchema.parse(await (await fetch(`${url}/v1/status`)).json());
+    const status = StatusSchema.parse(
+      await (await fetch(`${url}/v1/status`, { headers: bearer(admin) })).json(),
+    );
     assert.equal(status.phase, "finished");
     assert.deepEqual(status.history.map((h) => h.round), [0, 1, 2]);
     assert.deepEqual(status.history.map((h) => h.clients), [0, 3, 3]);
@@ -97,7 +111,7 @@ Deno.test("3 clients train mnist-mlp over HTTP for 2 rounds and beat the initial
     assert.ok(status.history.every((h) => h.strategy === "fedavg" && h.mode === "sync"));
 
     // The global model moved, and a late update for round 1 is stale.
-    const after = decodeSafetensors(await getModelBytes(url));
+    const after = decodeSafetensors(await getModelBytes(url, admin));
     assert.equal(after.metadata.version, "2");
     assert.notDeepEqual(
       after.tensors.get("dense1/kernel")!.data,
@@ -109,13 +123,16 @@ Deno.test("3 clients train mnist-mlp over HTTP for 2 rounds and beat the initial
         data: new Float32Array(shape.reduce((a, b) => a * b, 1)),
       }]),
     );
-    const stale = await post(url, encodeSafetensors(late, { ...meta, clientId: "late" }));
+    const late2 = coordinator.auth.issue("late").token;
+    const stale = await post(url, encodeSafetensors(late, { ...meta, clientId: "late" }), late2);
     assert.equal(stale.status, 409);
     assert.equal(ErrorResponseSchema.parse(stale.json).error.code, "stale_update");
 
     // The checkpoint of round 2 and the served tfjs model load with tf.loadLayersModel.
     await tf.setBackend("wasm");
-    const served = await tf.loadLayersModel(`${url}/v1/model/model.json`);
+    const served = await tf.loadLayersModel(
+      tf.io.http(`${url}/v1/model/model.json`, { requestInit: { headers: bearer(admin) } }),
+    );
     const checkpoint = JSON.parse(await Deno.readTextFile(last!.checkpoint!));
     assert.equal(checkpoint.format, "layers-model");
     const x = tf.tensor2d(holdout.x.subarray(0, 784 * 8), [8, 784]);

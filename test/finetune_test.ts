@@ -60,7 +60,11 @@ holdout: ./holdout.jsonl
 `,
   );
   const task = await loadTaskFile(join(dir, "task.yaml"));
-  const coordinator = await startCoordinator({ tasks: [task], runDir: join(dir, "run") });
+  const coordinator = await startCoordinator({
+    tasks: [task],
+    runDir: join(dir, "run"),
+    auth: "insecure",
+  });
   const { federation } = coordinator;
   try {
     assert.deepEqual(

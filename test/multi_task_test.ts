@@ -28,6 +28,7 @@ Deno.test("two tasks on one coordinator train side by side without interfering",
   }, { baseDir: "." });
   const coordinator = await startCoordinator({
     tasks: [{ ...a, holdout }, { ...b, holdout }],
+    auth: "insecure",
   });
   const { url, registry } = coordinator;
   try {
@@ -80,6 +81,7 @@ Deno.test("two tasks on one coordinator train side by side without interfering",
     assert.deepEqual(modelB.tensors.get("dense1/kernel")!.shape, [784, 64]);
     const cross = await fetch(`${url}/v1/tasks/digits-a/updates`, {
       method: "POST",
+      headers: { "Content-Type": "application/octet-stream" },
       body: encodeSafetensors(modelB.tensors, {
         round: "2",
         baseVersion: "1",

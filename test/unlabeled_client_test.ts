@@ -16,7 +16,7 @@ Deno.test("a client with only unlabeled rows sends a non-zero update that is acc
     rounds: { total: 1, targetClients: 1, minClients: 1 },
     training: { localSteps: 10 },
   });
-  const coordinator = await startCoordinator({ tasks: [{ config: task }] });
+  const coordinator = await startCoordinator({ tasks: [{ config: task }], auth: "insecure" });
   try {
     const model = async () =>
       decodeSafetensors(

@@ -1,0 +1,206 @@
+/**
+ * Limits that keep one client from starving the others: a token bucket of
+ * requests per client, and a bound on uploads in flight (one per client at a
+ * time, and a total).
+ * @module
+ */
+import { ApiError } from "./errors.ts";
+
+/** Options of {@linkcode RateLimiter}. */
+export interface RateLimiterOptions {
+  /** Requests per second each key may sustain. */
+  perSecond: number;
+  /** Requests a key may make at once after being idle. */
+  burst: number;
+}
+
+/**
+ * A token bucket per key (client id or address). `take` throws 429 with the
+ * seconds to wait when the key's bucket is empty.
+ *
+ * @example
+ * ```ts
+ * import { RateLimiter } from "./limits.ts";
+ * import assert from "node:assert/strict";
+ * const limiter = new RateLimiter({ perSecond: 1, burst: 2 });
+ * limiter.take("a", 0);
+ * limiter.take("a", 0);
+ * assert.throws(() => limiter.take("a", 0), /Too many requests/);
+ * limiter.take("b", 0); // other keys are not affected
+ * limiter.take("a", 1000); // one second later, one more
+ * ```
+ */
+export class RateLimiter {
+  readonly #options: RateLimiterOptions;
+  #buckets = new Map<string, { tokens: number; at: number }>();
+
+  /** Creates the limiter. */
+  constructor(options: RateLimiterOptions) {
+    if (!(options.perSecond > 0) || !(options.burst >= 1)) {
+      throw new RangeError("Cannot limit rates: perSecond must be > 0 and burst >= 1");
+    }
+    this.#options = options;
+  }
+
+  /** Takes one request from `key`'s bucket at time `now` (ms); 429 when it is empty. */
+  take(key: string, now: number = performance.now()): void {
+    const { perSecond, burst } = this.#options;
+    const bucket = this.#buckets.get(key) ?? { tokens: burst, at: now };
+    bucket.tokens = Math.min(burst, bucket.tokens + ((now - bucket.at) / 1000) * perSecond);
+    bucket.at = now;
+    if (bucket.tokens < 1) {
+      this.#buckets.set(key, bucket);
+      const wait = Math.max(1, Math.ceil((1 - bucket.tokens) / perSecond));
+      throw new ApiError(
+        429,
+        "rate_limited",
+        `Too many requests from "${key}": at most ${perSecond} a second (burst ${burst}); retry in ${wait} s`,
+        { "Retry-After": String(wait) },
+      );
+    }
+    bucket.tokens -= 1;
+    this.#buckets.set(key, bucket);
+    // Forget full buckets now and then, so memory follows the active keys.
+    if (this.#buckets.size > 10000) {
+      for (const [k, b] of this.#buckets) {
+        if (b.tokens + ((now - b.at) / 1000) * perSecond >= burst) this.#buckets.delete(k);
+      }
+    }
+  }
+}
+
+/**
+ * Uploads in flight: at most `max` in all and one per client. Over the total
+ * bound: 503 with Retry-After; a second upload from a client with one in
+ * flight: 429.
+ *
+ * @example
+ * ```ts
+ * import { UploadGate } from "./limits.ts";
+ * import assert from "node:assert/strict";
+ * const gate = new UploadGate(1);
+ * const release = gate.enter("a");
+ * assert.throws(() => gate.enter("b"), /uploads in flight/);
+ * release();
+ * gate.enter("b")();
+ * ```
+ */
+export class UploadGate {
+  readonly max: number;
+  #active = new Set<string>();
+  #count = 0;
+
+  /** Allows `max` uploads at once. */
+  constructor(max: number) {
+    if (!(max >= 1)) throw new RangeError("Cannot bound uploads: max must be at least 1");
+    this.max = max;
+  }
+
+  /** Uploads in flight now. */
+  get inFlight(): number {
+    return this.#count;
+  }
+
+  /** Admits an upload of `key`; call the returned function when it is done. */
+  enter(key: string): () => void {
+    if (this.#active.has(key)) {
+      throw new ApiError(
+        429,
+        "rate_limited",
+        `An upload from "${key}" is in flight: send one at a time`,
+        { "Retry-After": "1" },
+      );
+    }
+    if (this.#count >= this.max) {
+      throw new ApiError(
+        503,
+        "busy",
+        `The coordinator has ${this.max} uploads in flight; retry shortly`,
+        { "Retry-After": "1" },
+      );
+    }
+    this.#active.add(key);
+    this.#count++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#active.delete(key);
+      this.#count--;
+    };
+  }
+}
+
+/**
+ * Reads a request body whole within `timeoutMs` and `maxBytes`: 408 when it
+ * arrives too slowly, 413 when it grows past the limit (whatever
+ * Content-Length said).
+ *
+ * @example
+ * ```ts
+ * import { readBody } from "./limits.ts";
+ * import assert from "node:assert/strict";
+ * const bytes = await readBody(new Request("http://x", { method: "POST", body: "abc" }), { maxBytes: 10, timeoutMs: 1000 });
+ * assert.equal(bytes.length, 3);
+ * ```
+ */
+export async function readBody(
+  request: Request,
+  options: { maxBytes: number; timeoutMs: number },
+): Promise<Uint8Array> {
+  const { maxBytes, timeoutMs } = options;
+  const length = request.headers.get("Content-Length");
+  if (length !== null && Number(length) > maxBytes) {
+    throw new ApiError(
+      413,
+      "payload_too_large",
+      `Cannot accept update: body exceeds ${maxBytes} bytes`,
+    );
+  }
+  if (!request.body) return new Uint8Array(0);
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new ApiError(
+            408,
+            "request_timeout",
+            `Cannot accept update: the body did not arrive within ${timeoutMs / 1000} s`,
+          ),
+        ),
+      timeoutMs,
+    );
+  });
+  try {
+    for (;;) {
+      const { done, value } = await Promise.race([reader.read(), timeout]);
+      if (done) break;
+      total += value.byteLength;
+      if (total > maxBytes) {
+        throw new ApiError(
+          413,
+          "payload_too_large",
+          `Cannot accept update: body exceeds ${maxBytes} bytes`,
+        );
+      }
+      chunks.push(value);
+    }
+  } catch (error) {
+    reader.cancel().catch(() => {});
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+  if (chunks.length === 1) return chunks[0]!;
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return out;
+}

@@ -1,0 +1,390 @@
+/**
+ * The coordinator's durable state in one SQLite file (`node:sqlite`): each
+ * task's config, round, version, phase and global weights, its round history,
+ * its clients, the updates accepted in the open round and the answers given to
+ * them, and the clients' tokens (as hashes). Every write is a committed
+ * transaction (WAL, synchronous FULL) before the caller answers.
+ * @module
+ */
+import { DatabaseSync } from "node:sqlite";
+import { join } from "node:path";
+import type { Phase, RoundMetrics } from "../shared/schemas.ts";
+
+/** The file in a run folder that holds the state. */
+export const STATE_FILE = "state.db";
+const FORMAT = "federated-rdrop-coordinator-state";
+const SCHEMA_VERSION = "1";
+
+/** A state folder that cannot be used: foreign, corrupt or from another version. */
+export class StateError extends Error {
+  /** Creates the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "StateError";
+  }
+}
+
+/** A client as the coordinator remembers it. */
+export interface StoredClient {
+  id: string;
+  lastSeen: string;
+  updatesAccepted: number;
+  backend: string | null;
+}
+
+/** An accepted update of the open round (or async buffer). */
+export interface StoredUpdate {
+  /** The client id (sync) or client id and arrival number (async). */
+  key: string;
+  clientId: string;
+  staleness: number;
+  bytes: Uint8Array;
+}
+
+/** A task's saved state. */
+export interface StoredTask {
+  round: number;
+  version: number;
+  phase: Phase;
+  /** The global weights (all of them) as safetensors. */
+  global: Uint8Array;
+  history: RoundMetrics[];
+  clients: StoredClient[];
+  pending: StoredUpdate[];
+  /** The answer given to each accepted update, by `clientId:digest`. */
+  answers: Map<string, string>;
+}
+
+/** What a round's close commits at once. */
+export interface RoundCommit {
+  round: number;
+  version: number;
+  phase: Phase;
+  global: Uint8Array;
+  metrics: RoundMetrics;
+  clients: StoredClient[];
+}
+
+/**
+ * The durable state of a run folder. Opening a folder that holds anything but
+ * this coordinator's state (or a damaged state file) throws
+ * {@linkcode StateError} and changes nothing.
+ *
+ * @example
+ * ```ts
+ * import { StateStore } from "./state_store.ts";
+ * import assert from "node:assert/strict";
+ * const dir = await Deno.makeTempDir();
+ * const store = StateStore.open(dir);
+ * store.task("a", "{}").saveInitial({ round: 1, version: 0, phase: "training", global: new Uint8Array(8), metrics: [] });
+ * assert.equal(store.task("a", "{}").load()?.round, 1);
+ * store.close();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export class StateStore {
+  readonly #db: DatabaseSync;
+  readonly path: string;
+
+  private constructor(db: DatabaseSync, path: string) {
+    this.#db = db;
+    this.path = path;
+  }
+
+  /**
+   * Opens (or creates) the state of `dir`. A folder that exists with files in
+   * it but no state file, or a state file that is not this coordinator's, is
+   * refused.
+   */
+  static open(dir: string): StateStore {
+    const path = join(dir, STATE_FILE);
+    let exists = true;
+    try {
+      Deno.statSync(path);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+      exists = false;
+    }
+    if (!exists) {
+      Deno.mkdirSync(dir, { recursive: true });
+      const entries = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) =>
+        !n.startsWith(".")
+      );
+      if (entries.length > 0) {
+        throw new StateError(
+          `Cannot use "${dir}" as a run folder: it holds ${
+            entries.slice(0, 3).map((n) => `"${n}"`).join(", ")
+          }${
+            entries.length > 3 ? ", ..." : ""
+          } but no ${STATE_FILE}; it is not this coordinator's state (choose an empty or new folder)`,
+        );
+      }
+    }
+    let db: DatabaseSync;
+    try {
+      db = new DatabaseSync(path);
+      db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000");
+    } catch (error) {
+      throw new StateError(
+        `Cannot open the state "${path}": ${
+          error instanceof Error ? error.message : error
+        } (a damaged or foreign file; it is left as it is)`,
+      );
+    }
+    try {
+      if (exists) checkFormat(db, path);
+      else createSchema(db);
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+    return new StateStore(db, path);
+  }
+
+  /** The state of task `id`, whose config serialises to `config`. */
+  task(id: string, config: string): TaskStore {
+    return new TaskStore(this.#db, id, config);
+  }
+
+  /** Whether any task has saved state (a restart). */
+  hasTasks(): boolean {
+    return this.#db.prepare("SELECT 1 FROM tasks LIMIT 1").get() !== undefined;
+  }
+
+  /** Tasks added over HTTP, in order, as `{id, source}` (the request body, JSON). */
+  addedTasks(): { id: string; source: string }[] {
+    return this.#db.prepare(
+      "SELECT id, source FROM tasks WHERE source IS NOT NULL ORDER BY position",
+    ).all() as unknown as { id: string; source: string }[];
+  }
+
+  /** Runs `fn` in one transaction. */
+  transaction<T>(fn: () => T): T {
+    return transaction(this.#db, fn);
+  }
+
+  /** The database, for the tokens of {@linkcode import("./auth.ts").Auth}. */
+  get db(): DatabaseSync {
+    return this.#db;
+  }
+
+  /** Closes the file. */
+  close(): void {
+    if (this.#db.isOpen) this.#db.close();
+  }
+}
+
+/** One task's rows. */
+export class TaskStore {
+  readonly #db: DatabaseSync;
+  readonly id: string;
+  readonly #config: string;
+
+  /** Use {@linkcode StateStore.task}. */
+  constructor(db: DatabaseSync, id: string, config: string) {
+    this.#db = db;
+    this.id = id;
+    this.#config = config;
+  }
+
+  /**
+   * The saved state, or null for a task never saved. Throws
+   * {@linkcode StateError} when the saved task had another config.
+   */
+  load(): StoredTask | null {
+    const row = this.#db.prepare(
+      "SELECT config, round, version, phase, global FROM tasks WHERE id = ?",
+    ).get(this.id) as
+      | { config: string; round: number; version: number; phase: Phase; global: Uint8Array }
+      | undefined;
+    if (!row) return null;
+    if (row.config !== this.#config) {
+      throw new StateError(
+        `Cannot resume task "${this.id}": the saved state was made with other settings; start it with the same task and flags, or use a new run folder`,
+      );
+    }
+    const history = this.#db.prepare(
+      "SELECT metrics FROM history WHERE task_id = ? ORDER BY seq",
+    ).all(this.id) as unknown as { metrics: string }[];
+    const clients = this.#db.prepare(
+      "SELECT record FROM clients WHERE task_id = ? ORDER BY position",
+    ).all(this.id) as unknown as { record: string }[];
+    const pending = this.#db.prepare(
+      "SELECT key, client_id, staleness, bytes FROM pending WHERE task_id = ? ORDER BY seq",
+    ).all(this.id) as unknown as {
+      key: string;
+      client_id: string;
+      staleness: number;
+      bytes: Uint8Array;
+    }[];
+    const answers = this.#db.prepare(
+      "SELECT client_id, digest, response FROM answers WHERE task_id = ?",
+    ).all(this.id) as unknown as { client_id: string; digest: string; response: string }[];
+    return {
+      round: row.round,
+      version: row.version,
+      phase: row.phase,
+      global: new Uint8Array(row.global),
+      history: history.map((h) => JSON.parse(h.metrics)),
+      clients: clients.map((c) => JSON.parse(c.record)),
+      pending: pending.map((p) => ({
+        key: p.key,
+        clientId: p.client_id,
+        staleness: p.staleness,
+        bytes: new Uint8Array(p.bytes),
+      })),
+      answers: new Map(answers.map((a) => [`${a.client_id}:${a.digest}`, a.response])),
+    };
+  }
+
+  /** Saves a new task's first state (round 0's metrics included). `source`: the HTTP body that created it. */
+  saveInitial(
+    state: {
+      round: number;
+      version: number;
+      phase: Phase;
+      global: Uint8Array;
+      metrics: RoundMetrics[];
+    },
+    source?: string,
+  ): void {
+    transaction(this.#db, () => {
+      const position = (this.#db.prepare("SELECT COUNT(*) AS n FROM tasks").get() as { n: number })
+        .n;
+      this.#db.prepare(
+        "INSERT INTO tasks (id, position, config, source, round, version, phase, global) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+      ).run(
+        this.id,
+        position,
+        this.#config,
+        source ?? null,
+        state.round,
+        state.version,
+        state.phase,
+        state.global,
+      );
+      for (const metrics of state.metrics) this.#insertHistory(metrics);
+    });
+  }
+
+  /** Stores an accepted update and the answer to it, with its client, in one transaction. */
+  saveUpdate(
+    update: StoredUpdate,
+    answer: { digest: string; response: string },
+    client: StoredClient,
+  ): void {
+    transaction(this.#db, () => {
+      this.#db.prepare(
+        "INSERT INTO pending (task_id, key, client_id, staleness, bytes) VALUES (?, ?, ?, ?, ?)",
+      ).run(this.id, update.key, update.clientId, update.staleness, update.bytes);
+      this.#db.prepare(
+        "INSERT OR REPLACE INTO answers (task_id, client_id, digest, response) VALUES (?, ?, ?, ?)",
+      ).run(this.id, update.clientId, answer.digest, answer.response);
+      this.#saveClient(client);
+    });
+  }
+
+  /** Saves a client record (first seen, or seen again). */
+  saveClient(client: StoredClient): void {
+    this.#saveClient(client);
+  }
+
+  /**
+   * Closes a round in one transaction: the new global, round, version and
+   * phase, the round's metrics, the clients, and the open round's updates
+   * removed (they are now in the global).
+   */
+  commitRound(commit: RoundCommit): void {
+    transaction(this.#db, () => {
+      this.#db.prepare(
+        "UPDATE tasks SET round = ?, version = ?, phase = ?, global = ? WHERE id = ?",
+      ).run(commit.round, commit.version, commit.phase, commit.global, this.id);
+      this.#insertHistory(commit.metrics);
+      this.#db.prepare("DELETE FROM pending WHERE task_id = ?").run(this.id);
+      for (const client of commit.clients) this.#saveClient(client);
+    });
+  }
+
+  /** Saves a phase change (pause, resume, stop); `dropPending` clears the open round. */
+  savePhase(phase: Phase, options: { dropPending?: boolean } = {}): void {
+    transaction(this.#db, () => {
+      this.#db.prepare("UPDATE tasks SET phase = ? WHERE id = ?").run(phase, this.id);
+      if (options.dropPending) {
+        this.#db.prepare("DELETE FROM pending WHERE task_id = ?").run(this.id);
+      }
+    });
+  }
+
+  #insertHistory(metrics: RoundMetrics): void {
+    this.#db.prepare("INSERT INTO history (task_id, metrics) VALUES (?, ?)").run(
+      this.id,
+      JSON.stringify(metrics),
+    );
+  }
+
+  #saveClient(client: StoredClient): void {
+    this.#db.prepare(
+      `INSERT INTO clients (task_id, id, position, record) VALUES (?, ?, (SELECT COUNT(*) FROM clients WHERE task_id = ?), ?)
+       ON CONFLICT (task_id, id) DO UPDATE SET record = excluded.record`,
+    ).run(this.id, client.id, this.id, JSON.stringify(client));
+  }
+}
+
+function transaction<T>(db: DatabaseSync, fn: () => T): T {
+  db.exec("BEGIN IMMEDIATE");
+  try {
+    const result = fn();
+    db.exec("COMMIT");
+    return result;
+  } catch (error) {
+    db.exec("ROLLBACK");
+    throw error;
+  }
+}
+
+function createSchema(db: DatabaseSync): void {
+  transaction(db, () => {
+    db.exec(`
+      CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      CREATE TABLE tasks (id TEXT PRIMARY KEY, position INTEGER NOT NULL, config TEXT NOT NULL,
+        source TEXT, round INTEGER NOT NULL, version INTEGER NOT NULL, phase TEXT NOT NULL,
+        global BLOB NOT NULL);
+      CREATE TABLE history (seq INTEGER PRIMARY KEY AUTOINCREMENT, task_id TEXT NOT NULL,
+        metrics TEXT NOT NULL);
+      CREATE TABLE clients (task_id TEXT NOT NULL, id TEXT NOT NULL, position INTEGER NOT NULL,
+        record TEXT NOT NULL, PRIMARY KEY (task_id, id));
+      CREATE TABLE pending (seq INTEGER PRIMARY KEY AUTOINCREMENT, task_id TEXT NOT NULL,
+        key TEXT NOT NULL, client_id TEXT NOT NULL, staleness INTEGER NOT NULL, bytes BLOB NOT NULL,
+        UNIQUE (task_id, key));
+      CREATE TABLE answers (task_id TEXT NOT NULL, client_id TEXT NOT NULL, digest TEXT NOT NULL,
+        response TEXT NOT NULL, PRIMARY KEY (task_id, client_id, digest));
+    `);
+    const insert = db.prepare("INSERT INTO meta (key, value) VALUES (?, ?)");
+    insert.run("format", FORMAT);
+    insert.run("schema", SCHEMA_VERSION);
+  });
+}
+
+function checkFormat(db: DatabaseSync, path: string): void {
+  let rows: { key: string; value: string }[];
+  try {
+    rows = db.prepare("SELECT key, value FROM meta").all() as unknown as typeof rows;
+  } catch (error) {
+    throw new StateError(
+      `Cannot use the state "${path}": ${
+        error instanceof Error ? error.message : error
+      } (not this coordinator's state, or damaged; it is left as it is)`,
+    );
+  }
+  const meta = new Map(rows.map((r) => [r.key, r.value]));
+  if (meta.get("format") !== FORMAT) {
+    throw new StateError(
+      `Cannot use the state "${path}": it is not this coordinator's state (it is left as it is)`,
+    );
+  }
+  if (meta.get("schema") !== SCHEMA_VERSION) {
+    throw new StateError(
+      `Cannot use the state "${path}": schema ${meta.get("schema")} is not ${SCHEMA_VERSION}`,
+    );
+  }
+}
