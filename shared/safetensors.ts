@@ -266,6 +266,33 @@ function parseEntry(name: string, value: unknown): SafetensorsHeaderEntry {
   return { dtype, shape: [...shape], dataOffsets: [begin, end] };
 }
 
+/**
+ * The first key that appears twice at the top level of a JSON object's text
+ * (JSON.parse would silently keep the last one), or null.
+ */
+function firstDuplicateKey(text: string): string | null {
+  const seen = new Set<string>();
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === "{" || c === "[") depth++;
+    else if (c === "}" || c === "]") depth--;
+    else if (c === '"') {
+      const start = i;
+      for (i++; i < text.length && text[i] !== '"'; i++) if (text[i] === "\\") i++;
+      if (depth !== 1) continue;
+      // A key is a string followed by a colon.
+      let j = i + 1;
+      while (j < text.length && /\s/.test(text[j]!)) j++;
+      if (text[j] !== ":") continue;
+      const key = JSON.parse(text.slice(start, i + 1)) as string;
+      if (seen.has(key)) return key;
+      seen.add(key);
+    }
+  }
+  return null;
+}
+
 function parseMetadata(value: unknown): Record<string, string> {
   if (!isPlainObject(value)) fail(`"${METADATA_KEY}" is not an object`);
   for (const [key, v] of Object.entries(value)) {
@@ -324,6 +351,8 @@ export function readSafetensorsHeader(
     fail(`header is not valid JSON ("${(e as Error).message}")`);
   }
   if (!isPlainObject(json)) fail("header is not a JSON object");
+  const duplicate = firstDuplicateKey(text);
+  if (duplicate !== null) fail(`tensor name "${duplicate}" appears more than once in the header`);
   let metadata: Record<string, string> = {};
   const list: [string, SafetensorsHeaderEntry][] = [];
   for (const [name, value] of Object.entries(json)) {

@@ -1,0 +1,112 @@
+import assert from "node:assert/strict";
+import { startBackend } from "../client/backend.ts";
+import { buildModel } from "../shared/model.ts";
+import { ErrorResponseSchema } from "../shared/schemas.ts";
+import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
+import { createApp } from "./app.ts";
+import { Auth } from "./auth.ts";
+import { Federation } from "./federation.ts";
+import { TaskRegistry } from "./registry.ts";
+
+await startBackend("wasm");
+
+const task = mnistMlpTask({
+  rounds: { total: 2, targetClients: 3, minClients: 1, timeoutSeconds: 600 },
+});
+const model = await buildModel(task.model.topology);
+const federation = await Federation.create({ task, model });
+const registry = new TaskRegistry();
+registry.register(federation);
+const { auth } = Auth.create();
+const app = createApp(registry, {
+  auth,
+  limits: { requestsPerSecond: 0.5, burst: 3, maxConcurrentUploads: 1, uploadTimeoutSeconds: 0.3 },
+});
+const [alice, bob, carol] = ["alice", "bob", "carol"].map((id) => auth.issue(id).token);
+
+/** A body that sends a few bytes and then nothing (until `stop`). */
+function stalledBody(): { body: ReadableStream<Uint8Array>; stop: () => void } {
+  let controller: ReadableStreamDefaultController<Uint8Array>;
+  const body = new ReadableStream<Uint8Array>({
+    start(c) {
+      controller = c;
+      c.enqueue(new Uint8Array(16));
+    },
+  });
+  return {
+    body,
+    stop: () => {
+      try {
+        controller.close();
+      } catch {
+        // cancelled already
+      }
+    },
+  };
+}
+
+const upload = (token: string, body: BodyInit, headers: Record<string, string> = {}) =>
+  app.request("/v1/updates", {
+    method: "POST",
+    headers: {
+      Authorization: `Bearer ${token}`,
+      "Content-Type": "application/octet-stream",
+      ...headers,
+    },
+    body,
+  });
+
+Deno.test("a client over its rate gets 429 with Retry-After; other clients are not affected", async () => {
+  const get = (token: string) =>
+    app.request("/v1/task", { headers: { Authorization: `Bearer ${token}` } });
+  for (let i = 0; i < 3; i++) assert.equal((await get(carol!)).status, 200);
+  const limited = await get(carol!);
+  assert.equal(limited.status, 429);
+  assert.ok(Number(limited.headers.get("Retry-After")) >= 1);
+  assert.match(ErrorResponseSchema.parse(await limited.json()).error.message, /Too many requests/);
+  assert.equal((await get(bob!)).status, 200);
+});
+
+Deno.test("a body that arrives too slowly is cut off with 408 and frees its slot", async () => {
+  const { body } = stalledBody();
+  const res = await upload(alice!, body);
+  assert.equal(res.status, 408);
+  assert.match(ErrorResponseSchema.parse(await res.json()).error.message, /did not arrive within/);
+  assert.equal(federation.status().received, 0);
+});
+
+Deno.test("a declared body over the limit is refused with 413 before it is read", async () => {
+  const { body, stop } = stalledBody();
+  const res = await upload(bob!, body, {
+    "Content-Length": String(federation.maxUpdateBytes() + 1),
+  });
+  assert.equal(res.status, 413);
+  assert.match(
+    ErrorResponseSchema.parse(await res.json()).error.message,
+    new RegExp(`exceeds ${federation.maxUpdateBytes()} bytes`),
+  );
+  stop();
+});
+
+Deno.test("uploads in flight are bounded: 503 past the total, 429 for a client's second", async () => {
+  const first = stalledBody();
+  const pending = upload(alice!, first.body);
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  const busy = await upload(bob!, new Uint8Array(8));
+  assert.equal(busy.status, 503);
+  assert.equal(busy.headers.get("Retry-After"), "1");
+  await busy.body?.cancel();
+  const second = await upload(alice!, new Uint8Array(8));
+  assert.equal(second.status, 429);
+  await second.body?.cancel();
+  // The stalled upload times out and its slot is free again.
+  assert.equal((await pending).status, 408);
+  const after = await upload(auth.issue("dave").token, new Uint8Array(8));
+  assert.equal(after.status, 400); // admitted, and refused for its content only
+  await after.body?.cancel();
+});
+
+globalThis.addEventListener("unload", () => {
+  federation.close();
+  model.dispose();
+});
