@@ -653,3 +653,24 @@ Deno.test("POST /v1/updates after a failed round close applies the round's delta
     await Deno.remove(runDir, { recursive: true }).catch(() => {});
   }
 });
+
+Deno.test("CORS answers only configured origins; every answer has security headers", async () => {
+  const app = createApp(new TaskRegistry(), { corsOrigins: ["https://lab.example"] });
+  const allowed = await app.request("/v1/health", { headers: { Origin: "https://lab.example" } });
+  assert.equal(allowed.headers.get("Access-Control-Allow-Origin"), "https://lab.example");
+  const other = await app.request("/v1/health", { headers: { Origin: "https://evil.example" } });
+  assert.equal(other.headers.get("Access-Control-Allow-Origin"), null);
+  const preflight = await app.request("/v1/updates", {
+    method: "OPTIONS",
+    headers: { Origin: "https://evil.example", "Access-Control-Request-Method": "POST" },
+  });
+  assert.equal(preflight.headers.get("Access-Control-Allow-Origin"), null);
+  for (const res of [allowed, other]) {
+    assert.equal(res.headers.get("X-Content-Type-Options"), "nosniff");
+    assert.equal(res.headers.get("X-Frame-Options"), "SAMEORIGIN");
+    assert.ok(res.headers.get("Referrer-Policy"));
+  }
+  const none = createApp(new TaskRegistry());
+  const res = await none.request("/v1/health", { headers: { Origin: "https://lab.example" } });
+  assert.equal(res.headers.get("Access-Control-Allow-Origin"), null);
+});

@@ -12,6 +12,7 @@ import { encodeSafetensors, type Float32Tensor } from "../shared/safetensors.ts"
 import { seededRandom } from "../shared/random.ts";
 import { dense, sequential } from "../shared/tasks/_layers.ts";
 import { type Status, StatusSchema } from "../shared/schemas.ts";
+import { freePort, spawnCoordinator, waitUntilUp } from "./_coordinator_process.ts";
 
 const ROUNDS = 200;
 const CLIENTS = ["c1", "c2", "c3", "c4"];
@@ -33,13 +34,6 @@ const SHAPES: [string, number[]][] = [
   ["logits/kernel", [8, 3]],
   ["logits/bias", [3]],
 ];
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -65,28 +59,15 @@ Deno.test("SIGKILLs at random points lose no accepted update and leave every che
   let finished: Status | null = null;
 
   const start = (faults: boolean) =>
-    new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "coordinator/main.ts",
-        "--task",
-        taskFile,
-        "--run-dir",
-        runDir,
-        "--port",
-        String(port),
-        "--admin-token",
-        ADMIN,
-        "--enrolment-token",
-        ENROL,
-        "--linger",
-        "1",
-      ],
+    spawnCoordinator({
+      taskFile,
+      runDir,
+      port,
+      adminToken: ADMIN,
+      enrolmentToken: ENROL,
+      linger: 1,
       env: faults ? { FL_FAULT_KILL_CHECKPOINT: "0.08", FL_FAULT_KILL_COMMIT: "0.08" } : {},
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
+    });
 
   const auth = (token: string) => ({ Authorization: `Bearer ${token}` });
 
@@ -163,25 +144,12 @@ Deno.test("SIGKILLs at random points lose no accepted update and leave every che
     }).then((r) => r.body?.cancel()).catch(() => {});
   }
 
-  async function waitUp(child: Deno.ChildProcess): Promise<boolean> {
-    for (let i = 0; i < 300; i++) {
-      try {
-        if ((await fetch(`${url}/v1/health`)).ok) return true;
-      } catch {
-        // not up yet
-      }
-      const exited = await Promise.race([child.status.then(() => true), sleep(50)]);
-      if (exited) return false;
-    }
-    throw new Error("the coordinator did not start");
-  }
-
   try {
     for (let life = 0; !finished; life++) {
       const faults = kills < KILLS;
       const child = start(faults);
       const stderr = new Response(child.stderr).text();
-      const up = await waitUp(child);
+      const up = await waitUntilUp(url, child);
       if (up && tokens.size === 0) {
         for (const clientId of CLIENTS) {
           const res = await fetch(`${url}/v1/enrol`, {

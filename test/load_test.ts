@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { encodeSafetensors } from "../shared/safetensors.ts";
 import { StatusSchema } from "../shared/schemas.ts";
 import { dense, sequential } from "../shared/tasks/_layers.ts";
+import { freePort, spawnCoordinator, waitUntilUp } from "./_coordinator_process.ts";
 
 const CLIENTS = 200;
 const MAX_UPLOADS = 32;
@@ -31,9 +32,7 @@ function memory(pid: number): { peakMiB: number; rssMiB: number } | null {
 
 Deno.test(`${CLIENTS} concurrent clients post 1M-parameter updates: none lost, only configured refusals`, async () => {
   const dir = await Deno.makeTempDir({ prefix: "load-" });
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
+  const port = freePort();
   const url = `http://127.0.0.1:${port}`;
   // 1000 x 1000 kernel + 1000 bias = 1,001,000 parameters.
   const task = {
@@ -43,35 +42,18 @@ Deno.test(`${CLIENTS} concurrent clients post 1M-parameter updates: none lost, o
     rounds: { total: 1, targetClients: CLIENTS, minClients: CLIENTS, timeoutSeconds: 3600 },
   };
   await Deno.writeTextFile(join(dir, "task.json"), JSON.stringify(task));
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "coordinator/main.ts",
-      "--task",
-      join(dir, "task.json"),
-      "--run-dir",
-      join(dir, "run"),
-      "--port",
-      String(port),
-      "--admin-token",
-      ADMIN,
-      "--enrolment-token",
-      ENROL,
-      "--max-uploads",
-      String(MAX_UPLOADS),
-      "--linger",
-      "30",
-    ],
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
+  const child = spawnCoordinator({
+    taskFile: join(dir, "task.json"),
+    runDir: join(dir, "run"),
+    port,
+    adminToken: ADMIN,
+    enrolmentToken: ENROL,
+    linger: 30,
+    args: ["--max-uploads", String(MAX_UPLOADS)],
+  });
   const stderr = new Response(child.stderr).text();
   try {
-    for (let i = 0; !(await fetch(`${url}/v1/health`).then((r) => r.ok, () => false)); i++) {
-      assert.ok(i < 600, "the coordinator did not start");
-      await sleep(50);
-    }
+    assert.ok(await waitUntilUp(url, child), "the coordinator did not start");
     const idle = memory(child.pid);
     const kernel = new Float32Array(1000 * 1000).fill(1e-4);
     const bias = new Float32Array(1000).fill(1e-4);
