@@ -111,7 +111,6 @@ export class Federation {
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** The open round's (or async buffer's) updates, by client (async: by client and arrival). */
   #pending = new Map<string, PendingUpdate>();
-  #arrivals = 0;
   #clients = new Map<string, ClientRecord>();
   #history: RoundMetrics[] = [];
   /** The answer given to each accepted update, by `clientId:sha256`, for idempotent resends. */
@@ -219,7 +218,6 @@ export class Federation {
       }
       this.#pending.set(p.key, { clientId: p.clientId, update, staleness: p.staleness });
       this.#participants.add(p.clientId);
-      this.#arrivals++;
     }
     if (saved.phase === "finished" || saved.phase === "stopped") {
       clearTimeout(this.#timer);
@@ -414,8 +412,8 @@ export class Federation {
       : this.#checkSync(metadata, clientId);
     if (metadata.clientId) this.#checkSelected(clientId);
     const update = validateUpdate(bytes, this.trainable, this.task.updates);
-    // Async: a fast client may have several updates in one buffer.
-    const key = this.#async ? `${clientId}#${this.#arrivals + 1}` : clientId;
+    // Async: a client may have several updates in a buffer, told apart by their bytes.
+    const key = this.#async ? `${clientId}#${digest.slice(0, 32)}` : clientId;
     const accepted: UpdateAccepted = {
       accepted: true,
       round: this.#round,
@@ -436,7 +434,6 @@ export class Federation {
       { digest, response },
       storedClient(client),
     );
-    this.#arrivals++;
     this.#answers.set(`${clientId}:${digest}`, response);
     this.#pending.set(key, { clientId, update, staleness });
     this.#participants.add(clientId);

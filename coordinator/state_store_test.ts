@@ -4,6 +4,7 @@ import { startBackend } from "../client/backend.ts";
 import { buildModel } from "../shared/model.ts";
 import { decodeSafetensors, encodeSafetensors, type Float32Tensor } from "../shared/safetensors.ts";
 import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
+import type { TaskConfig } from "../shared/schemas.ts";
 import { Federation } from "./federation.ts";
 import { STATE_FILE, StateError, StateStore } from "./state_store.ts";
 
@@ -30,7 +31,11 @@ function update(federation: Federation, clientId: string, value: number): Uint8A
 }
 
 /** A federation over the state in `dir`, as a restarted coordinator would build it. */
-async function open(dir: string): Promise<{ federation: Federation; done: () => void }> {
+async function open(
+  dir: string,
+  config: TaskConfig = task,
+): Promise<{ federation: Federation; done: () => void }> {
+  const task = config;
   const store = StateStore.open(dir);
   const model = await buildModel(task.model.topology);
   const federation = await Federation.create({
@@ -134,6 +139,35 @@ Deno.test("StateStore refuses to resume a task with other settings", async () =>
       (e) => e instanceof StateError && /other settings/.test(e.message),
     );
     store.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a restarted async federation resumes its buffer, several updates of one client included", async () => {
+  const dir = await Deno.makeTempDir();
+  const asyncTask = mnistMlpTask({
+    rounds: { total: 2, mode: "async", bufferSize: 3, maxStaleness: 2, timeoutSeconds: 600 },
+  });
+  try {
+    const first = await open(dir, asyncTask);
+    first.federation.submit(update(first.federation, "a", 0.01));
+    first.federation.submit(update(first.federation, "a", 0.02));
+    first.done();
+    const second = await open(dir, asyncTask);
+    assert.equal(second.federation.status().received, 2);
+    second.federation.submit(update(second.federation, "a", 0.03));
+    await second.federation.settled();
+    assert.equal(second.federation.version, 1);
+    assert.deepEqual(
+      second.federation.status().history.at(-1)!.updates.map((u) => u.clientId),
+      ["a", "a", "a"],
+    );
+    second.done();
+    const third = await open(dir, asyncTask);
+    assert.equal(third.federation.version, 1);
+    assert.equal(third.federation.status().received, 0);
+    third.done();
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
