@@ -3,6 +3,7 @@
  * @module
  */
 import { decodeSafetensors, encodeSafetensors, type Float32Tensor } from "../shared/safetensors.ts";
+import { encodeUpdate, type ErrorFeedback } from "../shared/codec.ts";
 import {
   EnrolResponseSchema,
   ErrorResponseSchema,
@@ -13,6 +14,7 @@ import {
   TaskResponseSchema,
   type UpdateAccepted,
   UpdateAcceptedSchema,
+  type UpdateCodec,
 } from "../shared/schemas.ts";
 
 /** An error answer of the coordinator, with its status and code. */
@@ -172,17 +174,20 @@ export class CoordinatorClient {
     });
   }
 
-  /** POST /v1/updates with a delta per trainable weight. */
-  async sendUpdate(delta: Map<string, Float32Tensor>, info: UpdateInfo): Promise<UpdateAccepted> {
-    const metadata: Record<string, string> = {};
-    for (const [key, value] of Object.entries(info)) {
-      if (value !== undefined) {
-        metadata[key] = typeof value === "number" && !Number.isInteger(value)
-          ? value.toPrecision(6)
-          : String(value);
-      }
-    }
-    const body = encodeSafetensors(delta, metadata);
+  /** POST /v1/updates with a delta per trainable weight, encoded as {@linkcode encodeUpdateBody} does. */
+  async sendUpdate(
+    delta: Map<string, Float32Tensor>,
+    info: UpdateInfo,
+    options: { codec?: UpdateCodec; feedback?: ErrorFeedback } = {},
+  ): Promise<UpdateAccepted> {
+    return await this.postUpdate(encodeUpdateBody(delta, info, options));
+  }
+
+  /**
+   * POST /v1/updates with an encoded update. Resending the same bytes after a
+   * lost answer is safe: the coordinator answers as the first time.
+   */
+  async postUpdate(body: Uint8Array): Promise<UpdateAccepted> {
     const response = await this.#request("/v1/updates", {
       method: "POST",
       headers: { "Content-Type": "application/octet-stream" },
@@ -190,4 +195,35 @@ export class CoordinatorClient {
     });
     return UpdateAcceptedSchema.parse(await response.json());
   }
+}
+
+/**
+ * An update's bytes: the delta in the task's codec (f32 by default) with
+ * `info` as metadata; `feedback` carries what compression left out from one
+ * update to the next (so encode each update once, and resend the bytes).
+ *
+ * @example
+ * ```ts
+ * import { encodeUpdateBody } from "./coordinator_client.ts";
+ * const delta = new Map([["w", { shape: [2], data: Float32Array.of(1, 2) }]]);
+ * const bytes = encodeUpdateBody(delta, { round: 1, baseVersion: 0, numLabeled: 1, numUnlabeled: 0 });
+ * console.assert(bytes.length > 8);
+ * ```
+ */
+export function encodeUpdateBody(
+  delta: Map<string, Float32Tensor>,
+  info: UpdateInfo,
+  options: { codec?: UpdateCodec; feedback?: ErrorFeedback } = {},
+): Uint8Array {
+  const metadata: Record<string, string> = {};
+  for (const [key, value] of Object.entries(info)) {
+    if (value !== undefined) {
+      metadata[key] = typeof value === "number" && !Number.isInteger(value)
+        ? value.toPrecision(6)
+        : String(value);
+    }
+  }
+  return options.codec && options.codec.kind !== "f32"
+    ? encodeUpdate(delta, options.codec, metadata, options.feedback)
+    : encodeSafetensors(delta, metadata);
 }

@@ -8,7 +8,13 @@ import { countRows, type Dataset, featureSize, reshapeRows } from "../shared/dat
 import { buildModel, readWeights, writeWeights } from "../shared/model.ts";
 import type { Float32Tensor } from "../shared/safetensors.ts";
 import type { TaskResponse } from "../shared/schemas.ts";
-import { CoordinatorClient, CoordinatorError, type UpdateInfo } from "./coordinator_client.ts";
+import {
+  CoordinatorClient,
+  CoordinatorError,
+  encodeUpdateBody,
+  type UpdateInfo,
+} from "./coordinator_client.ts";
+import { ErrorFeedback } from "../shared/codec.ts";
 import { LocalTrainer, type StepProgress, type TrainResult } from "./trainer.ts";
 import { Evaluator } from "../shared/evaluate.ts";
 
@@ -111,6 +117,8 @@ export async function runClient(options: RunClientOptions): Promise<void> {
     trainer = new LocalTrainer(model, dataset, { seed: options.seed });
     evaluator = counts.numLabeled > 0 ? new Evaluator(dataset) : null;
     onEvent?.({ kind: "joined", task });
+    // Lossy codecs: what was not sent is added to the next update.
+    const feedback = task.codec.kind === "f32" ? undefined : new ErrorFeedback();
     for (;;) {
       // After the last round a coordinator that went away has simply finished.
       const lastDone = lastRound >= task.rounds.total;
@@ -157,20 +165,20 @@ export async function runClient(options: RunClientOptions): Promise<void> {
       }
       const delta = subtractWeights(readWeights(model, { trainableOnly: true }), global.weights);
       lastRound = global.round;
+      // Encoded once (error feedback moves on), resent as the same bytes.
+      const body = encodeUpdateBody(delta, {
+        round: global.round,
+        baseVersion: global.version,
+        ...counts,
+        clientId,
+        backend: options.backend ?? "wasm",
+        loss: result.loss,
+        ce: result.ce,
+        kl: result.kl,
+        ...evaluation,
+      }, { codec: task.codec, feedback });
       try {
-        const accepted = await retrying(() =>
-          api.sendUpdate(delta, {
-            round: global.round,
-            baseVersion: global.version,
-            ...counts,
-            clientId,
-            backend: options.backend ?? "wasm",
-            loss: result.loss,
-            ce: result.ce,
-            kl: result.kl,
-            ...evaluation,
-          })
-        );
+        const accepted = await retrying(() => api.postUpdate(body));
         onEvent?.({
           kind: "sent",
           round: global.round,

@@ -16,6 +16,7 @@ import type {
   TaskConfig,
   TaskResponse,
   UpdateAccepted,
+  UpdateCodec,
   UpdateMetadata,
 } from "../shared/schemas.ts";
 import { type TfjsArtifacts, toTfjsArtifacts } from "../shared/tfjs_format.ts";
@@ -208,7 +209,7 @@ export class Federation {
     for (const p of saved.pending) {
       let update: ValidUpdate;
       try {
-        update = validateUpdate(p.bytes, this.trainable, this.task.updates);
+        update = validateUpdate(p.bytes, this.trainable, this.#validation);
       } catch (error) {
         throw new StateError(
           `Cannot resume task "${this.task.id}": a saved update of "${p.clientId}" no longer validates (${
@@ -411,7 +412,7 @@ export class Federation {
       ? this.#checkAsync(metadata)
       : this.#checkSync(metadata, clientId);
     if (metadata.clientId) this.#checkSelected(clientId);
-    const update = validateUpdate(bytes, this.trainable, this.task.updates);
+    const update = validateUpdate(bytes, this.trainable, this.#validation);
     // Async: a client may have several updates in a buffer, told apart by their bytes.
     const key = this.#async ? `${clientId}#${digest.slice(0, 32)}` : clientId;
     const accepted: UpdateAccepted = {
@@ -502,6 +503,15 @@ export class Federation {
       );
     }
     return staleness;
+  }
+
+  /** What an update is checked against: the norm bound and the task's codec. */
+  get #validation(): {
+    maxNorm: number | null;
+    overNorm: "reject" | "clip";
+    codec: UpdateCodec["kind"];
+  } {
+    return { ...this.task.updates, codec: this.task.codec.kind };
   }
 
   get #async(): boolean {

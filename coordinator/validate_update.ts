@@ -3,11 +3,8 @@
  * @module
  */
 import type { WeightSpec } from "../shared/model.ts";
-import {
-  decodeSafetensors,
-  readSafetensorsHeader,
-  SafetensorsError,
-} from "../shared/safetensors.ts";
+import { readSafetensorsHeader, SafetensorsError } from "../shared/safetensors.ts";
+import { CodecError, decodeUpdate } from "../shared/codec.ts";
 import { formatZodError, type UpdateMetadata, UpdateMetadataSchema } from "../shared/schemas.ts";
 import { ApiError } from "./errors.ts";
 
@@ -31,6 +28,8 @@ export interface ValidateUpdateOptions {
   maxNorm?: number | null;
   /** `reject` (400) an update over the bound, or `clip` it to the bound. @default "reject" */
   overNorm?: "reject" | "clip";
+  /** The codec the task announced; an update in another is refused. @default "f32" */
+  codec?: "f32" | "f16" | "int8" | "topk";
 }
 
 function invalid(message: string): ApiError {
@@ -83,28 +82,24 @@ export function validateUpdate(
   options: ValidateUpdateOptions = {},
 ): ValidUpdate {
   const metadata = readUpdateMetadata(bytes);
+  const sent = readSafetensorsHeader(bytes).metadata.codec ?? "f32";
+  const codec = options.codec ?? "f32";
+  if (sent !== codec) {
+    throw invalid(`the task takes "${codec}" updates, this one is "${String(sent).slice(0, 40)}"`);
+  }
   let decoded;
   try {
-    decoded = decodeSafetensors(bytes);
+    decoded = decodeUpdate(bytes, weights);
   } catch (error) {
-    if (error instanceof SafetensorsError) throw invalid(error.message);
-    throw error;
-  }
-  const expected = new Set(weights.map((w) => w.name));
-  for (const name of decoded.tensors.keys()) {
-    if (!expected.has(name)) {
-      throw invalid(`tensor "${name}" is not a trainable weight of the model`);
+    if (error instanceof SafetensorsError || error instanceof CodecError) {
+      throw invalid(error.message);
     }
+    throw error;
   }
   // One pass over the values: each must be finite, and they add to the norm.
   let squares = 0;
-  const tensors = weights.map(({ name, shape }) => {
-    const tensor = decoded.tensors.get(name);
-    if (!tensor) throw invalid(`tensor "${name}" is missing`);
-    if (tensor.shape.join() !== shape.join()) {
-      throw invalid(`tensor "${name}" has shape [${tensor.shape}], expected [${shape}]`);
-    }
-    const data = tensor.data;
+  const tensors = weights.map(({ name }, w) => {
+    const data = decoded.tensors[w]!;
     for (let i = 0; i < data.length; i++) {
       const value = data[i]!;
       if (!Number.isFinite(value)) {

@@ -189,6 +189,43 @@ export function encodeSafetensors(
   metadata: Record<string, string> = {},
 ): Uint8Array {
   const list = tensors instanceof Map ? [...tensors] : Object.entries(tensors);
+  return encodeSafetensorsRaw(
+    list.map(([name, { shape, data }]) => {
+      if (!(data instanceof Float32Array)) {
+        throw new TypeError(
+          `Cannot encode safetensors: tensor "${name}" data is not a Float32Array`,
+        );
+      }
+      return [name, { dtype: "F32", shape, data }];
+    }),
+    metadata,
+  );
+}
+
+/** A tensor of any dtype for {@linkcode encodeSafetensorsRaw}: its elements as a typed array. */
+export interface RawTensor {
+  /** A safetensors dtype, e.g. `F16`, `I8`, `I32`. */
+  dtype: string;
+  shape: number[];
+  /** The elements, little-endian; `byteLength` must be the shape's size times the dtype's. */
+  data: ArrayBufferView;
+}
+
+/**
+ * Encodes tensors of any dtype (laid out in the given order) and metadata.
+ *
+ * @example
+ * ```ts
+ * import { encodeSafetensorsRaw, readSafetensorsHeader } from "./safetensors.ts";
+ * import assert from "node:assert/strict";
+ * const bytes = encodeSafetensorsRaw([["q", { dtype: "I8", shape: [3], data: Int8Array.of(-1, 0, 1) }]]);
+ * assert.equal(readSafetensorsHeader(bytes).entries.get("q")?.dtype, "I8");
+ * ```
+ */
+export function encodeSafetensorsRaw(
+  list: [string, RawTensor][],
+  metadata: Record<string, string> = {},
+): Uint8Array {
   const parts: string[] = [];
   const metaEntries = Object.entries(metadata);
   for (const [key, value] of metaEntries) {
@@ -202,23 +239,22 @@ export function encodeSafetensors(
     );
   }
   let offset = 0;
-  for (const [name, { shape, data }] of list) {
+  for (const [name, { dtype, shape, data }] of list) {
     if (name === "" || name === METADATA_KEY) {
       throw new RangeError(`Cannot encode safetensors: invalid tensor name "${name}"`);
-    }
-    if (!(data instanceof Float32Array)) {
-      throw new TypeError(`Cannot encode safetensors: tensor "${name}" data is not a Float32Array`);
     }
     if (!Array.isArray(shape) || !shape.every(isIndex)) {
       throw new RangeError(`Cannot encode safetensors: tensor "${name}" has an invalid shape`);
     }
-    if (product(shape) !== BigInt(data.length)) {
+    const size = Object.hasOwn(DTYPE_SIZES, dtype) ? DTYPE_SIZES[dtype]! : 0;
+    if (size === 0) throw new RangeError(`Cannot encode safetensors: unknown dtype "${dtype}"`);
+    if (product(shape) * BigInt(size) !== BigInt(data.byteLength)) {
       throw new RangeError(
         `Cannot encode safetensors: tensor "${name}" has shape "[${shape}]" ` +
-          `but "${data.length}" elements`,
+          `but "${data.byteLength / size}" elements`,
       );
     }
-    const entry = { dtype: "F32", shape, data_offsets: [offset, offset + data.byteLength] };
+    const entry = { dtype, shape, data_offsets: [offset, offset + data.byteLength] };
     parts.push(`${JSON.stringify(name)}:${JSON.stringify(entry)}`);
     offset += data.byteLength;
   }

@@ -70,6 +70,31 @@ export const UpdateLimitsSchema = z.strictObject({
   overNorm: z.enum(["reject", "clip"]).default("reject"),
 });
 
+/**
+ * How updates travel (see `shared/codec.ts` for the tensors of each): `f32`,
+ * `f16`, `int8` (per chunk of `chunk` elements a scale and zero point; 0 for
+ * one chunk per tensor) or `topk` (the `fraction` or `count` largest values of
+ * each tensor, by magnitude, with their indices, values in `values`; clients
+ * keep what was not sent and add it to their next update). A string is
+ * short for `{kind: ...}`.
+ */
+export const UpdateCodecSchema = z.preprocess(
+  (value) => (typeof value === "string" ? { kind: value } : value),
+  z.strictObject({
+    kind: z.enum(["f32", "f16", "int8", "topk"]).default("f32"),
+    chunk: z.int().min(0).max(1 << 24).default(4096),
+    fraction: z.number().gt(0).max(1).optional(),
+    count: z.int().min(1).max(1e9).optional(),
+    values: z.enum(["f32", "f16", "int8"]).default("int8"),
+  }).refine((c) => c.fraction === undefined || c.count === undefined, {
+    message: "give fraction or count, not both",
+    path: ["count"],
+  }),
+);
+
+/** @see {@linkcode UpdateCodecSchema} */
+export type UpdateCodec = z.infer<typeof UpdateCodecSchema>;
+
 /** How rounds open and close. */
 export const RoundConfigSchema = z.strictObject({
   /** Rounds to run; the run finishes after the last. */
@@ -279,8 +304,8 @@ export const TaskConfigSchema = z.strictObject({
   aggregation: AggregationConfigSchema.default(AggregationConfigSchema.parse({})),
   /** How the coordinator fine-tunes on labeled rows it holds after each round (if it holds any). */
   serverTraining: TrainingConfigSchema.optional(),
-  /** Codec of updates on the wire. */
-  codec: z.literal("f32").default("f32"),
+  /** Codec of updates on the wire (announced in GET /v1/task). */
+  codec: UpdateCodecSchema.default(UpdateCodecSchema.parse({})),
   /** Bounds on each update. */
   updates: UpdateLimitsSchema.default(UpdateLimitsSchema.parse({})),
 });
@@ -336,7 +361,7 @@ export const TaskFileSchema = z.strictObject({
   training: TrainingConfigSchema.optional(),
   rounds: RoundConfigSchema.optional(),
   aggregation: AggregationConfigSchema.optional(),
-  codec: z.literal("f32").optional(),
+  codec: UpdateCodecSchema.optional(),
   updates: UpdateLimitsSchema.optional(),
   /** Labeled rows to evaluate on: a data file or folder in the input's format. */
   holdout: z.string().min(1).optional(),

@@ -5,6 +5,7 @@
 import type * as tf from "@tensorflow/tfjs";
 import { startBackend } from "../client/backend.ts";
 import { CoordinatorClient } from "../client/coordinator_client.ts";
+import { ErrorFeedback } from "../shared/codec.ts";
 import { evaluationFields, subtractWeights } from "../client/run_client.ts";
 import { LocalTrainer } from "../client/trainer.ts";
 import { Evaluator } from "../shared/evaluate.ts";
@@ -35,6 +36,8 @@ const clients = new Map<
   {
     trainer: LocalTrainer;
     evaluator: Evaluator | null;
+    /** What lossy codecs left out of this client's earlier updates. */
+    feedback: ErrorFeedback;
     dataset: Dataset;
     attackScale: number | null;
   }
@@ -50,6 +53,7 @@ async function init(request: Extract<WorkerRequest, { kind: "init" }>): Promise<
     clients.set(client.id, {
       trainer: new LocalTrainer(model, dataset, { seed: client.seed }),
       evaluator: countRows(dataset).numLabeled > 0 ? new Evaluator(dataset) : null,
+      feedback: new ErrorFeedback(),
       dataset,
       attackScale: client.attackScale ?? null,
     });
@@ -87,7 +91,7 @@ async function train(request: Extract<WorkerRequest, { kind: "train" }>): Promis
       ce: result.ce,
       kl: result.kl,
       ...evaluation,
-    });
+    }, { codec: task.codec, feedback: client.feedback });
   }
 }
 

@@ -71,6 +71,7 @@ export function armTask(
   return {
     ...base,
     training,
+    codec: config.codec,
     aggregation: AggregationConfigSchema.parse({
       ...config.aggregation,
       strategy: config.strategy,

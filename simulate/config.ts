@@ -4,7 +4,7 @@
  * @module
  */
 import { z } from "zod";
-import { STRATEGIES } from "../shared/schemas.ts";
+import { STRATEGIES, UpdateCodecSchema } from "../shared/schemas.ts";
 
 /** The arms a comparison can run. */
 export const ARMS = [
@@ -62,6 +62,8 @@ export const SimulationConfigSchema = z.strictObject({
   seeds: z.array(z.int()).min(1).default([1]),
   /** Arms to run. */
   arms: z.array(z.enum(ARMS)).min(1).default(["rdrop-ssl"]),
+  /** How clients encode updates: f32, f16, int8 or topk (or an object, see UpdateCodecSchema). */
+  codec: UpdateCodecSchema.default(UpdateCodecSchema.parse({})),
   /** Aggregation strategy. */
   strategy: z.enum(STRATEGIES).default("fedavg"),
   /**

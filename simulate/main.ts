@@ -49,6 +49,8 @@ Options (override the preset and the config file):
   --alpha A               KL weight on labeled rows (default 1)
   --unlabeled-alpha A     KL weight on unlabeled rows (default 1)
   --prior-alignment W     weight of KL(class prior || mean prediction) on unlabeled rows (default 0)
+  --codec KIND            update codec: f32 (default), f16, int8 or topk (int8 values)
+  --topk-fraction F       share of each tensor top-k sends (default 0.01)
   --ramp-up N             rounds of linear ramp-up of the unlabeled KL weight (default 0)
   --learning-rate R       local Adam learning rate (default 0.002)
   --dropout P             dropout rate of the model (default 0.3)
@@ -92,6 +94,8 @@ const args = parseFlags(
     "centralized-steps",
     "seeds",
     "strategy",
+    "codec",
+    "topk-fraction",
     "aggregation",
     "byzantine",
     "byzantine-scale",
@@ -148,6 +152,12 @@ const flags: Record<string, unknown> = {
   centralizedSteps: numberFlag("centralized-steps", args["centralized-steps"], undefined),
   seeds: list(args.seeds)?.map((s) => numberFlag("seeds", s, 0, { integer: true })),
   strategy: args.strategy,
+  codec: args.codec === undefined ? undefined : {
+    kind: args.codec,
+    ...(args["topk-fraction"] === undefined
+      ? {}
+      : { fraction: numberFlag("topk-fraction", args["topk-fraction"], undefined) }),
+  },
   aggregation: args.aggregation === undefined
     ? undefined
     : keyValueFlag("aggregation", args.aggregation),
