@@ -16,9 +16,11 @@ import { installWasmGather, installWasmMatMulTranspose } from "../client/_wasm_k
 import { LocalTrainer } from "../client/trainer.ts";
 import { fedAvg } from "../coordinator/aggregate/fed_avg.ts";
 import { createStrategy } from "../coordinator/strategy.ts";
-import { AggregationConfigSchema } from "../shared/schemas.ts";
+import { AggregationConfigSchema, UpdateCodecSchema } from "../shared/schemas.ts";
+import { decodeUpdate, encodeUpdate } from "../shared/codec.ts";
+import { seededRandom } from "../shared/random.ts";
 import { loadMnistSplit } from "../shared/mnist.ts";
-import { buildModel, readWeights } from "../shared/model.ts";
+import { buildModel, readWeights, weightSpecs } from "../shared/model.ts";
 import { decodeSafetensors, encodeSafetensors } from "../shared/safetensors.ts";
 import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
 
@@ -136,6 +138,41 @@ rows.push(
     note: "strict, with copies",
   },
 );
+// Update codecs on a delta of mnist-mlp's trainable weights: bytes on the
+// wire against f32, and decode speed (dense f32 values out per second).
+const specs = weightSpecs(model, { trainableOnly: true });
+const random = seededRandom(5);
+const delta = new Map(specs.map(({ name, shape }) => {
+  const data = new Float32Array(shape.reduce((x, y) => x * y, 1));
+  for (let i = 0; i < data.length; i++) data[i] = 0.01 * (random() - 0.5);
+  return [name, { shape, data }];
+}));
+const f32Bytes = encodeUpdate(delta, UpdateCodecSchema.parse("f32"), { round: "1" }).byteLength;
+for (
+  const [label, codec] of [
+    ["f32", "f32"],
+    ["f16", "f16"],
+    ["int8", "int8"],
+    ["topk 1%, int8 values", { kind: "topk", fraction: 0.01 }],
+  ] as const
+) {
+  const parsed = UpdateCodecSchema.parse(codec);
+  const encoded = encodeUpdate(delta, parsed, { round: "1", codec: parsed.kind });
+  rows.push({
+    name: `update bytes, ${label}`,
+    value: encoded.byteLength,
+    unit: "B",
+    note: `${(100 * encoded.byteLength / f32Bytes).toFixed(1)}% of f32 (mnist-mlp)`,
+  });
+  const ms = time(20, () => decodeUpdate(encoded, specs));
+  rows.push({
+    name: `decode, ${label}`,
+    value: f32Bytes / 1e6 / (ms / 1000),
+    unit: "MB/s",
+    note: "dense f32 bytes out per second, checks included",
+  });
+}
+
 const tensors = [...weights.values()].map((t) => t.data);
 const clients = Array.from({ length: 8 }, () => ({ tensors, numLabeled: 100, numUnlabeled: 900 }));
 const avgMs = time(20, () => fedAvg(clients, { unlabeledWeight: 0.5 }));
