@@ -24,12 +24,9 @@ import { buildModel, readWeights, weightSpecs } from "../shared/model.ts";
 import { decodeSafetensors, encodeSafetensors } from "../shared/safetensors.ts";
 import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
 
-interface Row {
-  name: string;
-  value: number;
-  unit: string;
-  note: string;
-}
+import type { Row } from "./_row.ts";
+import { aggregationRows } from "./_aggregation.ts";
+import { ingestRows } from "./_ingest.ts";
 
 const { values: args } = parseArgs({ args: Deno.args, options: { out: { type: "string" } } });
 const rows: Row[] = [];
@@ -206,6 +203,10 @@ for (
   });
 }
 model.dispose();
+
+// Streaming aggregation against a plain add, and ingest over HTTP.
+rows.push(...aggregationRows());
+rows.push(...await ingestRows());
 
 const width = Math.max(...rows.map((r) => r.name.length));
 console.log(`${"benchmark".padEnd(width)}  ${"value".padStart(10)}  unit  note`);

@@ -322,7 +322,14 @@ export function createApp(registry: TaskRegistry, options: CreateAppOptions = {}
       }
       const clientId = actingAs(principal, undefined);
       // One upload per client at a time, and a bound on all of them.
-      const release = uploads.enter(clientId ?? `address:${remoteAddress(c)}`);
+      let release: () => void;
+      try {
+        release = uploads.enter(clientId ?? `address:${remoteAddress(c)}`);
+      } catch (error) {
+        // Refused before reading: the body is not wanted, do not buffer it.
+        await c.req.raw.body?.cancel().catch(() => {});
+        throw error;
+      }
       try {
         const bytes = await readBody(c.req.raw, {
           maxBytes: federation.maxUpdateBytes(),

@@ -25,6 +25,8 @@ import { maybeCrash } from "./_fault.ts";
 import { ApiError } from "./errors.ts";
 import { type ClientFailure, createStrategy, type Strategy } from "./strategy.ts";
 import { stalenessWeight } from "./aggregate/staleness.ts";
+import { clientWeight } from "./aggregate/fed_avg.ts";
+import { RunningSum } from "./aggregate/running_sum.ts";
 import { isSelected } from "./select_clients.ts";
 import { Evaluator } from "../shared/evaluate.ts";
 import { LocalTrainer } from "../client/trainer.ts";
@@ -124,6 +126,8 @@ export class Federation {
   #strategy: Strategy;
   /** Clients that fetched the open round's model (with their id), and explicit failures. */
   #participants = new Set<string>();
+  /** The open round's running sum (strategies that are sums), or null. */
+  #sum: RunningSum | null = null;
   #failed = new Map<string, string>();
   #finished: { promise: Promise<void>; resolve: () => void };
 
@@ -217,7 +221,7 @@ export class Federation {
           })`,
         );
       }
-      this.#pending.set(p.key, { clientId: p.clientId, update, staleness: p.staleness });
+      this.#hold(p.key, { clientId: p.clientId, update, staleness: p.staleness });
       this.#participants.add(p.clientId);
     }
     if (saved.phase === "finished" || saved.phase === "stopped") {
@@ -436,7 +440,7 @@ export class Federation {
       storedClient(client),
     );
     this.#answers.set(`${clientId}:${digest}`, response);
-    this.#pending.set(key, { clientId, update, staleness });
+    this.#hold(key, { clientId, update, staleness });
     this.#participants.add(clientId);
     this.#failed.delete(clientId);
     Object.assign(this.#seen(clientId), client);
@@ -600,7 +604,28 @@ export class Federation {
     this.#serverTrainer = null;
   }
 
+  /**
+   * Keeps an accepted update in the open round. For strategies that are sums
+   * it is folded into the running sum at once and its tensors are let go, so
+   * memory does not grow with the number of clients.
+   */
+  #hold(key: string, pending: PendingUpdate): void {
+    if (this.#sum) {
+      const { numLabeled, numUnlabeled } = pending.update.metadata;
+      this.#sum.add(
+        pending.update.tensors,
+        clientWeight({ numLabeled, numUnlabeled }, this.task.aggregation.unlabeledWeight),
+        this.#async ? stalenessWeight(pending.staleness, this.task.rounds.staleness) : 1,
+      );
+      pending = { ...pending, update: { ...pending.update, tensors: [] } };
+    }
+    this.#pending.set(key, pending);
+  }
+
   #open(): void {
+    this.#sum = this.#strategy.needsAllUpdates || !this.#strategy.aggregateMean
+      ? null
+      : new RunningSum(this.trainable.map((w) => w.shape.reduce((a, b) => a * b, 1)));
     this.#phase = "training";
     this.#openedAt = performance.now();
     this.#deadlinePassed = false;
@@ -654,17 +679,26 @@ export class Federation {
     let next = this.#global;
     let metrics: RoundMetrics;
     try {
-      const outcome = this.#strategy.aggregate({
-        round: this.#round,
-        results: pending.map(({ clientId, update: u, staleness }) => ({
-          clientId,
-          tensors: u.tensors,
-          numLabeled: u.metadata.numLabeled,
-          numUnlabeled: u.metadata.numUnlabeled,
-          ...(this.#async ? { scale: stalenessWeight(staleness, this.task.rounds.staleness) } : {}),
-        })),
-        failures,
-      });
+      const outcome = this.#sum && this.#strategy.aggregateMean
+        ? this.#strategy.aggregateMean({
+          round: this.#round,
+          mean: this.#sum.mean(),
+          used: pending.map((p) => p.clientId),
+          failures,
+        })
+        : this.#strategy.aggregate({
+          round: this.#round,
+          results: pending.map(({ clientId, update: u, staleness }) => ({
+            clientId,
+            tensors: u.tensors,
+            numLabeled: u.metadata.numLabeled,
+            numUnlabeled: u.metadata.numUnlabeled,
+            ...(this.#async
+              ? { scale: stalenessWeight(staleness, this.task.rounds.staleness) }
+              : {}),
+          })),
+          failures,
+        });
       if (outcome.step) next = applyDelta(this.#global, this.trainable, outcome.step);
       writeWeights(this.#model, next);
       if (this.#serverTrainer && this.task.serverTraining) {

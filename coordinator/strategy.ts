@@ -59,10 +59,27 @@ export interface Strategy {
   configureTraining(training: TrainingConfig): TrainingConfig;
   /** Combines a round's results into a step for the global model. */
   aggregate(input: AggregateInput): AggregateOutput;
+  /**
+   * Strategies that are sums (not `needsAllUpdates`): the step from the
+   * weighted mean of the round's updates, folded in as they arrived (see
+   * `aggregate/running_sum.ts`); the same step `aggregate` takes.
+   */
+  aggregateMean?(input: MeanInput): AggregateOutput;
   /** Combines the clients' measures of the global model (federated evaluation). */
   aggregateEvaluation(
     evaluations: readonly ClientEvaluation[],
   ): ReturnType<typeof aggregateEvaluations>;
+}
+
+/** What {@linkcode Strategy.aggregateMean} combines. */
+export interface MeanInput {
+  /** The round being closed. */
+  round: number;
+  /** The weighted mean of the round's updates; null when they carry no example. */
+  mean: Float32Array[] | null;
+  /** The clients whose updates are in the mean. */
+  used: string[];
+  failures: readonly ClientFailure[];
 }
 
 const kept = (reason: string): AggregateOutput => ({ step: null, keptBecause: reason, used: [] });
@@ -94,21 +111,47 @@ function scale(tensors: Float32Array[], factor: number): Float32Array[] {
 export function createStrategy(config: AggregationConfig): Strategy {
   const { unlabeledWeight, acceptFailures } = config;
   const mean = (results: readonly ClientResult[]) => fedAvg(results, { unlabeledWeight });
+  /** The global is kept when a client failed and the task does not accept failures. */
+  const refusedFailures = (failures: readonly ClientFailure[]): AggregateOutput | null =>
+    !acceptFailures && failures.length > 0
+      ? kept(
+        `${failures.length} client(s) failed and acceptFailures is false: ${
+          failures.map((f) => `${f.clientId} (${f.reason})`).join(", ")
+        }`,
+      )
+      : null;
   const guard = (
     input: AggregateInput,
     combine: (results: readonly ClientResult[]) => AggregateOutput,
   ): AggregateOutput => {
-    if (!acceptFailures && input.failures.length > 0) {
-      return kept(
-        `${input.failures.length} client(s) failed and acceptFailures is false: ${
-          input.failures.map((f) => `${f.clientId} (${f.reason})`).join(", ")
-        }`,
-      );
-    }
+    const refused = refusedFailures(input.failures);
+    if (refused) return refused;
     if (input.results.length === 0) return kept("no update arrived");
     return combine(input.results);
   };
   const all = (results: readonly ClientResult[]) => results.map((r) => r.clientId);
+  /** A summing strategy from its step on the mean: both entry points. */
+  const summing = (
+    step: (mean: Float32Array[]) => Float32Array[],
+  ): Pick<Strategy, "aggregate" | "aggregateMean"> => {
+    const aggregateMean = (input: MeanInput): AggregateOutput => {
+      const refused = refusedFailures(input.failures);
+      if (refused) return refused;
+      if (input.used.length === 0) return kept("no update arrived");
+      if (!input.mean) return kept("the updates carry no example");
+      return { step: step(input.mean), keptBecause: null, used: input.used };
+    };
+    return {
+      aggregateMean,
+      aggregate: (input) =>
+        aggregateMean({
+          round: input.round,
+          mean: input.results.length > 0 ? mean(input.results) : null,
+          used: all(input.results),
+          failures: input.failures,
+        }),
+    };
+  };
   const base = {
     configureTraining: (training: TrainingConfig) => training,
     aggregateEvaluation: aggregateEvaluations,
@@ -123,13 +166,7 @@ export function createStrategy(config: AggregationConfig): Strategy {
         name: config.strategy,
         needsAllUpdates: false,
         configureTraining: (training) => (mu > 0 ? { ...training, proximalMu: mu } : training),
-        aggregate: (input) =>
-          guard(input, (results) => {
-            const m = mean(results);
-            return m
-              ? { step: scale(m, config.serverLearningRate), keptBecause: null, used: all(results) }
-              : kept("the updates carry no example");
-          }),
+        ...summing((m) => scale(m, config.serverLearningRate)),
       };
     }
     case "fedavgm": {
@@ -138,17 +175,14 @@ export function createStrategy(config: AggregationConfig): Strategy {
         ...base,
         name: "fedavgm",
         needsAllUpdates: false,
-        aggregate: (input) =>
-          guard(input, (results) => {
-            const m = mean(results);
-            if (!m) return kept("the updates carry no example");
-            const out = fedAvgMStep(velocity, m, {
-              momentum: config.serverMomentum,
-              learningRate: config.serverLearningRate,
-            });
-            velocity = out.velocity;
-            return { step: out.step, keptBecause: null, used: all(results) };
-          }),
+        ...summing((m) => {
+          const out = fedAvgMStep(velocity, m, {
+            momentum: config.serverMomentum,
+            learningRate: config.serverLearningRate,
+          });
+          velocity = out.velocity;
+          return out.step;
+        }),
       };
     }
     case "fedadagrad":
@@ -168,14 +202,11 @@ export function createStrategy(config: AggregationConfig): Strategy {
         ...base,
         name: config.strategy,
         needsAllUpdates: false,
-        aggregate: (input) =>
-          guard(input, (results) => {
-            const m = mean(results);
-            if (!m) return kept("the updates carry no example");
-            const out = stepFn(state, m, options);
-            state = out.state;
-            return { step: out.step, keptBecause: null, used: all(results) };
-          }),
+        ...summing((m) => {
+          const out = stepFn(state, m, options);
+          state = out.state;
+          return out.step;
+        }),
       };
     }
     case "median":

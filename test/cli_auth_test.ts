@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { dense, sequential } from "../shared/tasks/_layers.ts";
 import { seededRandom } from "../shared/random.ts";
-import { freePort, spawnCoordinator, waitUntilUp } from "./_coordinator_process.ts";
+import { freePort, spawnCoordinator, waitUntilUp } from "../coordinator/_spawn.ts";
 
 const ENROL = "enrolment-token-for-the-cli-test";
 const ADMIN = "admin-token-for-the-cli-test";

@@ -12,7 +12,7 @@ import { encodeSafetensors, type Float32Tensor } from "../shared/safetensors.ts"
 import { seededRandom } from "../shared/random.ts";
 import { dense, sequential } from "../shared/tasks/_layers.ts";
 import { type Status, StatusSchema } from "../shared/schemas.ts";
-import { freePort, spawnCoordinator, waitUntilUp } from "./_coordinator_process.ts";
+import { freePort, spawnCoordinator, waitUntilUp } from "../coordinator/_spawn.ts";
 
 const ROUNDS = 200;
 const CLIENTS = ["c1", "c2", "c3", "c4"];

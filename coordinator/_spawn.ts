@@ -1,5 +1,5 @@
 /**
- * Helpers for tests that run the coordinator CLI as its own process.
+ * Starting the coordinator CLI as its own process (for tests and benchmarks).
  * @module
  */
 
@@ -68,4 +68,29 @@ export async function waitUntilUp(url: string, child: Deno.ChildProcess): Promis
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new Error(`the coordinator at ${url} did not start in 20 s`);
+}
+
+/**
+ * Current and peak resident memory of process `pid` in MiB (Linux: VmRSS and
+ * VmHWM of /proc/PID/status, read with `cat`, which needs only --allow-run),
+ * or null where that is not available.
+ */
+export async function processMemory(
+  pid: number,
+): Promise<{ rssMiB: number; peakMiB: number } | null> {
+  try {
+    const { stdout, success } = await new Deno.Command("cat", {
+      args: [`/proc/${pid}/status`],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    if (!success) return null;
+    const status = new TextDecoder().decode(stdout);
+    const mib = (key: string) =>
+      Number(new RegExp(`${key}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN) / 1024;
+    const memory = { rssMiB: mib("VmRSS"), peakMiB: mib("VmHWM") };
+    return Number.isFinite(memory.rssMiB) && Number.isFinite(memory.peakMiB) ? memory : null;
+  } catch {
+    return null;
+  }
 }

@@ -1,0 +1,151 @@
+/**
+ * The ingest scenario that the load test and the benchmark share: N clients
+ * at once, each enrolled with its own token, post one update of a
+ * 1M-parameter model to the coordinator CLI (its own process) and retry the
+ * limits' refusals after Retry-After.
+ * @module
+ */
+import { join } from "node:path";
+import { encodeSafetensors } from "../shared/safetensors.ts";
+import { type Status, StatusSchema } from "../shared/schemas.ts";
+import { dense, sequential } from "../shared/tasks/_layers.ts";
+import { freePort, processMemory, spawnCoordinator, waitUntilUp } from "./_spawn.ts";
+
+const ADMIN = "admin-token-of-the-ingest-scenario";
+const ENROL = "enrolment-token-of-the-ingest-scenario";
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** What one ingest run measured. */
+export interface IngestResult {
+  clients: number;
+  maxUploads: number;
+  /** Bytes of one update. */
+  updateBytes: number;
+  /** Count of answers by HTTP status, retries included. */
+  responses: Record<number, number>;
+  /** Answers other than 202, 429 and 503, as "status message". */
+  unexpected: string[];
+  /** Seconds from the first post until every client had its 202. */
+  seconds: number;
+  /** Each client's seconds from its first post to its 202, ascending. */
+  latencies: number[];
+  /** Bytes posted, retries included. */
+  bytesSent: number;
+  /** The coordinator's status once the round closed. */
+  status: Status;
+  /** Coordinator memory when idle, and peak (MiB), where the platform tells. */
+  idleMiB: number | null;
+  peakMiB: number | null;
+}
+
+/** Runs the scenario with `clients` clients and `maxUploads` uploads at once. */
+export async function runIngest(
+  options: { clients: number; maxUploads: number },
+): Promise<IngestResult> {
+  const { clients, maxUploads } = options;
+  const dir = await Deno.makeTempDir({ prefix: "ingest-" });
+  // 1000 x 1000 kernel + 1000 bias = 1,001,000 parameters.
+  const task = {
+    id: "ingest",
+    model: { topology: sequential("ingest", [dense("wide", 1000, "linear", [1000])]) },
+    input: { shape: [1000], labels: Array.from({ length: 1000 }, (_, i) => `c${i}`) },
+    rounds: { total: 1, targetClients: clients, minClients: clients, timeoutSeconds: 3600 },
+  };
+  await Deno.writeTextFile(join(dir, "task.json"), JSON.stringify(task));
+  const port = freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const child = spawnCoordinator({
+    taskFile: join(dir, "task.json"),
+    runDir: join(dir, "run"),
+    port,
+    adminToken: ADMIN,
+    enrolmentToken: ENROL,
+    linger: 30,
+    args: ["--max-uploads", String(maxUploads)],
+  });
+  const stderr = new Response(child.stderr).text();
+  try {
+    if (!(await waitUntilUp(url, child))) {
+      throw new Error(`the coordinator stopped: ${await stderr}`);
+    }
+    const idle = await processMemory(child.pid);
+    const kernel = new Float32Array(1000 * 1000).fill(1e-4);
+    const bias = new Float32Array(1000).fill(1e-4);
+    const responses: Record<number, number> = {};
+    const unexpected: string[] = [];
+    const latencies: number[] = [];
+    let bytesSent = 0;
+    let updateBytes = 0;
+    const started = performance.now();
+    await Promise.all(Array.from({ length: clients }, async (_, i) => {
+      const clientId = `n${i}`;
+      const enrol = await fetch(`${url}/v1/enrol`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${ENROL}`, "Content-Type": "application/json" },
+        body: JSON.stringify({ clientId }),
+      });
+      const { token } = await enrol.json();
+      const body = encodeSafetensors({
+        "wide/kernel": { shape: [1000, 1000], data: kernel },
+        "wide/bias": { shape: [1000], data: bias },
+      }, { round: "1", baseVersion: "0", numLabeled: "10", numUnlabeled: "10", clientId });
+      updateBytes = body.length;
+      const begin = performance.now();
+      for (let attempt = 0; attempt < 500; attempt++) {
+        const res = await fetch(`${url}/v1/updates`, {
+          method: "POST",
+          headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/octet-stream" },
+          body: body as Uint8Array<ArrayBuffer>,
+        });
+        bytesSent += body.length;
+        responses[res.status] = (responses[res.status] ?? 0) + 1;
+        const answer = await res.text();
+        if (res.status === 202) {
+          latencies.push((performance.now() - begin) / 1000);
+          return;
+        }
+        const wait = Number(res.headers.get("Retry-After"));
+        if ((res.status !== 503 && res.status !== 429) || !(wait >= 1)) {
+          unexpected.push(`${res.status} ${answer.slice(0, 200)}`);
+          return;
+        }
+        await sleep(wait * 1000 * (0.5 + Math.random()));
+      }
+      unexpected.push(`${clientId} was refused 500 times`);
+    }));
+    const seconds = (performance.now() - started) / 1000;
+    let status: Status;
+    for (let i = 0;; i++) {
+      status = StatusSchema.parse(
+        await (await fetch(`${url}/v1/status`, { headers: { Authorization: `Bearer ${ADMIN}` } }))
+          .json(),
+      );
+      if (status.phase === "finished" || i >= 600 || unexpected.length > 0) break;
+      await sleep(100);
+    }
+    const peak = await processMemory(child.pid);
+    latencies.sort((a, b) => a - b);
+    return {
+      clients,
+      maxUploads,
+      updateBytes,
+      responses,
+      unexpected,
+      seconds,
+      latencies,
+      bytesSent,
+      status,
+      idleMiB: idle?.rssMiB ?? null,
+      peakMiB: peak?.peakMiB ?? null,
+    };
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // exited
+    }
+    await child.status;
+    await stderr;
+    await Deno.remove(dir, { recursive: true });
+  }
+}

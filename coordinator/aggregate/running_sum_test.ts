@@ -1,0 +1,44 @@
+import assert from "node:assert/strict";
+import { seededRandom } from "../../shared/random.ts";
+import { fedAvg } from "./fed_avg.ts";
+import { RunningSum } from "./running_sum.ts";
+
+Deno.test("RunningSum's mean equals fedAvg's, in any arrival order", () => {
+  const random = seededRandom(4);
+  const sizes = [1000, 7];
+  const deltas = Array.from({ length: 12 }, (_, c) => ({
+    tensors: sizes.map((n) => Float32Array.from({ length: n }, () => random() - 0.5)),
+    numLabeled: 1 + c,
+    numUnlabeled: 3 * c,
+    scale: c % 3 === 0 ? 0.5 : 1,
+  }));
+  const expected = fedAvg(deltas, { unlabeledWeight: 0.5 })!;
+  for (const order of [deltas, [...deltas].reverse()]) {
+    const sum = new RunningSum(sizes);
+    for (const d of order) sum.add(d.tensors, d.numLabeled + 0.5 * d.numUnlabeled, d.scale);
+    const mean = sum.mean()!;
+    mean.forEach((t, i) =>
+      t.forEach((v, j) =>
+        assert.ok(Math.abs(v - expected[i]![j]!) < 1e-6, `${v} vs ${expected[i]![j]}`)
+      )
+    );
+  }
+  // The two orders agree to the last bit here: float64 sums, rounded once.
+  const a = new RunningSum(sizes);
+  const b = new RunningSum(sizes);
+  for (const d of deltas) a.add(d.tensors, d.numLabeled, d.scale);
+  for (const d of [...deltas].reverse()) b.add(d.tensors, d.numLabeled, d.scale);
+  assert.deepEqual(a.mean(), b.mean());
+});
+
+Deno.test("RunningSum: nothing of weight is null; a zero-weight NaN does not leak", () => {
+  const sum = new RunningSum([2]);
+  assert.equal(sum.mean(), null);
+  sum.add([Float32Array.of(NaN, NaN)], 0);
+  assert.equal(sum.mean(), null);
+  sum.add([Float32Array.of(1, 2)], 2);
+  assert.deepEqual([...sum.mean()![0]!], [1, 2]);
+  assert.equal(sum.count, 2);
+  assert.throws(() => sum.add([Float32Array.of(1)], 1), /lengths/);
+  assert.throws(() => sum.add([Float32Array.of(1, 1)], -1), /must be valid/);
+});
