@@ -201,6 +201,7 @@ export class Federation {
       }
     }
     this.#global = new Map(this.weights.map((w) => [w.name, decoded.tensors.get(w.name)!]));
+    if (saved.strategy) this.#strategy.loadState(decodeStrategyState(saved.strategy));
     writeWeights(this.#model, this.#global);
     this.#round = saved.round;
     this.#version = saved.version;
@@ -722,6 +723,7 @@ export class Federation {
         version: this.#version + 1,
         phase: last ? "finished" : "training",
         global: encodeSafetensors(next),
+        strategy: encodeStrategyState(this.#strategy.saveState()),
         metrics,
         clients: [...this.#clients.values()].map(storedClient),
       });
@@ -807,6 +809,24 @@ export class Federation {
       updates: [],
     };
   }
+}
+
+/** A strategy's state as safetensors: tensor i of `key` is named `key/i`. */
+function encodeStrategyState(state: Record<string, Float32Array[]>): Uint8Array {
+  const tensors = new Map<string, Float32Tensor>();
+  for (const [key, list] of Object.entries(state)) {
+    list.forEach((data, i) => tensors.set(`${key}/${i}`, { shape: [data.length], data }));
+  }
+  return encodeSafetensors(tensors);
+}
+
+function decodeStrategyState(bytes: Uint8Array): Record<string, Float32Array[]> {
+  const state: Record<string, Float32Array[]> = {};
+  for (const [name, { data }] of decodeSafetensors(bytes).tensors) {
+    const [key, index] = name.split("/") as [string, string];
+    (state[key] ??= [])[Number(index)] = data;
+  }
+  return state;
 }
 
 function storedClient(client: ClientRecord): StoredClient {

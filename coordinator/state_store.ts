@@ -48,6 +48,8 @@ export interface StoredTask {
   phase: Phase;
   /** The global weights (all of them) as safetensors. */
   global: Uint8Array;
+  /** The strategy's server state as safetensors, or null. */
+  strategy: Uint8Array | null;
   history: RoundMetrics[];
   clients: StoredClient[];
   pending: StoredUpdate[];
@@ -61,6 +63,8 @@ export interface RoundCommit {
   version: number;
   phase: Phase;
   global: Uint8Array;
+  /** The strategy's server state after the round, as safetensors. */
+  strategy: Uint8Array;
   metrics: RoundMetrics;
   clients: StoredClient[];
 }
@@ -193,9 +197,16 @@ export class TaskStore {
    */
   load(): StoredTask | null {
     const row = this.#db.prepare(
-      "SELECT config, round, version, phase, global FROM tasks WHERE id = ?",
+      "SELECT config, round, version, phase, global, strategy FROM tasks WHERE id = ?",
     ).get(this.id) as
-      | { config: string; round: number; version: number; phase: Phase; global: Uint8Array }
+      | {
+        config: string;
+        round: number;
+        version: number;
+        phase: Phase;
+        global: Uint8Array;
+        strategy: Uint8Array | null;
+      }
       | undefined;
     if (!row) return null;
     if (row.config !== this.#config) {
@@ -225,6 +236,7 @@ export class TaskStore {
       version: row.version,
       phase: row.phase,
       global: new Uint8Array(row.global),
+      strategy: row.strategy ? new Uint8Array(row.strategy) : null,
       history: history.map((h) => JSON.parse(h.metrics)),
       clients: clients.map((c) => JSON.parse(c.record)),
       pending: pending.map((p) => ({
@@ -297,8 +309,8 @@ export class TaskStore {
   commitRound(commit: RoundCommit): void {
     transaction(this.#db, () => {
       this.#db.prepare(
-        "UPDATE tasks SET round = ?, version = ?, phase = ?, global = ? WHERE id = ?",
-      ).run(commit.round, commit.version, commit.phase, commit.global, this.id);
+        "UPDATE tasks SET round = ?, version = ?, phase = ?, global = ?, strategy = ? WHERE id = ?",
+      ).run(commit.round, commit.version, commit.phase, commit.global, commit.strategy, this.id);
       this.#insertHistory(commit.metrics);
       this.#db.prepare("DELETE FROM pending WHERE task_id = ?").run(this.id);
       for (const client of commit.clients) this.#saveClient(client);
@@ -348,7 +360,7 @@ function createSchema(db: DatabaseSync): void {
       CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
       CREATE TABLE tasks (id TEXT PRIMARY KEY, position INTEGER NOT NULL, config TEXT NOT NULL,
         source TEXT, round INTEGER NOT NULL, version INTEGER NOT NULL, phase TEXT NOT NULL,
-        global BLOB NOT NULL);
+        global BLOB NOT NULL, strategy BLOB);
       CREATE TABLE history (seq INTEGER PRIMARY KEY AUTOINCREMENT, task_id TEXT NOT NULL,
         metrics TEXT NOT NULL);
       CREATE TABLE clients (task_id TEXT NOT NULL, id TEXT NOT NULL, position INTEGER NOT NULL,

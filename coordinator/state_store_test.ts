@@ -172,3 +172,40 @@ Deno.test("a restarted async federation resumes its buffer, several updates of o
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a restart keeps the server optimiser's state: FedAdam over a restart equals one life", async () => {
+  const adam = mnistMlpTask({
+    rounds: { total: 2, targetClients: 2, minClients: 2, timeoutSeconds: 600 },
+    aggregation: { strategy: "fedadam", eta: 0.01 },
+  });
+  const run = async (dirs: string[]) => {
+    let life = await open(dirs[0]!, adam);
+    for (let round = 1; round <= 2; round++) {
+      if (round === 2 && dirs.length > 1) {
+        life.done();
+        life = await open(dirs[1]!, adam);
+      }
+      life.federation.submit(update(life.federation, "a", 0.01 * round));
+      life.federation.submit(update(life.federation, "b", -0.02 * round));
+      await life.federation.settled();
+    }
+    const weights = decodeSafetensors(life.federation.globalModel().safetensors).tensors;
+    life.done();
+    return weights;
+  };
+  const one = await Deno.makeTempDir();
+  const two = await Deno.makeTempDir();
+  try {
+    const straight = await run([one]);
+    const restarted = await run([two, two]);
+    for (const [name, tensor] of straight) {
+      const other = restarted.get(name)!.data;
+      let differ = 0;
+      for (let i = 0; i < other.length; i++) if (other[i] !== tensor.data[i]) differ++;
+      assert.equal(differ, 0, `${name}: ${differ} values differ`);
+    }
+  } finally {
+    await Deno.remove(one, { recursive: true });
+    await Deno.remove(two, { recursive: true });
+  }
+});

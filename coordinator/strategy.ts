@@ -65,6 +65,14 @@ export interface Strategy {
    * `aggregate/running_sum.ts`); the same step `aggregate` takes.
    */
   aggregateMean?(input: MeanInput): AggregateOutput;
+  /**
+   * The server optimiser's state carried from round to round (FedAvgM's
+   * velocity, FedAdam's moments), by name, so that a restart resumes it;
+   * empty for stateless strategies.
+   */
+  saveState(): Record<string, Float32Array[]>;
+  /** Takes up state that {@linkcode saveState} returned. */
+  loadState(state: Record<string, Float32Array[]>): void;
   /** Combines the clients' measures of the global model (federated evaluation). */
   aggregateEvaluation(
     evaluations: readonly ClientEvaluation[],
@@ -155,6 +163,8 @@ export function createStrategy(config: AggregationConfig): Strategy {
   const base = {
     configureTraining: (training: TrainingConfig) => training,
     aggregateEvaluation: aggregateEvaluations,
+    saveState: (): Record<string, Float32Array[]> => ({}),
+    loadState: (_state: Record<string, Float32Array[]>) => {},
   };
 
   switch (config.strategy) {
@@ -175,6 +185,10 @@ export function createStrategy(config: AggregationConfig): Strategy {
         ...base,
         name: "fedavgm",
         needsAllUpdates: false,
+        saveState: (): Record<string, Float32Array[]> => (velocity ? { velocity } : {}),
+        loadState: (saved) => {
+          velocity = saved.velocity ?? null;
+        },
         ...summing((m) => {
           const out = fedAvgMStep(velocity, m, {
             momentum: config.serverMomentum,
@@ -202,6 +216,10 @@ export function createStrategy(config: AggregationConfig): Strategy {
         ...base,
         name: config.strategy,
         needsAllUpdates: false,
+        saveState: (): Record<string, Float32Array[]> => (state ? { m: state.m, v: state.v } : {}),
+        loadState: (saved) => {
+          state = saved.m && saved.v ? { m: saved.m, v: saved.v } : null;
+        },
         ...summing((m) => {
           const out = stepFn(state, m, options);
           state = out.state;
