@@ -159,6 +159,9 @@ export async function readBody(
   }
   if (!request.body) return new Uint8Array(0);
   const reader = request.body.getReader();
+  // With a Content-Length, chunks go straight into one buffer of that size.
+  const declared = length !== null && /^\d+$/.test(length) ? Number(length) : null;
+  const whole = declared !== null ? new Uint8Array(declared) : null;
   const chunks: Uint8Array[] = [];
   let total = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -179,15 +182,16 @@ export async function readBody(
     for (;;) {
       const { done, value } = await Promise.race([reader.read(), timeout]);
       if (done) break;
-      total += value.byteLength;
-      if (total > maxBytes) {
+      if (total + value.byteLength > maxBytes) {
         throw new ApiError(
           413,
           "payload_too_large",
           `Cannot accept update: body exceeds ${maxBytes} bytes`,
         );
       }
-      chunks.push(value);
+      if (whole && total + value.byteLength <= whole.length) whole.set(value, total);
+      else chunks.push(value);
+      total += value.byteLength;
     }
   } catch (error) {
     reader.cancel().catch(() => {});
@@ -195,9 +199,18 @@ export async function readBody(
   } finally {
     clearTimeout(timer);
   }
-  if (chunks.length === 1) return chunks[0]!;
+  if (whole && chunks.length === 0) {
+    return total === whole.length ? whole : whole.subarray(0, total);
+  }
+  if (!whole && chunks.length === 1) return chunks[0]!;
+  // No or a wrong Content-Length: the chunks are joined (after what went into `whole`).
   const out = new Uint8Array(total);
   let offset = 0;
+  if (whole) {
+    const head = Math.min(whole.length, total - chunks.reduce((n, c) => n + c.byteLength, 0));
+    out.set(whole.subarray(0, head));
+    offset = head;
+  }
   for (const chunk of chunks) {
     out.set(chunk, offset);
     offset += chunk.byteLength;

@@ -4,6 +4,7 @@ import { buildModel } from "../shared/model.ts";
 import { ErrorResponseSchema } from "../shared/schemas.ts";
 import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
 import { createApp } from "./app.ts";
+import { readBody } from "./limits.ts";
 import { Auth } from "./auth.ts";
 import { Federation } from "./federation.ts";
 import { TaskRegistry } from "./registry.ts";
@@ -109,4 +110,27 @@ Deno.test("uploads in flight are bounded: 503 past the total, 429 for a client's
 globalThis.addEventListener("unload", () => {
   federation.close();
   model.dispose();
+});
+
+Deno.test("readBody returns the exact bytes, with or without Content-Length, in any chunking", async () => {
+  const data = Uint8Array.from({ length: 100_000 }, (_, i) => i % 251);
+  const stream = (sizes: number[]) =>
+    new ReadableStream<Uint8Array>({
+      start(c) {
+        let at = 0;
+        for (const n of sizes) {
+          c.enqueue(data.slice(at, at + n));
+          at += n;
+        }
+        c.close();
+      },
+    });
+  for (const sizes of [[100_000], [1, 65_535, 34_464], Array(100).fill(1000)]) {
+    for (const declared of [true, false]) {
+      const headers: Record<string, string> = declared ? { "Content-Length": "100000" } : {};
+      const request = new Request("http://x/", { method: "POST", body: stream(sizes), headers });
+      const bytes = await readBody(request, { maxBytes: 200_000, timeoutMs: 5000 });
+      assert.deepEqual(bytes, data);
+    }
+  }
 });

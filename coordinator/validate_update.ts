@@ -89,7 +89,8 @@ export function validateUpdate(
   }
   let decoded;
   try {
-    decoded = decodeUpdate(bytes, weights);
+    // The bytes are the request's own: aligned f32 tensors are read in place.
+    decoded = decodeUpdate(bytes, weights, { copy: false });
   } catch (error) {
     if (error instanceof SafetensorsError || error instanceof CodecError) {
       throw invalid(error.message);

@@ -337,7 +337,10 @@ export interface DecodedUpdate {
 export function decodeUpdate(
   bytes: Uint8Array,
   weights: readonly { name: string; shape: readonly number[] }[],
+  options: { copy?: boolean } = {},
 ): DecodedUpdate {
+  // Without copies, aligned F32 tensors are views on `bytes` (which must then stay unshared).
+  const { copy: copies = true } = options;
   const { entries, metadata, dataStart } = readSafetensorsHeader(bytes);
   const dataLength = bytes.length - dataStart;
   let covered = 0;
@@ -373,6 +376,15 @@ export function decodeUpdate(
       fail(`tensor "${name}" has dtype "${entry!.dtype}", expected "${dtype}"`);
     }
     const [begin, end] = entry!.dataOffsets;
+    const at = bytes.byteOffset + dataStart + begin;
+    if (dtype === "F32" && !copies && at % 4 === 0) {
+      const view = new Float32Array(bytes.buffer, at, (end - begin) / 4);
+      if (length !== undefined && view.length !== length) {
+        fail(`tensor "${name}" has ${view.length} elements, expected ${length}`);
+      }
+      used.add(name);
+      return view;
+    }
     const copy = bytes.slice(dataStart + begin, dataStart + end).buffer;
     const array = dtype === "F32"
       ? new Float32Array(copy)
