@@ -6,7 +6,7 @@
  * transaction (WAL, synchronous FULL) before the caller answers.
  * @module
  */
-import { DatabaseSync } from "node:sqlite";
+import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { join } from "node:path";
 import type { Phase, RoundMetrics } from "../shared/schemas.ts";
 
@@ -183,6 +183,21 @@ export class TaskStore {
   readonly #db: DatabaseSync;
   readonly id: string;
   readonly #config: string;
+  /**
+   * Prepared statements, reused: a statement keeps its last bound values
+   * (an update's bytes) until it is reused or collected, so one per query
+   * keeps memory flat however many updates arrive.
+   */
+  readonly #statements = new Map<string, StatementSync>();
+
+  #prepare(sql: string): StatementSync {
+    let statement = this.#statements.get(sql);
+    if (!statement) {
+      statement = this.#db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
 
   /** Use {@linkcode StateStore.task}. */
   constructor(db: DatabaseSync, id: string, config: string) {
@@ -196,7 +211,7 @@ export class TaskStore {
    * {@linkcode StateError} when the saved task had another config.
    */
   load(): StoredTask | null {
-    const row = this.#db.prepare(
+    const row = this.#prepare(
       "SELECT config, round, version, phase, global, strategy FROM tasks WHERE id = ?",
     ).get(this.id) as
       | {
@@ -214,13 +229,13 @@ export class TaskStore {
         `Cannot resume task "${this.id}": the saved state was made with other settings; start it with the same task and flags, or use a new run folder`,
       );
     }
-    const history = this.#db.prepare(
+    const history = this.#prepare(
       "SELECT metrics FROM history WHERE task_id = ? ORDER BY seq",
     ).all(this.id) as unknown as { metrics: string }[];
-    const clients = this.#db.prepare(
+    const clients = this.#prepare(
       "SELECT record FROM clients WHERE task_id = ? ORDER BY position",
     ).all(this.id) as unknown as { record: string }[];
-    const pending = this.#db.prepare(
+    const pending = this.#prepare(
       "SELECT key, client_id, staleness, bytes FROM pending WHERE task_id = ? ORDER BY seq",
     ).all(this.id) as unknown as {
       key: string;
@@ -228,7 +243,7 @@ export class TaskStore {
       staleness: number;
       bytes: Uint8Array;
     }[];
-    const answers = this.#db.prepare(
+    const answers = this.#prepare(
       "SELECT client_id, digest, response FROM answers WHERE task_id = ?",
     ).all(this.id) as unknown as { client_id: string; digest: string; response: string }[];
     return {
@@ -261,9 +276,9 @@ export class TaskStore {
     source?: string,
   ): void {
     transaction(this.#db, () => {
-      const position = (this.#db.prepare("SELECT COUNT(*) AS n FROM tasks").get() as { n: number })
+      const position = (this.#prepare("SELECT COUNT(*) AS n FROM tasks").get() as { n: number })
         .n;
-      this.#db.prepare(
+      this.#prepare(
         "INSERT INTO tasks (id, position, config, source, round, version, phase, global) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
       ).run(
         this.id,
@@ -286,10 +301,10 @@ export class TaskStore {
     client: StoredClient,
   ): void {
     transaction(this.#db, () => {
-      this.#db.prepare(
+      this.#prepare(
         "INSERT INTO pending (task_id, key, client_id, staleness, bytes) VALUES (?, ?, ?, ?, ?)",
       ).run(this.id, update.key, update.clientId, update.staleness, update.bytes);
-      this.#db.prepare(
+      this.#prepare(
         "INSERT OR REPLACE INTO answers (task_id, client_id, digest, response) VALUES (?, ?, ?, ?)",
       ).run(this.id, update.clientId, answer.digest, answer.response);
       this.#saveClient(client);
@@ -308,11 +323,11 @@ export class TaskStore {
    */
   commitRound(commit: RoundCommit): void {
     transaction(this.#db, () => {
-      this.#db.prepare(
+      this.#prepare(
         "UPDATE tasks SET round = ?, version = ?, phase = ?, global = ?, strategy = ? WHERE id = ?",
       ).run(commit.round, commit.version, commit.phase, commit.global, commit.strategy, this.id);
       this.#insertHistory(commit.metrics);
-      this.#db.prepare("DELETE FROM pending WHERE task_id = ?").run(this.id);
+      this.#prepare("DELETE FROM pending WHERE task_id = ?").run(this.id);
       for (const client of commit.clients) this.#saveClient(client);
     });
   }
@@ -320,22 +335,22 @@ export class TaskStore {
   /** Saves a phase change (pause, resume, stop); `dropPending` clears the open round. */
   savePhase(phase: Phase, options: { dropPending?: boolean } = {}): void {
     transaction(this.#db, () => {
-      this.#db.prepare("UPDATE tasks SET phase = ? WHERE id = ?").run(phase, this.id);
+      this.#prepare("UPDATE tasks SET phase = ? WHERE id = ?").run(phase, this.id);
       if (options.dropPending) {
-        this.#db.prepare("DELETE FROM pending WHERE task_id = ?").run(this.id);
+        this.#prepare("DELETE FROM pending WHERE task_id = ?").run(this.id);
       }
     });
   }
 
   #insertHistory(metrics: RoundMetrics): void {
-    this.#db.prepare("INSERT INTO history (task_id, metrics) VALUES (?, ?)").run(
+    this.#prepare("INSERT INTO history (task_id, metrics) VALUES (?, ?)").run(
       this.id,
       JSON.stringify(metrics),
     );
   }
 
   #saveClient(client: StoredClient): void {
-    this.#db.prepare(
+    this.#prepare(
       `INSERT INTO clients (task_id, id, position, record) VALUES (?, ?, (SELECT COUNT(*) FROM clients WHERE task_id = ?), ?)
        ON CONFLICT (task_id, id) DO UPDATE SET record = excluded.record`,
     ).run(this.id, client.id, this.id, JSON.stringify(client));
