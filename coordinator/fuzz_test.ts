@@ -13,7 +13,8 @@ import {
   type Float32Tensor,
   SafetensorsError,
 } from "../shared/safetensors.ts";
-import { ErrorResponseSchema, TaskConfigSchema } from "../shared/schemas.ts";
+import { ErrorResponseSchema, TaskConfigSchema, UpdateCodecSchema } from "../shared/schemas.ts";
+import { CodecError, decodeUpdate, encodeUpdate } from "../shared/codec.ts";
 import { dense, sequential } from "../shared/tasks/_layers.ts";
 import { createApp } from "./app.ts";
 import { Federation } from "./federation.ts";
@@ -168,4 +169,36 @@ Deno.test(`fuzz: ${CASES} mutated updates never crash the decoder or make the en
     federation.close();
     model.dispose();
   }
+});
+
+Deno.test(`fuzz: ${CASES} mutated compressed updates decode or fail with a reason`, () => {
+  const random = seededRandom(SEED + 1);
+  const weights = [{ name: "w", shape: [40, 6] }, { name: "b", shape: [6] }];
+  const delta = new Map<string, Float32Tensor>(weights.map(({ name, shape }) => [name, {
+    shape,
+    data: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => random() - 0.5),
+  }]));
+  const codecs = [
+    UpdateCodecSchema.parse({ kind: "int8", chunk: 16 }),
+    UpdateCodecSchema.parse({ kind: "topk", fraction: 0.1 }),
+    UpdateCodecSchema.parse({ kind: "topk", count: 5, values: "f16" }),
+    UpdateCodecSchema.parse("f16"),
+  ];
+  const outcomes = { decoded: 0, refused: 0 };
+  for (let i = 0; i < CASES; i++) {
+    const codec = codecs[i % codecs.length]!;
+    const bytes = mutate(encodeUpdate(delta, codec, { round: "1" }), random);
+    try {
+      const { tensors } = decodeUpdate(bytes, weights);
+      assert.deepEqual(tensors.map((t) => t.length), [240, 6]);
+      outcomes.decoded++;
+    } catch (error) {
+      assert.ok(
+        error instanceof SafetensorsError || error instanceof CodecError,
+        `case ${i} (${codec.kind}): ${error}`,
+      );
+      outcomes.refused++;
+    }
+  }
+  assert.ok(outcomes.decoded > 0 && outcomes.refused > CASES / 4, JSON.stringify(outcomes));
 });
