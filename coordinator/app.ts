@@ -134,8 +134,12 @@ export function createApp(registry: TaskRegistry, options: CreateAppOptions = {}
   app.get("/v1/health", (c) => c.json({ status: "ok" as const }));
 
   // Enrolment and clients' tokens.
-  const smallJson = async (c: Context, what: string): Promise<Record<string, unknown>> => {
-    const text = await readBody(c.req.raw, { maxBytes: 16 * 1024, timeoutMs: 10_000 });
+  const smallJson = async (
+    c: Context,
+    what: string,
+    code: "bad_request" | "invalid_failure" = "bad_request",
+  ): Promise<Record<string, unknown>> => {
+    const text = await readBody(c.req.raw, { maxBytes: 16 * 1024, timeoutMs: 10_000, what });
     if (text.length === 0) return {};
     try {
       const value = JSON.parse(new TextDecoder().decode(text));
@@ -143,7 +147,7 @@ export function createApp(registry: TaskRegistry, options: CreateAppOptions = {}
     } catch {
       // answered below
     }
-    throw new ApiError(400, "bad_request", `Cannot ${what}: the body is not a JSON object`);
+    throw new ApiError(400, code, `Cannot ${what}: the body is not JSON, or not an object`);
   };
   const optionalId = (body: Record<string, unknown>, what: string): string | undefined => {
     if (body.clientId === undefined) return undefined;
@@ -273,27 +277,9 @@ export function createApp(registry: TaskRegistry, options: CreateAppOptions = {}
     });
     app.post(
       `${prefix}/failures`,
-      (c, next) => {
-        c.set("principal" as never, who(c, "client") as never);
-        return next();
-      },
-      bodyLimit({
-        maxSize: 16 * 1024,
-        onError: () => {
-          throw new ApiError(
-            413,
-            "payload_too_large",
-            "Cannot record failure: body exceeds 16 KiB",
-          );
-        },
-      }),
       async (c) => {
-        let body: unknown;
-        try {
-          body = await c.req.json();
-        } catch {
-          throw new ApiError(400, "invalid_failure", "Cannot record failure: the body is not JSON");
-        }
+        const principal = who(c, "client");
+        const body = await smallJson(c, "record failure", "invalid_failure");
         const report = FailureReportSchema.safeParse(body);
         if (!report.success) {
           throw new ApiError(
@@ -302,7 +288,6 @@ export function createApp(registry: TaskRegistry, options: CreateAppOptions = {}
             `Cannot record failure: ${formatZodError(report.error)}`,
           );
         }
-        const principal = c.get("principal" as never) as Principal;
         actingAs(principal, report.data.clientId);
         return c.json(task(c).reportFailure(report.data), 202);
       },

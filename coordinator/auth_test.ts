@@ -3,28 +3,16 @@
 // acts for itself) with another client's token, is refused with 401 or 403
 // and changes nothing.
 import assert from "node:assert/strict";
+import { serveTask } from "./_test_app.ts";
 import { createHash } from "node:crypto";
-import { startBackend } from "../client/backend.ts";
-import { buildModel } from "../shared/model.ts";
 import { encodeSafetensors, type Float32Tensor } from "../shared/safetensors.ts";
 import { ErrorResponseSchema } from "../shared/schemas.ts";
 import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
-import { createApp } from "./app.ts";
-import { Auth } from "./auth.ts";
-import { Federation } from "./federation.ts";
-import { TaskRegistry } from "./registry.ts";
-
-await startBackend("wasm");
 
 const task = mnistMlpTask({
   rounds: { total: 2, targetClients: 3, minClients: 1, timeoutSeconds: 600 },
 });
-const model = await buildModel(task.model.topology);
-const federation = await Federation.create({ task, model });
-const registry = new TaskRegistry();
-registry.register(federation);
-const { auth, adminToken } = Auth.create();
-const app = createApp(registry, { auth });
+const { federation, registry, auth, adminToken, app } = await serveTask(task);
 const enrolment = auth.createEnrolmentToken();
 const alice = auth.enrol(`Bearer ${enrolment}`, { clientId: "alice" }).token;
 const bob = auth.enrol(`Bearer ${enrolment}`, { clientId: "bob" }).token;
@@ -203,9 +191,4 @@ Deno.test("with the right tokens the same calls succeed", async () => {
   assert.equal((await call(ADMIN_ENDPOINTS[7]!, adminToken)).status, 200);
   assert.equal((await call(CLIENT_ENDPOINTS[0]!, bob)).status, 401);
   await federation.settled();
-});
-
-globalThis.addEventListener("unload", () => {
-  federation.close();
-  model.dispose();
 });

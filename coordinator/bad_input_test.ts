@@ -2,29 +2,17 @@
 // neighbours), each answered with its status, a clear message, and no change
 // to the global model or the coordinator's state.
 import assert from "node:assert/strict";
+import { serveTask } from "./_test_app.ts";
 import { createHash } from "node:crypto";
-import { startBackend } from "../client/backend.ts";
-import { buildModel } from "../shared/model.ts";
 import { encodeSafetensors, type Float32Tensor } from "../shared/safetensors.ts";
 import { ErrorResponseSchema } from "../shared/schemas.ts";
 import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
-import { createApp } from "./app.ts";
-import { Auth } from "./auth.ts";
-import { Federation } from "./federation.ts";
-import { TaskRegistry } from "./registry.ts";
-
-await startBackend("wasm");
 
 const task = {
   ...mnistMlpTask({ rounds: { total: 2, targetClients: 3, minClients: 1, timeoutSeconds: 600 } }),
   updates: { maxNorm: 1000, overNorm: "reject" as const },
 };
-const model = await buildModel(task.model.topology);
-const federation = await Federation.create({ task, model });
-const registry = new TaskRegistry();
-registry.register(federation);
-const { auth } = Auth.create();
-const app = createApp(registry, { auth });
+const { federation, auth, app } = await serveTask(task);
 const alice = auth.issue("alice").token;
 const OCTET = "application/octet-stream";
 
@@ -444,9 +432,4 @@ Deno.test("a resend of an accepted update is answered as the first time; a diffe
   assert.equal(other.status, 409);
   assert.match(ErrorResponseSchema.parse(await other.json()).error.message, /already sent one/);
   assert.equal(state(), before);
-});
-
-globalThis.addEventListener("unload", () => {
-  federation.close();
-  model.dispose();
 });

@@ -132,7 +132,8 @@ export class UploadGate {
 }
 
 /**
- * Reads a request body whole within `timeoutMs` and `maxBytes`: 408 when it
+ * Reads a request body whole within `timeoutMs` and `maxBytes` (`what` names the
+ * action in messages, "accept update" by default): 408 when it
  * arrives too slowly, 413 when it grows past the limit (whatever
  * Content-Length said).
  *
@@ -146,15 +147,15 @@ export class UploadGate {
  */
 export async function readBody(
   request: Request,
-  options: { maxBytes: number; timeoutMs: number },
+  options: { maxBytes: number; timeoutMs: number; what?: string },
 ): Promise<Uint8Array> {
-  const { maxBytes, timeoutMs } = options;
+  const { maxBytes, timeoutMs, what = "accept update" } = options;
   const length = request.headers.get("Content-Length");
   if (length !== null && Number(length) > maxBytes) {
     throw new ApiError(
       413,
       "payload_too_large",
-      `Cannot accept update: body exceeds ${maxBytes} bytes`,
+      `Cannot ${what}: body exceeds ${maxBytes} bytes`,
     );
   }
   if (!request.body) return new Uint8Array(0);
@@ -172,7 +173,7 @@ export async function readBody(
           new ApiError(
             408,
             "request_timeout",
-            `Cannot accept update: the body did not arrive within ${timeoutMs / 1000} s`,
+            `Cannot ${what}: the body did not arrive within ${timeoutMs / 1000} s`,
           ),
         ),
       timeoutMs,
@@ -186,7 +187,7 @@ export async function readBody(
         throw new ApiError(
           413,
           "payload_too_large",
-          `Cannot accept update: body exceeds ${maxBytes} bytes`,
+          `Cannot ${what}: body exceeds ${maxBytes} bytes`,
         );
       }
       if (whole && total + value.byteLength <= whole.length) whole.set(value, total);

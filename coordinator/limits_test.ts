@@ -1,26 +1,13 @@
 import assert from "node:assert/strict";
-import { startBackend } from "../client/backend.ts";
-import { buildModel } from "../shared/model.ts";
+import { serveTask } from "./_test_app.ts";
 import { ErrorResponseSchema } from "../shared/schemas.ts";
 import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
-import { createApp } from "./app.ts";
 import { readBody } from "./limits.ts";
-import { Auth } from "./auth.ts";
-import { Federation } from "./federation.ts";
-import { TaskRegistry } from "./registry.ts";
-
-await startBackend("wasm");
 
 const task = mnistMlpTask({
   rounds: { total: 2, targetClients: 3, minClients: 1, timeoutSeconds: 600 },
 });
-const model = await buildModel(task.model.topology);
-const federation = await Federation.create({ task, model });
-const registry = new TaskRegistry();
-registry.register(federation);
-const { auth } = Auth.create();
-const app = createApp(registry, {
-  auth,
+const { federation, auth, app } = await serveTask(task, {
   limits: { requestsPerSecond: 0.5, burst: 3, maxConcurrentUploads: 1, uploadTimeoutSeconds: 0.3 },
 });
 const [alice, bob, carol] = ["alice", "bob", "carol"].map((id) => auth.issue(id).token);
@@ -105,11 +92,6 @@ Deno.test("uploads in flight are bounded: 503 past the total, 429 for a client's
   const after = await upload(auth.issue("dave").token, new Uint8Array(8));
   assert.equal(after.status, 400); // admitted, and refused for its content only
   await after.body?.cancel();
-});
-
-globalThis.addEventListener("unload", () => {
-  federation.close();
-  model.dispose();
 });
 
 Deno.test("readBody returns the exact bytes, with or without Content-Length, in any chunking", async () => {
