@@ -596,63 +596,67 @@ Deno.test("unknown routes answer 404 with a JSON error", async (t) => {
   });
 });
 
-Deno.test("POST /v1/updates after a failed round close applies the round's deltas only once", async () => {
-  // Closing round 1 fails (its checkpoint cannot be written); Federation's
-  // contract is that the round is then retried. A retry must not apply the
-  // same deltas a second time, nor count a second version.
-  const task = mnistMlpTask({
-    rounds: { total: 2, targetClients: 2, minClients: 1, timeoutSeconds: 600 },
-  });
-  const model = await buildModel(task.model.topology);
-  const runDir = await Deno.makeTempDir();
-  const errors: unknown[] = [];
-  const federation = await Federation.create({
-    task,
-    model,
-    runDir,
-    onError: (e) => errors.push(e),
-  });
-  const app = createApp(serving(federation));
-  try {
-    const before = decodeSafetensors(await getBytes(app, "/v1/model")).tensors;
-    // Every client sends the same delta, so any weighted mean of them is 0.01.
-    const same = delta(federation, () => 0.01);
-    const update = (clientId: string, baseVersion: string) =>
-      encode(same, { clientId, baseVersion, numLabeled: "1", numUnlabeled: "0" });
+for (const strategy of ["fedavg", "fedavgm"] as const) {
+  Deno.test(`POST /v1/updates after a failed round close applies the round's deltas only once (${strategy})`, async () => {
+    // Closing round 1 fails (its checkpoint cannot be written); Federation's
+    // contract is that the round is then retried. A retry must not apply the
+    // same deltas a second time, nor count a second version, nor (FedAvgM)
+    // advance the server momentum twice.
+    const task = mnistMlpTask({
+      rounds: { total: 2, targetClients: 2, minClients: 1, timeoutSeconds: 600 },
+      aggregation: { strategy },
+    });
+    const model = await buildModel(task.model.topology);
+    const runDir = await Deno.makeTempDir();
+    const errors: unknown[] = [];
+    const federation = await Federation.create({
+      task,
+      model,
+      runDir,
+      onError: (e) => errors.push(e),
+    });
+    const app = createApp(serving(federation));
+    try {
+      const before = decodeSafetensors(await getBytes(app, "/v1/model")).tensors;
+      // Every client sends the same delta, so any weighted mean of them is 0.01.
+      const same = delta(federation, () => 0.01);
+      const update = (clientId: string, baseVersion: string) =>
+        encode(same, { clientId, baseVersion, numLabeled: "1", numUnlabeled: "0" });
 
-    // Break the run folder: a file where the folder should be.
-    await Deno.remove(runDir, { recursive: true });
-    await Deno.writeTextFile(runDir, "not a folder");
-    await assertAccepted(await post(app, update("c1", "0")), 1);
-    await assertAccepted(await post(app, update("c2", "0")), 2);
-    await federation.settled();
-    assert.equal(errors.length, 1, "the failed close was reported");
-    assert.equal((await status(app)).round, 1, "round 1 is still open");
+      // Break the run folder: a file where the folder should be.
+      await Deno.remove(runDir, { recursive: true });
+      await Deno.writeTextFile(runDir, "not a folder");
+      await assertAccepted(await post(app, update("c1", "0")), 1);
+      await assertAccepted(await post(app, update("c2", "0")), 2);
+      await federation.settled();
+      assert.equal(errors.length, 1, "the failed close was reported");
+      assert.equal((await status(app)).round, 1, "round 1 is still open");
 
-    // Repair the run folder; one more client joins on the version it is told.
-    await Deno.remove(runDir);
-    const { version } = TaskResponseSchema.parse(await (await app.request("/v1/task")).json());
-    await assertAccepted(await post(app, update("c3", String(version))), 3);
-    await federation.settled();
+      // Repair the run folder; one more client joins on the version it is told.
+      await Deno.remove(runDir);
+      const { version } = TaskResponseSchema.parse(await (await app.request("/v1/task")).json());
+      await assertAccepted(await post(app, update("c3", String(version))), 3);
+      await federation.settled();
 
-    const after = decodeSafetensors(await getBytes(app, "/v1/model")).tensors;
-    const g = before.get("logits/bias")!.data;
-    const a = after.get("logits/bias")!.data;
-    for (let i = 0; i < g.length; i++) {
-      assert.ok(
-        Math.abs(a[i]! - (g[i]! + 0.01)) < 1e-6,
-        `logits/bias[${i}]: expected ${g[i]! + 0.01}, got ${a[i]} (was ${g[i]})`,
-      );
+      const after = decodeSafetensors(await getBytes(app, "/v1/model")).tensors;
+      const g = before.get("logits/bias")!.data;
+      const a = after.get("logits/bias")!.data;
+      for (let i = 0; i < g.length; i++) {
+        assert.ok(
+          Math.abs(a[i]! - (g[i]! + 0.01)) < 1e-6,
+          `logits/bias[${i}]: expected ${g[i]! + 0.01}, got ${a[i]} (was ${g[i]})`,
+        );
+      }
+      const s = await status(app);
+      assert.equal(s.round, 2);
+      assert.equal(s.version, 1, "one closed round is one new version");
+    } finally {
+      federation.close();
+      model.dispose();
+      await Deno.remove(runDir, { recursive: true }).catch(() => {});
     }
-    const s = await status(app);
-    assert.equal(s.round, 2);
-    assert.equal(s.version, 1, "one closed round is one new version");
-  } finally {
-    federation.close();
-    model.dispose();
-    await Deno.remove(runDir, { recursive: true }).catch(() => {});
-  }
-});
+  });
+}
 
 Deno.test("CORS answers only configured origins; every answer has security headers", async () => {
   const app = createApp(new TaskRegistry(), { corsOrigins: ["https://lab.example"] });

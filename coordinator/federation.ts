@@ -679,6 +679,8 @@ export class Federation {
     const failures = this.#failures();
     let next = this.#global;
     let metrics: RoundMetrics;
+    // The server optimiser's state before this close, to go back to if it fails.
+    const strategyBefore = this.#strategy.saveState();
     try {
       const outcome = this.#sum && this.#strategy.aggregateMean
         ? this.#strategy.aggregateMean({
@@ -728,9 +730,10 @@ export class Federation {
         clients: [...this.#clients.values()].map(storedClient),
       });
     } catch (error) {
-      // Nothing is committed: the model goes back to the current global and
-      // the round stays open with its updates; closing is tried again.
+      // Nothing is committed: the model and the optimiser go back to where
+      // they were and the round stays open with its updates; closing is tried again.
       writeWeights(this.#model, this.#global);
+      this.#strategy.loadState(strategyBefore);
       (this.#options.onError ?? console.error)(error);
       this.#phase = "training";
       this.#deadlinePassed = true;
