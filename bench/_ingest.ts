@@ -17,7 +17,7 @@ export async function ingestRows(
   counts: readonly number[] = [10, 100, 500],
   options: { maxUploads?: number } = {},
 ): Promise<Row[]> {
-  const { maxUploads = 64 } = options;
+  const { maxUploads = 16 } = options;
   const rows: Row[] = [];
   for (const clients of counts) {
     const r = await runIngest({ clients, maxUploads });

@@ -37,8 +37,12 @@ export interface AppLimits {
   requestsPerSecond?: number;
   /** Requests a client may make at once. @default 100 */
   burst?: number;
-  /** Uploads in flight in all (one per client). @default 64 */
+  /** Uploads read at once (one per client). @default 16 */
   maxConcurrentUploads?: number;
+  /** Uploads that wait their turn, bodies unread, before more get 503. @default 1024 */
+  uploadQueue?: number;
+  /** Seconds an upload may wait for its turn before 503. @default 60 */
+  uploadWaitSeconds?: number;
   /** Seconds an update's body may take to arrive. @default 120 */
   uploadTimeoutSeconds?: number;
 }
@@ -67,7 +71,11 @@ export function createApp(registry: TaskRegistry, options: CreateAppOptions = {}
     perSecond: limits.requestsPerSecond ?? 50,
     burst: limits.burst ?? 100,
   });
-  const uploads = new UploadGate(limits.maxConcurrentUploads ?? 64);
+  const uploads = new UploadGate({
+    max: limits.maxConcurrentUploads ?? 16,
+    queue: limits.uploadQueue ?? 1024,
+    waitMs: (limits.uploadWaitSeconds ?? 60) * 1000,
+  });
   const uploadTimeoutMs = (limits.uploadTimeoutSeconds ?? 120) * 1000;
 
   app.onError((error, c) => {
@@ -309,7 +317,7 @@ export function createApp(registry: TaskRegistry, options: CreateAppOptions = {}
       // One upload per client at a time, and a bound on all of them.
       let release: () => void;
       try {
-        release = uploads.enter(clientId ?? `address:${remoteAddress(c)}`);
+        release = await uploads.acquire(clientId ?? `address:${remoteAddress(c)}`);
       } catch (error) {
         // Refused before reading: the body is not wanted, do not buffer it.
         await c.req.raw.body?.cancel().catch(() => {});

@@ -69,40 +69,59 @@ export class RateLimiter {
   }
 }
 
+/** Options of {@linkcode UploadGate}. */
+export interface UploadGateOptions {
+  /** Uploads read at once. */
+  max: number;
+  /** Uploads that may wait for a slot (their bodies unread) before more are refused. @default 0 */
+  queue?: number;
+  /** Milliseconds an upload may wait for a slot. @default 30000 */
+  waitMs?: number;
+}
+
 /**
- * Uploads in flight: at most `max` in all and one per client. Over the total
- * bound: 503 with Retry-After; a second upload from a client with one in
- * flight: 429.
+ * Uploads in flight: at most `max` read at once, one per client. Past that,
+ * up to `queue` uploads wait their turn in arrival order (their bodies stay
+ * unread, so they cost no memory); past the queue, or after `waitMs`, 503
+ * with Retry-After. A second upload from a client with one in flight or
+ * waiting: 429.
  *
  * @example
  * ```ts
  * import { UploadGate } from "./limits.ts";
  * import assert from "node:assert/strict";
- * const gate = new UploadGate(1);
- * const release = gate.enter("a");
- * assert.throws(() => gate.enter("b"), /uploads in flight/);
+ * const gate = new UploadGate({ max: 1 });
+ * const release = await gate.acquire("a");
+ * await assert.rejects(gate.acquire("b"), /uploads in flight/);
  * release();
- * gate.enter("b")();
+ * (await gate.acquire("b"))();
  * ```
  */
 export class UploadGate {
   readonly max: number;
+  readonly #queue: number;
+  readonly #waitMs: number;
   #active = new Set<string>();
   #count = 0;
+  #waiting: (() => void)[] = [];
 
-  /** Allows `max` uploads at once. */
-  constructor(max: number) {
+  /** Allows `max` uploads at once and `queue` waiting. */
+  constructor(options: UploadGateOptions) {
+    const { max, queue = 0, waitMs = 30_000 } = options;
     if (!(max >= 1)) throw new RangeError("Cannot bound uploads: max must be at least 1");
+    if (!(queue >= 0)) throw new RangeError("Cannot bound uploads: queue must be at least 0");
     this.max = max;
+    this.#queue = queue;
+    this.#waitMs = waitMs;
   }
 
-  /** Uploads in flight now. */
+  /** Uploads being read now. */
   get inFlight(): number {
     return this.#count;
   }
 
-  /** Admits an upload of `key`; call the returned function when it is done. */
-  enter(key: string): () => void {
+  /** Admits an upload of `key` (at once or in turn); call the returned function when it is done. */
+  async acquire(key: string): Promise<() => void> {
     if (this.#active.has(key)) {
       throw new ApiError(
         429,
@@ -111,22 +130,44 @@ export class UploadGate {
         { "Retry-After": "1" },
       );
     }
-    if (this.#count >= this.max) {
-      throw new ApiError(
+    const busy = () =>
+      new ApiError(
         503,
         "busy",
         `The coordinator has ${this.max} uploads in flight; retry shortly`,
         { "Retry-After": "1" },
       );
+    if (this.#count >= this.max) {
+      if (this.#waiting.length >= this.#queue) throw busy();
+      this.#active.add(key);
+      const admitted = await new Promise<boolean>((resolve) => {
+        const turn = () => {
+          clearTimeout(timer);
+          resolve(true);
+        };
+        const timer = setTimeout(() => {
+          this.#waiting = this.#waiting.filter((w) => w !== turn);
+          resolve(false);
+        }, this.#waitMs);
+        this.#waiting.push(turn);
+      });
+      if (!admitted) {
+        this.#active.delete(key);
+        throw busy();
+      }
+    } else {
+      this.#active.add(key);
+      this.#count++;
     }
-    this.#active.add(key);
-    this.#count++;
     let released = false;
     return () => {
       if (released) return;
       released = true;
       this.#active.delete(key);
-      this.#count--;
+      // The slot passes to the first waiting upload, or frees.
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#count--;
     };
   }
 }

@@ -2,13 +2,19 @@ import assert from "node:assert/strict";
 import { serveTask } from "./_test_app.ts";
 import { ErrorResponseSchema } from "../shared/schemas.ts";
 import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
-import { readBody } from "./limits.ts";
+import { readBody, UploadGate } from "./limits.ts";
 
 const task = mnistMlpTask({
   rounds: { total: 2, targetClients: 3, minClients: 1, timeoutSeconds: 600 },
 });
 const { federation, auth, app } = await serveTask(task, {
-  limits: { requestsPerSecond: 0.5, burst: 3, maxConcurrentUploads: 1, uploadTimeoutSeconds: 0.3 },
+  limits: {
+    requestsPerSecond: 0.5,
+    burst: 3,
+    maxConcurrentUploads: 1,
+    uploadQueue: 0,
+    uploadTimeoutSeconds: 0.3,
+  },
 });
 const [alice, bob, carol] = ["alice", "bob", "carol"].map((id) => auth.issue(id).token);
 
@@ -115,4 +121,25 @@ Deno.test("readBody returns the exact bytes, with or without Content-Length, in 
       assert.deepEqual(bytes, data);
     }
   }
+});
+
+Deno.test("UploadGate: past the bound, uploads wait their turn in order, then 503 past the queue or the wait", async () => {
+  const gate = new UploadGate({ max: 1, queue: 2, waitMs: 200 });
+  const first = await gate.acquire("a");
+  const order: string[] = [];
+  const b = gate.acquire("b").then((release) => (order.push("b"), release));
+  const c = gate.acquire("c").then((release) => (order.push("c"), release));
+  await assert.rejects(gate.acquire("d"), /uploads in flight/); // the queue is full
+  await assert.rejects(gate.acquire("b"), /send one at a time/); // b is waiting already
+  first();
+  (await b)();
+  (await c)();
+  assert.deepEqual(order, ["b", "c"]);
+  assert.equal(gate.inFlight, 0);
+  // A wait past waitMs ends in 503, and leaves the gate as it was.
+  const held = await gate.acquire("a");
+  await assert.rejects(gate.acquire("e"), /uploads in flight/);
+  held();
+  assert.equal(gate.inFlight, 0);
+  (await gate.acquire("e"))();
 });

@@ -36,7 +36,8 @@ Options:
                         one is printed at each start)
   --insecure            no authentication at all: anyone may submit, create or stop tasks
   --cors-origin URL     allow browser pages from this origin (repeatable)
-  --max-uploads N       uploads in flight at once (default 64; one per client)
+  --max-uploads N       uploads read at once (default 16; one per client)
+  --upload-queue N      uploads that wait their turn, bodies unread (default 1024); then 503
   --rate R              requests a second per client (default 50, burst 2R)
   --upload-timeout S    seconds an update's body may take to arrive (default 120)
   --rounds N            override rounds.total of every task
@@ -74,6 +75,7 @@ const args = parseFlags(
     "admin-token",
     "enrolment-token",
     "max-uploads",
+    "upload-queue",
     "rate",
     "upload-timeout",
   ],
@@ -165,8 +167,12 @@ const coordinator = await startCoordinator({
   limits: {
     requestsPerSecond: rate,
     burst: Math.max(1, Math.ceil(2 * rate)),
-    maxConcurrentUploads: numberFlag("max-uploads", args["max-uploads"], 64, {
+    maxConcurrentUploads: numberFlag("max-uploads", args["max-uploads"], 16, {
       min: 1,
+      integer: true,
+    }),
+    uploadQueue: numberFlag("upload-queue", args["upload-queue"], 1024, {
+      min: 0,
       integer: true,
     }),
     uploadTimeoutSeconds: numberFlag("upload-timeout", args["upload-timeout"], 120, { min: 1 }),
