@@ -22,6 +22,7 @@ import type {
 import { type TfjsArtifacts, toTfjsArtifacts } from "../shared/tfjs_format.ts";
 import { removeUnfinishedCheckpoints, writeCheckpoint } from "./checkpoint.ts";
 import { maybeCrash } from "./_fault.ts";
+import { decodeStrategyState, encodeStrategyState } from "./_strategy_state.ts";
 import { ApiError } from "./errors.ts";
 import { type ClientFailure, createStrategy, type Strategy } from "./strategy.ts";
 import { stalenessWeight } from "./aggregate/staleness.ts";
@@ -812,24 +813,6 @@ export class Federation {
       updates: [],
     };
   }
-}
-
-/** A strategy's state as safetensors: tensor i of `key` is named `key/i`. */
-function encodeStrategyState(state: Record<string, Float32Array[]>): Uint8Array {
-  const tensors = new Map<string, Float32Tensor>();
-  for (const [key, list] of Object.entries(state)) {
-    list.forEach((data, i) => tensors.set(`${key}/${i}`, { shape: [data.length], data }));
-  }
-  return encodeSafetensors(tensors);
-}
-
-function decodeStrategyState(bytes: Uint8Array): Record<string, Float32Array[]> {
-  const state: Record<string, Float32Array[]> = {};
-  for (const [name, { data }] of decodeSafetensors(bytes).tensors) {
-    const [key, index] = name.split("/") as [string, string];
-    (state[key] ??= [])[Number(index)] = data;
-  }
-  return state;
 }
 
 function storedClient(client: ClientRecord): StoredClient {
