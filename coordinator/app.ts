@@ -77,6 +77,7 @@ export function createApp(registry: TaskRegistry, options: CreateAppOptions = {}
     waitMs: (limits.uploadWaitSeconds ?? 60) * 1000,
   });
   const uploadTimeoutMs = (limits.uploadTimeoutSeconds ?? 120) * 1000;
+  let anonymousUploads = 0;
 
   app.onError((error, c) => {
     if (error instanceof ApiError) {
@@ -317,7 +318,10 @@ export function createApp(registry: TaskRegistry, options: CreateAppOptions = {}
       // One upload per client at a time, and a bound on all of them.
       let release: () => void;
       try {
-        release = await uploads.acquire(clientId ?? `address:${remoteAddress(c)}`);
+        // One at a time per authenticated client; in open mode a request has no
+        // identity before its body is read (clients may share an address), so
+        // only the total bound applies.
+        release = await uploads.acquire(clientId ?? `request:${++anonymousUploads}`);
       } catch (error) {
         // Refused before reading: the body is not wanted, do not buffer it.
         await c.req.raw.body?.cancel().catch(() => {});
@@ -336,12 +340,6 @@ export function createApp(registry: TaskRegistry, options: CreateAppOptions = {}
   }
 
   return app;
-}
-
-/** The peer's address where the server passes it (Deno.serve's `info`). */
-function remoteAddress(c: Context): string {
-  const env = c.env as { remoteAddr?: { hostname?: string } } | undefined;
-  return env?.remoteAddr?.hostname ?? "unknown";
 }
 
 /** Whether an If-None-Match header (a list, weak tags, or `*`) matches `etag`. */

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { serveTask } from "./_test_app.ts";
+import { createApp } from "./app.ts";
+import { encodeSafetensors } from "../shared/safetensors.ts";
 import { ErrorResponseSchema } from "../shared/schemas.ts";
 import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
 import { readBody, UploadGate } from "./limits.ts";
@@ -142,4 +144,37 @@ Deno.test("UploadGate: past the bound, uploads wait their turn in order, then 50
   held();
   assert.equal(gate.inFlight, 0);
   (await gate.acquire("e"))();
+});
+
+Deno.test("open mode: concurrent uploads from one address are not taken for one client's", async () => {
+  const { registry } = await serveTask(task);
+  const open = createApp(registry, { limits: { maxConcurrentUploads: 1 } });
+  const federation = registry.get();
+  const update = (clientId: string) => {
+    const bytes = encodeSafetensors(
+      new Map(federation.trainable.map(({ name, shape }) => [name, {
+        shape,
+        data: new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(0.001),
+      }])),
+      { round: "1", baseVersion: "0", numLabeled: "1", numUnlabeled: "0", clientId },
+    );
+    // Sent in two halves, 50 ms apart, so the two uploads overlap.
+    return new ReadableStream<Uint8Array>({
+      async start(c) {
+        c.enqueue(bytes.slice(0, bytes.length >> 1));
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        c.enqueue(bytes.slice(bytes.length >> 1));
+        c.close();
+      },
+    });
+  };
+  const post = (clientId: string) =>
+    open.request("/v1/updates", {
+      method: "POST",
+      headers: { "Content-Type": "application/octet-stream" },
+      body: update(clientId),
+    });
+  const answers = await Promise.all([post("open-1"), post("open-2")]);
+  assert.deepEqual(answers.map((r) => r.status), [202, 202]);
+  assert.equal(federation.status().received, 2);
 });
