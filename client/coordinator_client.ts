@@ -54,6 +54,10 @@ export interface UpdateInfo {
   numUnlabeled: number;
   clientId?: string;
   backend?: string;
+  /** The device the backend runs on (a GPU adapter, a CUDA device). */
+  device?: string;
+  /** The runtime: `deno 2.1.0`, `node 20.1.0`, `chromium 150` ... */
+  runtime?: string;
   loss?: number;
   ce?: number;
   kl?: number;

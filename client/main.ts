@@ -150,6 +150,7 @@ try {
     token,
     seed,
     backend: backend.name,
+    device: backend.device,
     onEvent(event) {
       switch (event.kind) {
         case "step": {

@@ -4,7 +4,7 @@
  */
 import { join, relative, sep } from "node:path";
 import { type Dataset, featureSize } from "../shared/dataset.ts";
-import { DataFileError, formatOf, parseCsv, parseDataFile } from "../shared/data_file.ts";
+import { DataFileError, formatOf, parseDataFile, parseLabelsCsv } from "../shared/data_file.ts";
 import { decodeImage, preprocessImage } from "../shared/preprocess/image.ts";
 import { encodeText } from "../shared/preprocess/text.ts";
 import type { InputSpec } from "../shared/schemas.ts";
@@ -206,41 +206,15 @@ async function readLabelsCsv(
     if (error instanceof Deno.errors.NotFound) return null;
     throw new Error(`Cannot read data "${path}": ${reason(error)}`, { cause: error });
   }
-  const fail = (line: number, detail: string): never => {
-    throw new Error(`Cannot read data "${path}": line ${line}: ${detail}`);
-  };
   try {
-    const [header, ...records] = parseCsv(text.replace(/^\uFEFF/, ""));
-    const columns = header?.fields.map((c) => c.trim());
-    if (!columns || columns.length !== 2 || columns[0] !== "file" || columns[1] !== "label") {
-      fail(header?.line ?? 1, 'the header must be "file,label"');
-    }
-    const labels = new Map<string, { label: number; line: number }>();
-    for (const { line, fields } of records) {
-      if (fields.length === 1 && fields[0]!.trim() === "") continue;
-      if (fields.length !== 2) {
-        fail(line, `expected 2 columns (file and label), got ${fields.length}`);
-      }
-      const name = fields[0]!.trim().replaceAll("\\", "/").replace(/^\.\//, "");
-      if (labels.has(name)) fail(line, `"${name}" is listed twice`);
-      labels.set(name, { label: labelIndex(fields[1]!.trim(), names, line, fail), line });
-    }
-    return labels;
+    return parseLabelsCsv(text, names);
   } catch (error) {
     if (!(error instanceof DataFileError)) throw error;
-    return fail(error.line, reason(error).replace(/^Cannot read data: line \d+: /, ""));
+    throw new Error(
+      `Cannot read data "${path}": line ${error.line}: ${
+        reason(error).replace(/^Cannot read data: line \d+: /, "")
+      }`,
+      { cause: error },
+    );
   }
-}
-
-function labelIndex(
-  value: string,
-  names: string[],
-  line: number,
-  fail: (line: number, detail: string) => never,
-): number {
-  if (value === "") return -1;
-  const index = names.indexOf(value);
-  if (index >= 0) return index;
-  if (/^\d+$/.test(value) && Number(value) < names.length) return Number(value);
-  return fail(line, `label "${value}" is not one of the task's labels (${names.join(", ")})`);
 }

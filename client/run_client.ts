@@ -5,7 +5,7 @@
  */
 import type * as tf from "@tensorflow/tfjs";
 import { countRows, type Dataset, featureSize, reshapeRows } from "../shared/dataset.ts";
-import { buildModel, readWeights, writeWeights } from "../shared/model.ts";
+import { buildModel, readWeightsAsync, writeWeights } from "../shared/model.ts";
 import type { Float32Tensor } from "../shared/safetensors.ts";
 import type { TaskResponse } from "../shared/schemas.ts";
 import {
@@ -17,6 +17,7 @@ import {
 import { ErrorFeedback } from "../shared/codec.ts";
 import { LocalTrainer, type StepProgress, type TrainResult } from "./trainer.ts";
 import { Evaluator } from "../shared/evaluate.ts";
+import { describeRuntime } from "../shared/runtime.ts";
 
 /** What a client reports while it runs. */
 export type ClientEvent =
@@ -43,6 +44,10 @@ export interface RunClientOptions {
   enrolmentToken?: string;
   /** Backend name reported in updates. @default "wasm" */
   backend?: string;
+  /** The device the backend runs on, reported in updates. @default none */
+  device?: string | null;
+  /** The runtime reported in updates. @default {@linkcode describeRuntime} */
+  runtime?: string;
   /** Seed of batch sampling. @default 0 */
   seed?: number;
   /** How often to ask whether a new round opened, in ms. @default 200 */
@@ -148,7 +153,7 @@ export async function runClient(options: RunClientOptions): Promise<void> {
       }
       writeWeights(model, global.weights);
       // Federated evaluation: the global model on this client's labeled rows.
-      const evaluation = evaluationFields(task.training, evaluator, model);
+      const evaluation = await evaluationFields(task.training, evaluator, model);
       let result;
       try {
         result = await trainer.train(task.training, {
@@ -163,7 +168,10 @@ export async function runClient(options: RunClientOptions): Promise<void> {
         await api.reportFailure({ clientId, round: global.round, reason }).catch(() => {});
         throw error;
       }
-      const delta = subtractWeights(readWeights(model, { trainableOnly: true }), global.weights);
+      const delta = subtractWeights(
+        await readWeightsAsync(model, { trainableOnly: true }),
+        global.weights,
+      );
       lastRound = global.round;
       // Encoded once (error feedback moves on), resent as the same bytes.
       const body = encodeUpdateBody(delta, {
@@ -172,6 +180,8 @@ export async function runClient(options: RunClientOptions): Promise<void> {
         ...counts,
         clientId,
         backend: options.backend ?? "wasm",
+        ...(options.device ? { device: options.device } : {}),
+        runtime: options.runtime ?? describeRuntime(),
         loss: result.loss,
         ce: result.ce,
         kl: result.kl,
@@ -243,16 +253,16 @@ export async function runClient(options: RunClientOptions): Promise<void> {
  *
  * @example
  * ```ts ignore
- * await api.sendUpdate(delta, { ...info, ...evaluationFields(task.training, evaluator, model) });
+ * await api.sendUpdate(delta, { ...info, ...(await evaluationFields(task.training, evaluator, model)) });
  * ```
  */
-export function evaluationFields(
+export async function evaluationFields(
   training: { evaluate: boolean },
   evaluator: Evaluator | null,
   model: tf.LayersModel,
-): Pick<UpdateInfo, "evalAccuracy" | "evalLoss" | "evalExamples"> {
+): Promise<Pick<UpdateInfo, "evalAccuracy" | "evalLoss" | "evalExamples">> {
   if (!training.evaluate || !evaluator) return {};
-  const { accuracy, loss } = evaluator.evaluate(model);
+  const { accuracy, loss } = await evaluator.evaluateAsync(model);
   return { evalAccuracy: accuracy, evalLoss: loss, evalExamples: evaluator.rows };
 }
 

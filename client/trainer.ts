@@ -209,7 +209,12 @@ export class LocalTrainer {
           );
           return [total!, parts!.ce, parts!.kl];
         }));
-      const values = [loss.dataSync()[0]!, ce.dataSync()[0]!, kl.dataSync()[0]!] as const;
+      // Read asynchronously: WebGPU in a browser worker has no synchronous read.
+      const values = (await Promise.all([loss.data(), ce.data(), kl.data()])).map((v) => v[0]!) as [
+        number,
+        number,
+        number,
+      ];
       tf.dispose([loss, ce, kl]);
       if (!values.every(Number.isFinite)) {
         optimizer.dispose();

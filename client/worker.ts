@@ -43,6 +43,7 @@ self.onmessage = async (message: MessageEvent<WorkerStart>) => {
       enrolmentToken: start.enrolmentToken,
       seed: start.seed,
       backend: backend.name,
+      device: backend.device,
       stepDelayMs: start.stepDelayMs,
       onEvent: (event) => {
         if (event.kind !== "step" && event.kind !== "joined") {

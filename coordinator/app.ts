@@ -10,6 +10,7 @@ import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
 import { secureHeaders } from "hono/secure-headers";
 import { Auth, type Principal } from "./auth.ts";
+import { clientPage } from "./client_page.ts";
 import { ApiError } from "./errors.ts";
 import { RateLimiter, readBody, UploadGate } from "./limits.ts";
 import type { Federation } from "./federation.ts";
@@ -29,6 +30,8 @@ export interface CreateAppOptions {
   limits?: AppLimits;
   /** Origins allowed to call the API from a browser (CORS). @default none */
   corsOrigins?: string[];
+  /** The built client page served at `/client/`. @default `client/web/dist/` */
+  clientPageDir?: string;
 }
 
 /** Limits of {@linkcode createApp}; each has a default. */
@@ -141,6 +144,10 @@ export function createApp(registry: TaskRegistry, options: CreateAppOptions = {}
   };
 
   app.get("/v1/health", (c) => c.json({ status: "ok" as const }));
+
+  // The browser client: a page for people, not part of the v1 API.
+  app.get("/client", (c) => c.redirect(`/client/${new URL(c.req.url).search}`, 301));
+  app.route("/client", clientPage({ registry, dir: options.clientPageDir }));
 
   // Enrolment and clients' tokens.
   const smallJson = async (

@@ -29,6 +29,7 @@ export type ErrorCode =
   | "busy"
   | "unsupported_media_type"
   | "not_found"
+  | "not_built"
   | "internal";
 
 /**

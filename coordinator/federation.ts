@@ -79,6 +79,8 @@ interface ClientRecord {
   lastSeen: Date;
   updatesAccepted: number;
   backend: string | null;
+  device: string | null;
+  runtime: string | null;
 }
 
 /**
@@ -209,7 +211,12 @@ export class Federation {
     this.#history = saved.history;
     this.#answers = saved.answers;
     for (const c of saved.clients) {
-      this.#clients.set(c.id, { ...c, lastSeen: new Date(c.lastSeen) });
+      this.#clients.set(c.id, {
+        ...c,
+        lastSeen: new Date(c.lastSeen),
+        device: c.device ?? null,
+        runtime: c.runtime ?? null,
+      });
     }
     this.#open();
     for (const p of saved.pending) {
@@ -349,7 +356,14 @@ export class Federation {
 
   #seen(clientId: string): ClientRecord {
     const client = this.#clients.get(clientId) ??
-      { id: clientId, lastSeen: new Date(), updatesAccepted: 0, backend: null };
+      {
+        id: clientId,
+        lastSeen: new Date(),
+        updatesAccepted: 0,
+        backend: null,
+        device: null,
+        runtime: null,
+      };
     client.lastSeen = new Date();
     const arrived = !this.#clients.has(clientId);
     this.#clients.set(clientId, client);
@@ -433,6 +447,8 @@ export class Federation {
       lastSeen: new Date(),
       updatesAccepted: (known?.updatesAccepted ?? 0) + 1,
       backend: metadata.backend ?? known?.backend ?? null,
+      device: metadata.device ?? known?.device ?? null,
+      runtime: metadata.runtime ?? known?.runtime ?? null,
     };
     const response = JSON.stringify(accepted);
     // Durable before it is answered; if storing fails, nothing has changed.
@@ -541,6 +557,8 @@ export class Federation {
         lastSeen: c.lastSeen.toISOString(),
         updatesAccepted: c.updatesAccepted,
         backend: c.backend,
+        device: c.device,
+        runtime: c.runtime,
       })),
       history: [...this.#history],
       finalModel: this.#finalModel,
@@ -821,6 +839,8 @@ function storedClient(client: ClientRecord): StoredClient {
     lastSeen: client.lastSeen.toISOString(),
     updatesAccepted: client.updatesAccepted,
     backend: client.backend,
+    device: client.device,
+    runtime: client.runtime,
   };
 }
 

@@ -16,6 +16,7 @@ import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
 import { fail, keyValueFlag, numberFlag, parseFlags } from "../client/cli.ts";
 import { type LoadedTask, loadTaskFile } from "./load_task.ts";
 import { startCoordinator } from "./serve.ts";
+import { CLIENT_PAGE_DIR } from "./client_page.ts";
 
 const HELP = `Usage: deno task coordinator [options]
 
@@ -197,6 +198,11 @@ for (const task of tasks) {
       `, strategy ${task.config.aggregation.strategy})`,
   );
 }
+const pageBuilt = await Deno.stat(join(CLIENT_PAGE_DIR, "index.html")).then(
+  () => true,
+  () => false,
+);
+const pageHint = pageBuilt ? "" : " (build the page first: deno task build-web)";
 if (coordinator.resumed) console.log(`coordinator: resumed the saved state in ${runDir}`);
 if (args.insecure) {
   console.error(
@@ -215,6 +221,14 @@ if (args.insecure) {
       `coordinator: enrolment token for clients (deno task client --enrolment-token ...): ${enrolment}`,
     );
   }
+  console.log(
+    `coordinator: browser clients join at ${coordinator.url}/client/?enrol=${
+      encodeURIComponent(enrolment)
+    }${pageHint}`,
+  );
+}
+if (args.insecure) {
+  console.log(`coordinator: browser clients join at ${coordinator.url}/client/${pageHint}`);
 }
 console.log(
   `coordinator: default task "${

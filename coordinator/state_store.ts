@@ -30,6 +30,9 @@ export interface StoredClient {
   lastSeen: string;
   updatesAccepted: number;
   backend: string | null;
+  /** Absent in state saved before devices were recorded. */
+  device?: string | null;
+  runtime?: string | null;
 }
 
 /** An accepted update of the open round (or async buffer). */

@@ -90,6 +90,53 @@ function parseLabel(value: unknown, labels: string[], line: number): number {
   );
 }
 
+/**
+ * Parses a `labels.csv` that labels files by name: header `file,label`, one
+ * file per line, the label a class name or index (empty for an unlabeled
+ * row). Names are normalised to `/` separators without a leading `./`.
+ * Errors are {@linkcode DataFileError}s naming the line.
+ *
+ * @example
+ * ```ts
+ * import { parseLabelsCsv } from "./data_file.ts";
+ * import assert from "node:assert/strict";
+ * const labels = parseLabelsCsv("file,label\na.png,dog\nb.png,\n", ["cat", "dog"]);
+ * assert.deepEqual([...labels].map(([name, { label }]) => [name, label]), [["a.png", 1], ["b.png", -1]]);
+ * ```
+ */
+export function parseLabelsCsv(
+  text: string,
+  names: string[],
+): Map<string, { label: number; line: number }> {
+  const [header, ...records] = parseCsv(text.replace(/^\uFEFF/, ""));
+  const columns = header?.fields.map((c) => c.trim());
+  if (!columns || columns.length !== 2 || columns[0] !== "file" || columns[1] !== "label") {
+    throw new DataFileError(header?.line ?? 1, 'the header must be "file,label"');
+  }
+  const labels = new Map<string, { label: number; line: number }>();
+  for (const { line, fields } of records) {
+    if (fields.length === 1 && fields[0]!.trim() === "") continue;
+    if (fields.length !== 2) {
+      throw new DataFileError(line, `expected 2 columns (file and label), got ${fields.length}`);
+    }
+    const name = fields[0]!.trim().replaceAll("\\", "/").replace(/^\.\//, "");
+    if (labels.has(name)) throw new DataFileError(line, `"${name}" is listed twice`);
+    labels.set(name, { label: labelsCsvIndex(fields[1]!.trim(), names, line), line });
+  }
+  return labels;
+}
+
+function labelsCsvIndex(value: string, names: string[], line: number): number {
+  if (value === "") return -1;
+  const index = names.indexOf(value);
+  if (index >= 0) return index;
+  if (/^\d+$/.test(value) && Number(value) < names.length) return Number(value);
+  throw new DataFileError(
+    line,
+    `label "${value}" is not one of the task's labels (${names.join(", ")})`,
+  );
+}
+
 /** One record of a CSV file ({@linkcode parseCsv}). */
 export interface CsvRecord {
   /** 1-based line the record starts on. */

@@ -54,23 +54,44 @@ export class Evaluator {
 
   /** Accuracy and loss of `model` on the holdout set. */
   evaluate(model: tf.LayersModel): Evaluation {
+    const sums = this.#sums(model);
+    const values = sums.dataSync();
+    sums.dispose();
+    return this.#measures(values);
+  }
+
+  /**
+   * {@linkcode Evaluator.evaluate}, read from the backend asynchronously (the
+   * way that works on WebGPU in a browser worker).
+   */
+  async evaluateAsync(model: tf.LayersModel): Promise<Evaluation> {
+    const sums = this.#sums(model);
+    const values = await sums.data();
+    sums.dispose();
+    return this.#measures(values);
+  }
+
+  /** [correct predictions, summed cross-entropy] over every row, on the backend. */
+  #sums(model: tf.LayersModel): tf.Tensor1D {
     const n = this.#labels.shape[0];
-    let correct = 0;
-    let lossSum = 0;
-    for (let start = 0; start < n; start += this.#batchSize) {
-      const size = Math.min(this.#batchSize, n - start);
-      const [hits, loss] = tf.tidy(() => {
+    return tf.tidy(() => {
+      const parts: tf.Tensor1D[] = [];
+      for (let start = 0; start < n; start += this.#batchSize) {
+        const size = Math.min(this.#batchSize, n - start);
         const x = this.#x.slice(start, size);
         const labels = this.#labels.slice(start, size);
         const logits = model.predict(x) as tf.Tensor2D;
         const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), "float32"));
         const picked = tf.sum(tf.mul(tf.oneHot(labels, logits.shape[1]), tf.logSoftmax(logits)));
-        return [hits.dataSync()[0]!, -picked.dataSync()[0]!];
-      });
-      correct += hits;
-      lossSum += loss;
-    }
-    return { accuracy: correct / n, loss: lossSum / n };
+        parts.push(tf.stack([hits, tf.neg(picked)]) as tf.Tensor1D);
+      }
+      return tf.addN(parts);
+    });
+  }
+
+  #measures(values: ArrayLike<number>): Evaluation {
+    const n = this.#labels.shape[0];
+    return { accuracy: values[0]! / n, loss: values[1]! / n };
   }
 
   /** Frees the holdout on the backend. */

@@ -111,6 +111,32 @@ export function readWeights(
 }
 
 /**
+ * {@linkcode readWeights}, read from the backend asynchronously: the way that
+ * works on every backend (WebGPU has no synchronous read in a browser worker,
+ * where `dataSync` gives zeros).
+ *
+ * @example
+ * ```ts
+ * import { buildModel, readWeightsAsync } from "./model.ts";
+ * import { mnistMlpTopology } from "./tasks/mnist_mlp.ts";
+ * import assert from "node:assert/strict";
+ * const weights = await readWeightsAsync(await buildModel(mnistMlpTopology()));
+ * assert.equal(weights.get("dense1/bias")?.data.length, 256);
+ * ```
+ */
+export async function readWeightsAsync(
+  model: tf.LayersModel,
+  options: { trainableOnly?: boolean } = {},
+): Promise<Map<string, Float32Tensor>> {
+  const weights = options.trainableOnly ? model.trainableWeights : model.weights;
+  const values = await Promise.all(weights.map((w) => w.read().data()));
+  return new Map(weights.map((w, i) => [nameOf(w), {
+    shape: [...w.shape] as number[],
+    data: Float32Array.from(values[i] as Float32Array),
+  }]));
+}
+
+/**
  * Writes named tensors into a model's weights. Every name must be a weight of
  * the model with the same shape; weights not named keep their values.
  *

@@ -412,6 +412,10 @@ export const UpdateMetadataSchema = z.object({
   clientId: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, "clientId must be 1-64 of [A-Za-z0-9._-]")
     .optional(),
   backend: z.string().max(64).optional(),
+  /** The device the backend runs on (a GPU adapter, a CUDA device). */
+  device: z.string().max(200).optional(),
+  /** The client's runtime and its version. */
+  runtime: z.string().max(64).optional(),
   loss: z.string().max(32).optional(),
   ce: z.string().max(32).optional(),
   kl: z.string().max(32).optional(),
@@ -505,6 +509,10 @@ export const StatusSchema = z.strictObject({
     lastSeen: z.string(),
     updatesAccepted: z.int(),
     backend: z.string().nullable(),
+    /** The device the backend runs on, as the client reported it. */
+    device: z.string().nullable(),
+    /** The client's runtime, as it reported it. */
+    runtime: z.string().nullable(),
   })),
   history: z.array(RoundMetricsSchema),
   /** model.json of the exported final model, once the run has finished or stopped. */

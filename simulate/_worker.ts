@@ -71,7 +71,7 @@ async function train(request: Extract<WorkerRequest, { kind: "train" }>): Promis
       );
     }
     writeWeights(model, global.weights);
-    const evaluation = evaluationFields(task.training, client.evaluator, model);
+    const evaluation = await evaluationFields(task.training, client.evaluator, model);
     const result = await client.trainer.train(task.training, { round: global.round });
     const delta = subtractWeights(readWeights(model, { trainableOnly: true }), global.weights);
     // An attacker (a byzantine client of the robustness experiments) sends

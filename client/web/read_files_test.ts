@@ -1,0 +1,93 @@
+import assert from "node:assert/strict";
+import { encode as encodePng } from "fast-png";
+import type { InputSpec } from "../../shared/schemas.ts";
+import { type PickedFile, readPickedFiles } from "./read_files.ts";
+
+const file = (name: string, bytes: Uint8Array | string): PickedFile => ({
+  name,
+  arrayBuffer: () =>
+    Promise.resolve(
+      (typeof bytes === "string" ? new TextEncoder().encode(bytes) : bytes).slice().buffer,
+    ),
+});
+
+const input: InputSpec = {
+  shape: [2, 2, 1],
+  labels: ["cat", "dog"],
+  image: { width: 2, height: 2, channels: 1, scale: "0,1", invert: false },
+};
+
+const png = (value: number) =>
+  encodePng({ width: 2, height: 2, channels: 1, depth: 8, data: new Uint8Array(4).fill(value) });
+
+Deno.test("images are rows in name order, labeled by labels.csv, the rest unlabeled", async () => {
+  const rows = await readPickedFiles([
+    file("b.png", png(255)),
+    file("labels.csv", "file,label\nb.png,dog\na.png,0\n"),
+    file("c.png", png(0)),
+    file("a.png", png(51)),
+  ], input);
+  assert.deepEqual([...rows.labels], [0, 1, -1]);
+  assert.deepEqual(rows.featureShape, [2, 2, 1]);
+  assert.ok(Math.abs(rows.x[0]! - 0.2) < 1e-6);
+  assert.equal(rows.x[4], 1);
+  assert.equal(rows.x[8], 0);
+});
+
+Deno.test("images without labels.csv are all unlabeled rows", async () => {
+  const rows = await readPickedFiles([file("a.png", png(1)), file("b.png", png(2))], input);
+  assert.deepEqual([...rows.labels], [-1, -1]);
+});
+
+Deno.test("a data file is parsed in the documented format", async () => {
+  const rows = await readPickedFiles(
+    [file("rows.csv", "label,a,b,c,d\ndog,1,2,3,4\n,0,0,0,0\n")],
+    { shape: [4], labels: ["cat", "dog"] },
+  );
+  assert.deepEqual([...rows.labels], [1, -1]);
+  assert.deepEqual([...rows.x.subarray(0, 4)], [1, 2, 3, 4]);
+});
+
+Deno.test("bad picks are refused with the file and the reason", async (t) => {
+  const cases: [string, PickedFile[], RegExp][] = [
+    ["nothing", [], /no file was picked/],
+    ["unknown kind", [file("notes.txt", "hi")], /Cannot read "notes\.txt": expected/],
+    ["two data files", [file("a.csv", ""), file("b.jsonl", "")], /pick one data file/],
+    ["data and images", [file("a.csv", ""), file("a.png", png(0))], /pick one data file/],
+    ["labels alone", [file("labels.csv", "file,label\n")], /no image was picked/],
+    ["broken image", [file("a.png", "not a png")], /Cannot read image "a\.png"/],
+    [
+      "bad labels header",
+      [file("a.png", png(0)), file("labels.csv", "name,class\n")],
+      /Cannot read "labels\.csv": line 1: the header must be "file,label"/,
+    ],
+    [
+      "unknown label",
+      [file("a.png", png(0)), file("labels.csv", "file,label\na.png,fish\n")],
+      /line 2: label "fish" is not one of the task's labels/,
+    ],
+    [
+      "label for a missing image",
+      [file("a.png", png(0)), file("labels.csv", "file,label\nz.png,cat\n")],
+      /line 2: "z\.png" is not a picked image/,
+    ],
+    [
+      "bad data row",
+      [file("rows.jsonl", '{"x":[1],"label":"cat"}\n')],
+      /Cannot read "rows\.jsonl": line 1: expected 4 features, got 1/,
+    ],
+  ];
+  for (const [name, files, message] of cases) {
+    await t.step(name, async () => {
+      const shape = name === "bad data row" ? { shape: [4], labels: ["cat", "dog"] } : input;
+      await assert.rejects(() => readPickedFiles(files, shape), message);
+    });
+  }
+});
+
+Deno.test("images for a task that takes no images are refused", async () => {
+  await assert.rejects(
+    () => readPickedFiles([file("a.png", png(0))], { shape: [4], labels: ["a", "b"] }),
+    /does not take images/,
+  );
+});

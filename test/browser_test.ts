@@ -1,0 +1,257 @@
+// The browser client end to end, in real headless Chromium (Debian's
+// chromium, driven by playwright-core) against a real coordinator: the page
+// enrols, trains a demo shard of MNIST on WebGPU (Chromium's SwiftShader
+// adapter here) in a Web Worker, and its updates are accepted and folded into
+// the global model; without WebGPU it falls back and still contributes; and
+// it trains beside two Deno clients. What is checked comes from the
+// coordinator's status, not only from the page.
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import type { Page } from "playwright-core";
+import { spawnClientWorker } from "../client/spawn_worker.ts";
+import { freePort } from "../coordinator/_spawn.ts";
+import { type Coordinator, startCoordinator } from "../coordinator/serve.ts";
+import { selectRows } from "../shared/dataset.ts";
+import { loadMnistSplit } from "../shared/mnist.ts";
+import { partition } from "../shared/partition.ts";
+import { decodeSafetensors } from "../shared/safetensors.ts";
+import { type Status, StatusSchema, type TaskConfigInput } from "../shared/schemas.ts";
+import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
+import { launchChromium, progress, screenshot, waitFor } from "./_browser.ts";
+
+const ENROLMENT = "enr_browser_test_0123456789abcdef";
+const { train, holdout } = await loadMnistSplit({ seed: 1 });
+
+const ADMIN = "adm_browser_test_0123456789abcdef";
+
+async function start(
+  rounds: TaskConfigInput["rounds"],
+  options: { runDir?: string; port?: number } = {},
+): Promise<Coordinator> {
+  const task = mnistMlpTask({ rounds, training: { localSteps: 5 } });
+  return await startCoordinator({
+    tasks: [{ config: task, holdout }],
+    auth: { enrolmentToken: ENROLMENT, adminToken: ADMIN },
+    ...options,
+  });
+}
+
+async function status(coordinator: Coordinator): Promise<Status> {
+  const response = await fetch(`${coordinator.url}/v1/status`, {
+    headers: { Authorization: `Bearer ${ADMIN}` },
+  });
+  return StatusSchema.parse(await response.json());
+}
+
+async function globalWeights(coordinator: Coordinator): Promise<Float32Array> {
+  const response = await fetch(`${coordinator.url}/v1/model`, {
+    headers: { Authorization: `Bearer ${ADMIN}` },
+  });
+  const { tensors } = decodeSafetensors(new Uint8Array(await response.arrayBuffer()));
+  return tensors.get("dense1/kernel")!.data;
+}
+
+/** Opens the page with the join link, picks the demo shard and starts. */
+async function joinWithDemoShard(page: Page, coordinator: Coordinator, shard: string) {
+  await page.goto(`${coordinator.url}/client?enrol=${ENROLMENT}&shard=${shard}`);
+  await page.click("#demo");
+  await page.click("#start");
+}
+
+/** Waits for the coordinator's run to finish and returns its status. */
+async function finished(coordinator: Coordinator): Promise<Status> {
+  return await waitFor("the run to finish", async () => {
+    const s = await status(coordinator);
+    return s.phase === "finished" ? s : undefined;
+  });
+}
+
+/**
+ * Runs `fn` with a coordinator whose rounds need `clients` updates, a headless
+ * Chromium (with or without WebGPU) and a page; tears them down afterwards.
+ */
+async function session(
+  options: { rounds: number; clients: number; webgpu: boolean },
+  fn: (coordinator: Coordinator, page: Page) => Promise<void>,
+): Promise<void> {
+  const coordinator = await start({
+    total: options.rounds,
+    targetClients: options.clients,
+    minClients: options.clients,
+    timeoutSeconds: 600,
+  });
+  const browser = await launchChromium({ webgpu: options.webgpu });
+  try {
+    await fn(coordinator, await browser.newPage());
+  } finally {
+    await browser.close();
+    await coordinator.shutdown();
+  }
+}
+
+Deno.test("a browser client trains on WebGPU; its updates fold into the global model; a reload rejoins as the same client", async () => {
+  await session({ rounds: 2, clients: 1, webgpu: true }, async (coordinator, page) => {
+    const initial = await globalWeights(coordinator);
+    await joinWithDemoShard(page, coordinator, "1/20");
+    // Round 1 closes with the browser's update.
+    const afterRound1 = await waitFor("round 1 to close", async () => {
+      const s = await status(coordinator);
+      return s.history.length >= 2 ? s : undefined;
+    });
+    const view = await progress(page);
+    assert.equal(view["backend-name"], "webgpu");
+    assert.match(view.device!, /swiftshader/i);
+
+    const [client] = afterRound1.clients;
+    assert.equal(afterRound1.clients.length, 1);
+    assert.equal(client!.backend, "webgpu");
+    assert.match(client!.device ?? "", /swiftshader/i);
+    assert.match(client!.runtime ?? "", /^chromium/);
+    assert.ok(client!.updatesAccepted >= 1);
+    const round1 = afterRound1.history[1]!;
+    assert.deepEqual(round1.updates.map((u) => u.clientId), [client!.id]);
+    assert.equal(round1.numLabeled + round1.numUnlabeled, 400);
+    assert.equal(round1.version, 1);
+    // The global moved by the browser's update.
+    const moved = await globalWeights(coordinator);
+    assert.ok(moved.some((v, i) => Math.abs(v - initial[i]!) > 1e-6));
+
+    // Reload mid-run: the page keeps its token and rejoins as the same client.
+    await page.reload();
+    assert.match((await progress(page)).identity!, new RegExp(`Enrolled as ${client!.id}`));
+    await page.click("#demo");
+    await page.click("#start");
+    const end = await finished(coordinator);
+    assert.equal(end.clients.length, 1);
+    assert.equal(end.clients[0]!.updatesAccepted, 2);
+    assert.deepEqual(end.history[2]!.updates.map((u) => u.clientId), [client!.id]);
+    // Two rounds of 5 steps on 40 labeled digits beat the untrained model.
+    assert.ok(end.history[2]!.accuracy! > end.history[0]!.accuracy! + 0.1);
+    await waitFor("the page to show the end", async () => {
+      const v = await progress(page);
+      return v.connection === "the run has finished" && v.accepted === "1" ? v : undefined;
+    });
+  });
+});
+
+Deno.test("without WebGPU the page falls back to another backend and still contributes", async () => {
+  await session({ rounds: 1, clients: 1, webgpu: false }, async (coordinator, page) => {
+    await joinWithDemoShard(page, coordinator, "2/20");
+    const done = await finished(coordinator);
+    const [client] = done.clients;
+    assert.ok(client!.backend === "webgl" || client!.backend === "wasm", `${client!.backend}`);
+    assert.equal(client!.updatesAccepted, 1);
+    assert.deepEqual(done.history[1]!.updates.map((u) => u.clientId), [client!.id]);
+    const view = await progress(page);
+    assert.equal(view["backend-name"], client!.backend);
+    assert.match(view.log!, /backend webgpu not used/);
+  });
+});
+
+Deno.test("an invalid file is explained in words and nothing is sent", async () => {
+  await session({ rounds: 1, clients: 1, webgpu: false }, async (coordinator, page) => {
+    await page.goto(`${coordinator.url}/client?enrol=${ENROLMENT}&backend=cpu`);
+    await page.setInputFiles("#files", {
+      name: "rows.csv",
+      mimeType: "text/csv",
+      buffer: Buffer.from("label,x1\n3,0.5\n"),
+    });
+    await page.click("#start");
+    const message = await waitFor("the error", async () => {
+      const v = await progress(page);
+      return v.error ? v.error : undefined;
+    });
+    assert.match(
+      message,
+      /Cannot read "rows\.csv": line 1: expected 785 columns \(label and 784 features\), got 2/,
+    );
+    assert.equal((await progress(page)).connection, "stopped by an error");
+    const s = await status(coordinator);
+    assert.equal(s.received, 0);
+    assert.equal(s.history.length, 1);
+  });
+});
+
+Deno.test("two tabs are two clients, and they ride out a coordinator restart", async () => {
+  const runDir = await Deno.makeTempDir({ prefix: "browser-restart-" });
+  const port = freePort();
+  const rounds = { total: 2, targetClients: 2, minClients: 2, timeoutSeconds: 600 };
+  let coordinator = await start(rounds, { runDir, port });
+  const browser = await launchChromium({ webgpu: true });
+  try {
+    // Two tabs of one browser share its storage, yet each is its own client.
+    const context = await browser.newContext();
+    const tabs = [await context.newPage(), await context.newPage()];
+    await joinWithDemoShard(tabs[0]!, coordinator, "4/20");
+    await joinWithDemoShard(tabs[1]!, coordinator, "5/20");
+    const round1 = await waitFor("round 1 to close", async () => {
+      const s = await status(coordinator);
+      return s.history.length >= 2 ? s : undefined;
+    });
+    const ids = round1.clients.map((c) => c.id);
+    assert.equal(new Set(ids).size, 2);
+    assert.deepEqual(round1.history[1]!.updates.map((u) => u.clientId).sort(), [...ids].sort());
+
+    // The coordinator goes away: the pages say so and keep trying.
+    await coordinator.shutdown();
+    await waitFor("a tab to show it is retrying", async () => {
+      for (const tab of tabs) {
+        const state = await tab.getAttribute("#connection", "data-state");
+        if (state === "retrying") return true;
+      }
+      return undefined;
+    });
+    // It comes back on the same state: the tabs rejoin as the same clients
+    // and round 2 closes with both.
+    coordinator = await start(rounds, { runDir, port });
+    const done = await finished(coordinator);
+    assert.deepEqual(done.clients.map((c) => c.id).sort(), [...ids].sort());
+    assert.deepEqual(done.history[2]!.updates.map((u) => u.clientId).sort(), [...ids].sort());
+    assert.deepEqual(done.clients.map((c) => c.updatesAccepted), [2, 2]);
+  } finally {
+    await browser.close();
+    await coordinator.shutdown();
+    await Deno.remove(runDir, { recursive: true });
+  }
+});
+
+Deno.test("one browser client and two Deno clients complete two rounds together", async () => {
+  await session({ rounds: 2, clients: 3, webgpu: true }, async (coordinator, page) => {
+    await joinWithDemoShard(page, coordinator, "3/20");
+    const parts = partition(train.labels, [...train.labels.keys()], {
+      clients: 20,
+      labeledFraction: 0.1,
+      seed: 2,
+    });
+    const deno = [0, 1].map((i) =>
+      spawnClientWorker({
+        coordinator: coordinator.url,
+        dataset: selectRows(train, parts[i]!.rows, { hideLabels: parts[i]!.unlabeledRows }),
+        clientId: `deno-${i + 1}`,
+        enrolmentToken: ENROLMENT,
+        seed: i,
+      })
+    );
+    await Promise.all([coordinator.federation.finished, ...deno.map((c) => c.done)]);
+    const done = await status(coordinator);
+    assert.equal(done.phase, "finished");
+    const browserClient = done.clients.find((c) => c.backend === "webgpu");
+    assert.ok(browserClient, JSON.stringify(done.clients));
+    assert.deepEqual(
+      done.clients.map((c) => [c.runtime?.split(" ")[0], c.backend, c.updatesAccepted]).sort(),
+      [["chromium-headless", "webgpu", 2], ["deno", "wasm", 2], ["deno", "wasm", 2]],
+    );
+    for (const round of [1, 2]) {
+      assert.deepEqual(
+        done.history[round]!.updates.map((u) => u.clientId).sort(),
+        [browserClient.id, "deno-1", "deno-2"].sort(),
+      );
+    }
+    await waitFor("the page to show round 2 accepted", async () => {
+      const v = await progress(page);
+      return /round 2: accepted/.test(v["last-update"] ?? "") ? v : undefined;
+    });
+    const path = await screenshot(page, "browser-client.png");
+    assert.ok((await Deno.stat(path)).size > 10_000);
+  });
+});
