@@ -1,10 +1,12 @@
 /**
- * Benchmarks: local R-Drop step time on the wasm backend (with and without
- * the transposed-matmul kernel), safetensors throughput and FedAvg
- * throughput. Prints a table and writes the figures to
+ * Benchmarks, in sections: `kernels` (the R-Drop step on wasm with and
+ * without the project's kernels), `training` (step and inference speed per
+ * backend), `codecs` (safetensors and update codecs), `aggregation`
+ * (strategies, the streaming sum against a plain add) and `ingest` (updates
+ * over loopback HTTP). Prints a table and writes the figures to
  * `runs/bench/bench-<time>.json` (or `--out FILE`).
  *
- * `deno task bench [--out FILE]`
+ * `deno task bench [--only SECTION,...] [--out FILE]`
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
@@ -27,9 +29,23 @@ import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
 import type { Row } from "./_row.ts";
 import { aggregationRows } from "./_aggregation.ts";
 import { ingestRows } from "./_ingest.ts";
+import { machine, trainingRows, trainingSpeed } from "./_training.ts";
 
-const { values: args } = parseArgs({ args: Deno.args, options: { out: { type: "string" } } });
+const SECTIONS = ["kernels", "training", "codecs", "aggregation", "ingest"] as const;
+const { values: args } = parseArgs({
+  args: Deno.args,
+  options: { out: { type: "string" }, only: { type: "string" } },
+});
+const only = args.only?.split(",").map((s) => s.trim()) ?? [...SECTIONS];
+for (const section of only) {
+  if (!(SECTIONS as readonly string[]).includes(section)) {
+    console.error(`error: --only "${section}" is not one of ${SECTIONS.join(", ")}`);
+    Deno.exit(2);
+  }
+}
+const run = (section: typeof SECTIONS[number]) => only.includes(section);
 const rows: Row[] = [];
+const report: Record<string, unknown> = {};
 
 function time(repeats: number, fn: () => void): number {
   fn();
@@ -61,158 +77,177 @@ const matMulT = () => tf.tidy(() => void tf.matMul(a, b, true, false).dataSync()
 const rowsIndex = tf.tensor1d(Array.from({ length: batch }, (_, i) => i * 7), "int32");
 const gatherRows = () => tf.tidy(() => void tf.gather(sourceRows, rowsIndex).dataSync());
 const sourceRows = tf.tensor(train.x.subarray(0, 1000 * 784), [1000, 784]);
-const plainStep = await stepMs();
-const plainMatMul = time(20, matMulT);
-const plainGather = time(50, gatherRows);
-installWasmMatMulTranspose();
-const matMulStep = await stepMs();
-const fixedMatMul = time(20, matMulT);
-installWasmGather();
-const fixedStep = await stepMs();
-const fixedGather = time(50, gatherRows);
-rows.push(
-  {
-    name: "R-Drop step, wasm",
-    value: fixedStep,
-    unit: "ms",
-    note: `[x; x] of ${batch} rows, mnist-mlp, Adam`,
-  },
-  {
-    name: "R-Drop step, wasm, stock gather",
-    value: matMulStep,
-    unit: "ms",
-    note: "with the transposed-matmul kernel only",
-  },
-  {
-    name: "R-Drop step, wasm, stock kernels",
-    value: plainStep,
-    unit: "ms",
-    note: "tfjs-backend-wasm 4.22.0 as shipped",
-  },
-  {
-    name: "matMul x^T dy, wasm",
-    value: fixedMatMul,
-    unit: "ms",
-    note: `[${2 * batch},784]^T x [${2 * batch},256]`,
-  },
-  {
-    name: "matMul x^T dy, wasm, stock kernel",
-    value: plainMatMul,
-    unit: "ms",
-    note: "tfjs-backend-wasm 4.22.0",
-  },
-  {
-    name: "gather 96 rows of 784, wasm",
-    value: fixedGather,
-    unit: "ms",
-    note: "slices copied on the wasm heap",
-  },
-  {
-    name: "gather 96 rows of 784, wasm, stock",
-    value: plainGather,
-    unit: "ms",
-    note: "tfjs-backend-wasm 4.22.0",
-  },
-);
+if (run("kernels")) {
+  const plainStep = await stepMs();
+  const plainMatMul = time(20, matMulT);
+  const plainGather = time(50, gatherRows);
+  installWasmMatMulTranspose();
+  const matMulStep = await stepMs();
+  const fixedMatMul = time(20, matMulT);
+  installWasmGather();
+  const fixedStep = await stepMs();
+  const fixedGather = time(50, gatherRows);
+  rows.push(
+    {
+      name: "R-Drop step, wasm",
+      value: fixedStep,
+      unit: "ms",
+      note: `[x; x] of ${batch} rows, mnist-mlp, Adam`,
+    },
+    {
+      name: "R-Drop step, wasm, stock gather",
+      value: matMulStep,
+      unit: "ms",
+      note: "with the transposed-matmul kernel only",
+    },
+    {
+      name: "R-Drop step, wasm, stock kernels",
+      value: plainStep,
+      unit: "ms",
+      note: "tfjs-backend-wasm 4.22.0 as shipped",
+    },
+    {
+      name: "matMul x^T dy, wasm",
+      value: fixedMatMul,
+      unit: "ms",
+      note: `[${2 * batch},784]^T x [${2 * batch},256]`,
+    },
+    {
+      name: "matMul x^T dy, wasm, stock kernel",
+      value: plainMatMul,
+      unit: "ms",
+      note: "tfjs-backend-wasm 4.22.0",
+    },
+    {
+      name: "gather 96 rows of 784, wasm",
+      value: fixedGather,
+      unit: "ms",
+      note: "slices copied on the wasm heap",
+    },
+    {
+      name: "gather 96 rows of 784, wasm, stock",
+      value: plainGather,
+      unit: "ms",
+      note: "tfjs-backend-wasm 4.22.0",
+    },
+  );
+}
 trainer.dispose();
 tf.dispose([a, b, sourceRows, rowsIndex]);
+
+if (run("training")) {
+  const { speeds, unavailable } = await trainingSpeed({ ...train, labels });
+  rows.push(...trainingRows(speeds, unavailable));
+  report.training = { machine: machine(), speeds, unavailable };
+}
 
 // The codec and the aggregation, on the weights of mnist-mlp.
 const weights = readWeights(model);
 const bytes = encodeSafetensors(weights, { round: "1" });
 const mb = bytes.byteLength / 1e6;
-rows.push(
-  {
-    name: "safetensors encode",
-    value: mb / (time(50, () => encodeSafetensors(weights)) / 1000),
-    unit: "MB/s",
-    note: `${mb.toFixed(2)} MB update`,
-  },
-  {
-    name: "safetensors decode",
-    value: mb / (time(50, () => decodeSafetensors(bytes)) / 1000),
-    unit: "MB/s",
-    note: "strict, with copies",
-  },
-);
-// Update codecs on a delta of mnist-mlp's trainable weights: bytes on the
-// wire against f32, and decode speed (dense f32 values out per second).
-const specs = weightSpecs(model, { trainableOnly: true });
-const random = seededRandom(5);
-const delta = new Map(specs.map(({ name, shape }) => {
-  const data = new Float32Array(shape.reduce((x, y) => x * y, 1));
-  for (let i = 0; i < data.length; i++) data[i] = 0.01 * (random() - 0.5);
-  return [name, { shape, data }];
-}));
-const f32Bytes = encodeUpdate(delta, UpdateCodecSchema.parse("f32"), { round: "1" }).byteLength;
-for (
-  const [label, codec] of [
-    ["f32", "f32"],
-    ["f16", "f16"],
-    ["int8", "int8"],
-    ["topk 1%, int8 values", { kind: "topk", fraction: 0.01 }],
-  ] as const
-) {
-  const parsed = UpdateCodecSchema.parse(codec);
-  const encoded = encodeUpdate(delta, parsed, { round: "1", codec: parsed.kind });
-  rows.push({
-    name: `update bytes, ${label}`,
-    value: encoded.byteLength,
-    unit: "B",
-    note: `${(100 * encoded.byteLength / f32Bytes).toFixed(1)}% of f32 (mnist-mlp)`,
-  });
-  const ms = time(20, () => decodeUpdate(encoded, specs));
-  rows.push({
-    name: `decode, ${label}`,
-    value: f32Bytes / 1e6 / (ms / 1000),
-    unit: "MB/s",
-    note: "dense f32 bytes out per second, checks included",
-  });
+if (run("codecs")) {
+  rows.push(
+    {
+      name: "safetensors encode",
+      value: mb / (time(50, () => encodeSafetensors(weights)) / 1000),
+      unit: "MB/s",
+      note: `${mb.toFixed(2)} MB update`,
+    },
+    {
+      name: "safetensors decode",
+      value: mb / (time(50, () => decodeSafetensors(bytes)) / 1000),
+      unit: "MB/s",
+      note: "strict, with copies",
+    },
+  );
+  // Update codecs on a delta of mnist-mlp's trainable weights: bytes on the
+  // wire against f32, and decode speed (dense f32 values out per second).
+  const specs = weightSpecs(model, { trainableOnly: true });
+  const random = seededRandom(5);
+  const delta = new Map(specs.map(({ name, shape }) => {
+    const data = new Float32Array(shape.reduce((x, y) => x * y, 1));
+    for (let i = 0; i < data.length; i++) data[i] = 0.01 * (random() - 0.5);
+    return [name, { shape, data }];
+  }));
+  const f32Bytes = encodeUpdate(delta, UpdateCodecSchema.parse("f32"), { round: "1" }).byteLength;
+  for (
+    const [label, codec] of [
+      ["f32", "f32"],
+      ["f16", "f16"],
+      ["int8", "int8"],
+      ["topk 1%, int8 values", { kind: "topk", fraction: 0.01 }],
+    ] as const
+  ) {
+    const parsed = UpdateCodecSchema.parse(codec);
+    const encoded = encodeUpdate(delta, parsed, { round: "1", codec: parsed.kind });
+    rows.push({
+      name: `update bytes, ${label}`,
+      value: encoded.byteLength,
+      unit: "B",
+      note: `${(100 * encoded.byteLength / f32Bytes).toFixed(1)}% of f32 (mnist-mlp)`,
+    });
+    const ms = time(20, () => decodeUpdate(encoded, specs));
+    rows.push({
+      name: `decode, ${label}`,
+      value: f32Bytes / 1e6 / (ms / 1000),
+      unit: "MB/s",
+      note: "dense f32 bytes out per second, checks included",
+    });
+  }
 }
 
-const tensors = [...weights.values()].map((t) => t.data);
-const clients = Array.from({ length: 8 }, () => ({ tensors, numLabeled: 100, numUnlabeled: 900 }));
-const avgMs = time(20, () => fedAvg(clients, { unlabeledWeight: 0.5 }));
-rows.push({
-  name: "FedAvg, 8 clients",
-  value: (8 * mb) / (avgMs / 1000) / 1000,
-  unit: "GB/s",
-  note: "update bytes read per second",
-});
-// The other strategies over the same 8 updates (distinct values, so sorting works).
-const varied = clients.map((c, i) => ({
-  ...c,
-  clientId: `c${i}`,
-  tensors: c.tensors.map((t) => t.map((v) => v * (1 + 0.01 * i))),
-}));
-for (
-  const [name, config, repeats] of [
-    ["FedAdam", { strategy: "fedadam" }, 10],
-    ["median", { strategy: "median" }, 2],
-    ["trimmed mean", { strategy: "trimmed-mean", trimBeta: 0.25 }, 2],
-    ["multi-Krum", { strategy: "krum", krumF: 2, krumM: 4 }, 3],
-  ] as const
-) {
-  const strategy = createStrategy(AggregationConfigSchema.parse(config));
-  const ms = time(repeats, () => strategy.aggregate({ round: 1, results: varied, failures: [] }));
+if (run("aggregation")) {
+  const tensors = [...weights.values()].map((t) => t.data);
+  const clients = Array.from(
+    { length: 8 },
+    () => ({ tensors, numLabeled: 100, numUnlabeled: 900 }),
+  );
+  const avgMs = time(20, () => fedAvg(clients, { unlabeledWeight: 0.5 }));
   rows.push({
-    name: `${name}, 8 clients`,
-    value: (8 * mb) / (ms / 1000) / 1000,
+    name: "FedAvg, 8 clients",
+    value: (8 * mb) / (avgMs / 1000) / 1000,
     unit: "GB/s",
     note: "update bytes read per second",
   });
+  // The other strategies over the same 8 updates (distinct values, so sorting works).
+  const varied = clients.map((c, i) => ({
+    ...c,
+    clientId: `c${i}`,
+    tensors: c.tensors.map((t) => t.map((v) => v * (1 + 0.01 * i))),
+  }));
+  for (
+    const [name, config, repeats] of [
+      ["FedAdam", { strategy: "fedadam" }, 10],
+      ["median", { strategy: "median" }, 2],
+      ["trimmed mean", { strategy: "trimmed-mean", trimBeta: 0.25 }, 2],
+      ["multi-Krum", { strategy: "krum", krumF: 2, krumM: 4 }, 3],
+    ] as const
+  ) {
+    const strategy = createStrategy(AggregationConfigSchema.parse(config));
+    const ms = time(repeats, () => strategy.aggregate({ round: 1, results: varied, failures: [] }));
+    rows.push({
+      name: `${name}, 8 clients`,
+      value: (8 * mb) / (ms / 1000) / 1000,
+      unit: "GB/s",
+      note: "update bytes read per second",
+    });
+  }
+  // Streaming aggregation against a plain add.
+  rows.push(...aggregationRows());
 }
 model.dispose();
 
-// Streaming aggregation against a plain add, and ingest over HTTP.
-rows.push(...aggregationRows());
-rows.push(...await ingestRows());
+// Ingest over HTTP.
+if (run("ingest")) rows.push(...await ingestRows());
 
+console.log(`machine: ${machine()}, deno ${Deno.version.deno}`);
 const width = Math.max(...rows.map((r) => r.name.length));
 console.log(`${"benchmark".padEnd(width)}  ${"value".padStart(10)}  unit  note`);
 for (const r of rows) {
   console.log(
-    `${r.name.padEnd(width)}  ${r.value.toFixed(2).padStart(10)}  ${r.unit.padEnd(4)}  ${r.note}`,
+    `${r.name.padEnd(width)}  ${(Number.isNaN(r.value) ? "-" : r.value.toFixed(2)).padStart(10)}  ${
+      r.unit.padEnd(4)
+    }  ${r.note}`,
   );
 }
 const out = args.out ??
@@ -224,8 +259,11 @@ await Deno.writeTextFile(
     {
       date: new Date().toISOString(),
       deno: Deno.version.deno,
+      machine: machine(),
       cpus: navigator.hardwareConcurrency,
+      sections: only,
       rows,
+      ...report,
     },
     null,
     2,

@@ -20,6 +20,14 @@ import * as tf from "@tensorflow/tfjs";
 
 let installed = false;
 
+/** Installs every kernel of this module (once per process). */
+export function installWasmKernels(): void {
+  installWasmMatMulTranspose();
+  installWasmConv2DBackpropFilter();
+  installWasmGather();
+  installWasmUnsortedSegmentSum();
+}
+
 type KernelArgs = Parameters<tf.KernelFunc>[0];
 
 /** Wraps the wasm BatchMatMul kernel once per process; a no-op afterwards. */

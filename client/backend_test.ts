@@ -52,7 +52,12 @@ function assertClose(actual: unknown, expected: unknown, path = "") {
 const backend = await startBackend("wasm");
 
 Deno.test("startBackend() starts wasm and makes it the active backend", () => {
-  assert.deepEqual(backend, { name: "wasm", device: null });
+  assert.deepEqual(backend, {
+    name: "wasm",
+    device: null,
+    runtime: `deno ${Deno.version.deno}`,
+    skipped: [],
+  });
   assert.equal(tf.getBackend(), "wasm");
   // The BatchMatMul kernel is the transposing wrapper, not the stock one
   // (whose function is named "batchMatMul").
@@ -65,13 +70,32 @@ Deno.test("startBackend() starts wasm and makes it the active backend", () => {
 
 Deno.test("startBackend() throws a TypeError on an unknown backend name", async () => {
   await assert.rejects(
-    () => startBackend("tensorflow" as BackendName),
+    () => startBackend("metal" as BackendName),
     (error: unknown) =>
-      error instanceof TypeError && error.message.includes('"tensorflow"') &&
-      error.message.includes("wasm, cpu, webgpu"),
+      error instanceof TypeError && error.message.includes('"metal"') &&
+      error.message.includes("auto or one of tensorflow, webgpu, wasm, cpu"),
   );
   // The failed call changed nothing.
   assert.equal(tf.getBackend(), "wasm");
+});
+
+Deno.test("a forced backend that cannot start is an error with the reason, not a fallback", async () => {
+  // Under Deno, libtensorflow's bindings are not loaded.
+  await assert.rejects(
+    () => startBackend("tensorflow"),
+    /Cannot start backend "tensorflow": .*npm install @tensorflow\/tfjs-node-gpu@4\.22\.0/,
+  );
+  assert.equal(tf.getBackend(), "wasm");
+});
+
+Deno.test("auto passes over what cannot start, says why, and reports the runtime", async () => {
+  const info = await startBackend("auto");
+  assert.equal(info.skipped[0]?.name, "tensorflow");
+  assert.match(info.skipped[0]!.reason, /only under Node\.js/);
+  // Here webgpu has only Mesa's software adapter (or none), so wasm is chosen.
+  assert.equal(info.name, "wasm");
+  assert.match(info.skipped.find((s) => s.name === "webgpu")?.reason ?? "", /software|adapter/);
+  assert.match(info.runtime, /^deno \d/);
 });
 
 Deno.test("startBackend() is idempotent: a second wasm start keeps matMul correct", async () => {

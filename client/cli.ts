@@ -3,6 +3,7 @@
  * checking numbers, and failing with a clear message.
  * @module
  */
+import process from "node:process";
 import { parseArgs } from "node:util";
 
 /**
@@ -16,7 +17,7 @@ import { parseArgs } from "node:util";
  */
 export function fail(message: string): never {
   console.error(`error: ${message}`);
-  Deno.exit(2);
+  process.exit(2);
 }
 
 /**
@@ -65,7 +66,7 @@ export function parseFlags<
   }
   if (values.help) {
     console.log(help);
-    Deno.exit(0);
+    process.exit(0);
   }
   return values as
     & Partial<Record<N, string>>

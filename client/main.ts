@@ -1,13 +1,16 @@
 /**
  * The client CLI: joins a coordinator and trains on a data file each round.
  *
- * `deno task client --coordinator URL (--data PATH | --mnist-shard I/K) [--backend wasm|cpu|webgpu] [--id NAME]`
+ * `deno task client --coordinator URL (--data PATH | --mnist-shard I/K) [--backend auto|tensorflow|webgpu|wasm|cpu] [--id NAME]`,
+ * or under Node.js `node client/node/dist/client.mjs ...` (built by `deno task build-node`).
  * @module
  */
+import { readFile, writeFile } from "node:fs/promises";
+import process from "node:process";
 import { countRows, type Dataset, selectRows } from "../shared/dataset.ts";
 import { loadMnistSplit } from "../shared/mnist.ts";
 import { partition } from "../shared/partition.ts";
-import { type BackendName, BACKENDS, startBackend } from "./backend.ts";
+import { type BackendChoice, BACKENDS, startBackend } from "./backend.ts";
 import { betaFlag, fail, numberFlag, parseFlags } from "./cli.ts";
 import { CoordinatorClient, CoordinatorError } from "./coordinator_client.ts";
 import { readDataset } from "./read_data.ts";
@@ -27,7 +30,8 @@ Options:
   --mnist-shard I/K   instead of --data: shard I of K of the built-in MNIST train split
   --beta B|iid        label skew of --mnist-shard (default 0.5)
   --labeled F         labeled fraction of --mnist-shard (default 0.1)
-  --backend NAME      wasm (default), cpu or webgpu
+  --backend NAME      auto (default: the first of tensorflow, webgpu on a hardware adapter,
+                      wasm, cpu that starts), or one of tensorflow, webgpu, wasm, cpu
   --id NAME           client id sent with updates (default: random, or the enrolled one)
   --token T           this client's bearer token (default: $FL_TOKEN)
   --enrolment-token E enrol first with this enrolment token (default: $FL_ENROLMENT_TOKEN)
@@ -37,7 +41,7 @@ Options:
   -h, --help          this help`;
 
 const args = parseFlags(
-  Deno.args,
+  process.argv.slice(2),
   [
     "coordinator",
     "task",
@@ -58,25 +62,30 @@ if (!args.coordinator) fail(`--coordinator is required\n\n${HELP}`);
 if (!args.data === !args["mnist-shard"]) {
   fail(`give exactly one of --data and --mnist-shard\n\n${HELP}`);
 }
-const backendName = (args.backend ?? "wasm") as BackendName;
-if (!BACKENDS.includes(backendName)) {
-  fail(`--backend "${args.backend}" is not one of ${BACKENDS.join(", ")}`);
+const backendName = (args.backend ?? "auto") as BackendChoice;
+if (backendName !== "auto" && !BACKENDS.includes(backendName)) {
+  fail(`--backend "${args.backend}" is not auto or one of ${BACKENDS.join(", ")}`);
 }
 const seed = numberFlag("seed", args.seed, 0, { integer: true });
+// The backend first: a backend that cannot start fails before anything else.
+const backend = await startBackend(backendName).catch((error) => fail(error.message));
+for (const { name, reason } of backend.skipped) {
+  console.log(`client: backend ${name} not used: ${reason}`);
+}
 
 let clientId = args.id;
-let token = args.token ?? Deno.env.get("FL_TOKEN");
-const enrolmentToken = args["enrolment-token"] ?? Deno.env.get("FL_ENROLMENT_TOKEN");
+let token = args.token ?? process.env.FL_TOKEN;
+const enrolmentToken = args["enrolment-token"] ?? process.env.FL_ENROLMENT_TOKEN;
 const tokenFile = args["token-file"];
 if (!token && tokenFile) {
   try {
-    const saved = JSON.parse(await Deno.readTextFile(tokenFile));
+    const saved = JSON.parse(await readFile(tokenFile, "utf8"));
     if (typeof saved?.token !== "string" || typeof saved?.clientId !== "string") {
       throw new Error("not {clientId, token}");
     }
     ({ clientId, token } = saved);
   } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) {
+    if ((error as { code?: string }).code !== "ENOENT") {
       fail(`--token-file "${tokenFile}": ${error instanceof Error ? error.message : error}`);
     }
   }
@@ -92,7 +101,7 @@ if (!token && enrolmentToken) {
   }
   console.log(`enrolled as "${clientId}"`);
   if (tokenFile) {
-    await Deno.writeTextFile(tokenFile, JSON.stringify({ clientId, token }), { mode: 0o600 });
+    await writeFile(tokenFile, JSON.stringify({ clientId, token }), { mode: 0o600 });
   }
 }
 const api = new CoordinatorClient(args.coordinator, { taskId: args.task, token });
@@ -132,15 +141,13 @@ if (args.data) {
   dataset = selectRows(train, part.rows, { hideLabels: part.unlabeledRows });
 }
 
-const backend = await startBackend(backendName).catch((error) => fail(error.message));
 const counts = countRows(dataset);
 console.log(
   `client: task "${task.id}", ${counts.numLabeled} labeled + ${counts.numUnlabeled} unlabeled rows, backend ${backend.name}${
     backend.device ? ` (${backend.device})` : ""
-  }`,
+  } on ${backend.runtime}`,
 );
-const tty = Deno.stdout.isTerminal();
-const encoder = new TextEncoder();
+const tty = process.stdout.isTTY === true;
 try {
   await runClient({
     coordinator: args.coordinator,
@@ -151,6 +158,7 @@ try {
     seed,
     backend: backend.name,
     device: backend.device,
+    runtime: backend.runtime,
     onEvent(event) {
       switch (event.kind) {
         case "step": {
@@ -159,17 +167,15 @@ try {
           const width = 24;
           const done = Math.round((step / totalSteps) * width);
           const bar = "#".repeat(done) + "-".repeat(width - done);
-          Deno.stdout.writeSync(
-            encoder.encode(
-              `\rround ${event.round} [${bar}] ${step}/${totalSteps} ce ${ce.toFixed(3)} kl ${
-                kl.toFixed(4)
-              }`,
-            ),
+          process.stdout.write(
+            `\rround ${event.round} [${bar}] ${step}/${totalSteps} ce ${ce.toFixed(3)} kl ${
+              kl.toFixed(4)
+            }`,
           );
           break;
         }
         case "sent":
-          if (tty) Deno.stdout.writeSync(encoder.encode("\r\x1b[K"));
+          if (tty) process.stdout.write("\r\x1b[K");
           console.log(
             `round ${event.round}: ${event.result.steps} steps in ${
               event.result.seconds.toFixed(1)

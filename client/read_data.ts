@@ -2,6 +2,7 @@
  * Reads a client's local data: a data file, or a folder of image or text files.
  * @module
  */
+import { readdir, readFile, realpath, stat } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
 import { type Dataset, featureSize } from "../shared/dataset.ts";
 import { DataFileError, formatOf, parseDataFile, parseLabelsCsv } from "../shared/data_file.ts";
@@ -54,13 +55,13 @@ function reason(error: unknown): string {
  * ```
  */
 export async function readDataset(path: string, input: InputSpec): Promise<Dataset> {
-  let info: Deno.FileInfo;
+  let info;
   try {
-    info = await Deno.stat(path);
+    info = await stat(path);
   } catch (error) {
     throw new Error(`Cannot read data "${path}": ${reason(error)}`, { cause: error });
   }
-  if (!info.isDirectory) return await readDataFile(path, input);
+  if (!info.isDirectory()) return await readDataFile(path, input);
   if (!input.image && !input.text) {
     throw new TypeError(
       `Cannot read data "${path}": a folder holds image or text files, but the task takes neither`,
@@ -90,7 +91,7 @@ async function readDataFile(path: string, input: InputSpec): Promise<Dataset> {
   const format = formatOf(path);
   let text: string;
   try {
-    text = await Deno.readTextFile(path);
+    text = await readFile(path, "utf8");
   } catch (error) {
     throw new Error(`Cannot read data "${path}": ${reason(error)}`, { cause: error });
   }
@@ -104,7 +105,7 @@ async function readDataFile(path: string, input: InputSpec): Promise<Dataset> {
 
 async function readImage(path: string, input: InputSpec): Promise<Float32Array> {
   try {
-    return preprocessImage(decodeImage(await Deno.readFile(path)), input.image!);
+    return preprocessImage(decodeImage(await readFile(path)), input.image!);
   } catch (error) {
     const detail = reason(error).replace(/^Cannot (decode|preprocess) image: /, "");
     throw new Error(`Cannot read image "${path}": ${detail}`, { cause: error });
@@ -116,7 +117,7 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
 async function readText(path: string, input: InputSpec): Promise<Float32Array> {
   let text: string;
   try {
-    text = utf8.decode(await Deno.readFile(path));
+    text = utf8.decode(await readFile(path));
   } catch (error) {
     const detail = error instanceof TypeError ? "not valid UTF-8" : reason(error);
     throw new Error(`Cannot read text "${path}": ${detail}`, { cause: error });
@@ -130,24 +131,24 @@ async function listFolder(folder: string, input: InputSpec): Promise<Item[]> {
   const files: { name: string; path: string; top: boolean }[] = [];
   const seen = new Set<string>();
   const walk = async (dir: string): Promise<void> => {
-    let entries: Deno.DirEntry[];
+    let entries;
     try {
       // Followed links may lead back up: read each folder once.
-      const real = await Deno.realPath(dir);
+      const real = await realpath(dir);
       if (seen.has(real)) return;
       seen.add(real);
-      entries = await Array.fromAsync(Deno.readDir(dir));
+      entries = await readdir(dir, { withFileTypes: true });
     } catch (error) {
       throw new Error(`Cannot read data "${dir}": ${reason(error)}`, { cause: error });
     }
     for (const entry of entries) {
       if (entry.name.startsWith(".")) continue;
       const path = join(dir, entry.name);
-      let isDirectory = entry.isDirectory, isFile = entry.isFile;
-      if (entry.isSymlink) {
-        const target = await Deno.stat(path).catch(() => null);
-        isDirectory = target?.isDirectory ?? false;
-        isFile = target?.isFile ?? false;
+      let isDirectory = entry.isDirectory(), isFile = entry.isFile();
+      if (entry.isSymbolicLink()) {
+        const target = await stat(path).catch(() => null);
+        isDirectory = target?.isDirectory() ?? false;
+        isFile = target?.isFile() ?? false;
       }
       if (isDirectory) await walk(path);
       else if (isFile && wanted.test(entry.name)) {
@@ -201,9 +202,9 @@ async function readLabelsCsv(
 ): Promise<Map<string, { label: number; line: number }> | null> {
   let text: string;
   try {
-    text = await Deno.readTextFile(path);
+    text = await readFile(path, "utf8");
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return null;
+    if ((error as { code?: string }).code === "ENOENT") return null;
     throw new Error(`Cannot read data "${path}": ${reason(error)}`, { cause: error });
   }
   try {

@@ -169,6 +169,19 @@ export class LocalTrainer {
     const anchors = mu > 0 ? variables.map((v) => tf.keep(tf.clone(v))) : [];
     const totals = { loss: 0, ce: 0, kl: 0 };
     const start = performance.now();
+    let pending: Promise<[number, number, number]> | null = null;
+    const report = async (values: Promise<[number, number, number]>, step: number) => {
+      const [loss, ce, kl] = await values;
+      if (![loss, ce, kl].every(Number.isFinite)) {
+        optimizer.dispose();
+        tf.dispose(anchors);
+        throw new RangeError(`Cannot train: loss became "${loss}" at step ${step}`);
+      }
+      totals.loss += loss;
+      totals.ce += ce;
+      totals.kl += kl;
+      onStep?.({ step, totalSteps: config.localSteps, loss, ce, kl });
+    };
     for (let step = 1; step <= config.localSteps; step++) {
       const rows = [
         ...this.#labeled.take(config.labeledBatchSize),
@@ -209,31 +222,19 @@ export class LocalTrainer {
           );
           return [total!, parts!.ce, parts!.kl];
         }));
-      // Read asynchronously: WebGPU in a browser worker has no synchronous read.
-      const values = (await Promise.all([loss.data(), ce.data(), kl.data()])).map((v) => v[0]!) as [
-        number,
-        number,
-        number,
-      ];
-      tf.dispose([loss, ce, kl]);
-      if (!values.every(Number.isFinite)) {
-        optimizer.dispose();
-        tf.dispose(anchors);
-        throw new RangeError(`Cannot train: loss became "${values[0]}" at step ${step}`);
-      }
-      totals.loss += values[0];
-      totals.ce += values[1];
-      totals.kl += values[2];
-      onStep?.({
-        step,
-        totalSteps: config.localSteps,
-        loss: values[0],
-        ce: values[1],
-        kl: values[2],
+      // Read asynchronously (WebGPU in a browser worker has no synchronous
+      // read), one step behind: the device runs step k + 1 while step k's
+      // three scalars come back, so the loop never waits on the device.
+      const reading = Promise.all([loss.data(), ce.data(), kl.data()]).then((v) => {
+        tf.dispose([loss, ce, kl]);
+        return v.map((x) => x[0]!) as [number, number, number];
       });
+      if (pending) await report(pending, step - 1);
+      pending = reading;
       if (stepDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, stepDelayMs));
       else if (step % 16 === 0) await new Promise((resolve) => setTimeout(resolve, 0));
     }
+    if (pending) await report(pending, config.localSteps);
     optimizer.dispose();
     tf.dispose(anchors);
     const steps = config.localSteps;

@@ -6,7 +6,7 @@
  */
 /// <reference lib="deno.worker" />
 import type { Dataset } from "../shared/dataset.ts";
-import { type BackendName, startBackend } from "./backend.ts";
+import { type BackendChoice, startBackend } from "./backend.ts";
 import { type ClientEvent, runClient } from "./run_client.ts";
 
 /** The message that starts the worker's client. */
@@ -19,7 +19,8 @@ export interface WorkerStart {
   /** The client's bearer token, or an enrolment token to enrol with first. */
   token?: string;
   enrolmentToken?: string;
-  backend?: BackendName;
+  /** @default "wasm" */
+  backend?: BackendChoice;
   /** Milliseconds to wait after each local step (emulates a slower device). */
   stepDelayMs?: number;
 }

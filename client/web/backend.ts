@@ -6,12 +6,8 @@
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-webgpu";
 import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
-import {
-  installWasmConv2DBackpropFilter,
-  installWasmGather,
-  installWasmMatMulTranspose,
-  installWasmUnsortedSegmentSum,
-} from "../_wasm_kernels.ts";
+import { describeAdapter, type GpuLike } from "../_gpu_adapter.ts";
+import { installWasmKernels } from "../_wasm_kernels.ts";
 import { WEB_BACKENDS, type WebBackendName } from "./messages.ts";
 
 export { WEB_BACKENDS, type WebBackendName };
@@ -34,21 +30,12 @@ export interface StartWebBackendOptions {
   wasmPath?: string;
 }
 
-type AdapterInfo = { vendor?: string; architecture?: string; description?: string };
-type Adapter = { info?: AdapterInfo; isFallbackAdapter?: boolean };
-
 async function webGpuDevice(): Promise<string> {
-  const gpu = (globalThis.navigator as { gpu?: { requestAdapter(): Promise<Adapter | null> } })
-    .gpu;
+  const gpu = (globalThis.navigator as { gpu?: GpuLike }).gpu;
   if (!gpu) throw new Error("this browser has no WebGPU (navigator.gpu is missing)");
   const adapter = await gpu.requestAdapter();
   if (!adapter) throw new Error("WebGPU has no adapter on this device");
-  const info = adapter.info ?? {};
-  const fallback = adapter.isFallbackAdapter ??
-    (info as { isFallbackAdapter?: boolean }).isFallbackAdapter;
-  const name = [info.vendor, info.architecture, info.description].filter(Boolean).join(" ") ||
-    "unknown adapter";
-  return fallback ? `${name} (software fallback adapter)` : name;
+  return describeAdapter(adapter);
 }
 
 /** The part of a WebGL context read here. */
@@ -83,12 +70,7 @@ async function tryStart(name: WebBackendName, wasmPath: string): Promise<string 
   if (!ok) throw new Error("tfjs could not initialise it");
   await tf.ready();
   if (name === "webgl") device = webGlDevice();
-  if (name === "wasm") {
-    installWasmMatMulTranspose();
-    installWasmConv2DBackpropFilter();
-    installWasmGather();
-    installWasmUnsortedSegmentSum();
-  }
+  if (name === "wasm") installWasmKernels();
   return device;
 }
 

@@ -8,7 +8,8 @@
  * @module
  */
 import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
+import { dirname } from "node:path";
+import { buildInto, bundle, join, reportBuild } from "../_bundle.ts";
 import { fileURLToPath as fromFileUrl } from "node:url";
 
 /** Where the built page goes. */
@@ -23,26 +24,6 @@ function wasmDirectory(): string {
   return dirname(require.resolve("@tensorflow/tfjs-backend-wasm"));
 }
 
-async function bundle(entry: string, output: string): Promise<void> {
-  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "bundle",
-      "--quiet",
-      "--platform",
-      "browser",
-      "--minify",
-      "-o",
-      output,
-      join(here, entry),
-    ],
-    stdout: "inherit",
-    stderr: "piped",
-  }).output();
-  if (code !== 0) {
-    throw new Error(`Cannot bundle ${entry}: ${new TextDecoder().decode(stderr)}`);
-  }
-}
-
 /**
  * Builds the page into `outDir` (a temporary folder renamed into place, so a
  * running coordinator never serves half a build) and returns the files.
@@ -54,39 +35,22 @@ async function bundle(entry: string, output: string): Promise<void> {
  * ```
  */
 export async function buildWeb(outDir: string = WEB_DIST): Promise<string[]> {
-  const target = outDir.replace(/\/+$/, "");
-  const temporary = `${target}.tmp-${crypto.randomUUID().slice(0, 8)}`;
-  await Deno.mkdir(temporary, { recursive: true });
-  try {
+  return await buildInto(outDir, async (dir) => {
     for (const entry of ENTRIES) {
-      await bundle(entry, join(temporary, entry.replace(/\.ts$/, ".js")));
+      await bundle(join(here, entry), join(dir, entry.replace(/\.ts$/, ".js")), [
+        "--platform",
+        "browser",
+        "--minify",
+      ]);
     }
-    for (const file of STATIC) await Deno.copyFile(join(here, file), join(temporary, file));
+    for (const file of STATIC) await Deno.copyFile(join(here, file), join(dir, file));
     const wasm = wasmDirectory();
     for await (const entry of Deno.readDir(wasm)) {
       if (entry.name.endsWith(".wasm")) {
-        await Deno.copyFile(join(wasm, entry.name), join(temporary, entry.name));
+        await Deno.copyFile(join(wasm, entry.name), join(dir, entry.name));
       }
     }
-    const old = `${target}.old-${crypto.randomUUID().slice(0, 8)}`;
-    await Deno.rename(target, old).catch((error) => {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
-    });
-    await Deno.rename(temporary, target);
-    await Deno.remove(old, { recursive: true }).catch(() => {});
-  } catch (error) {
-    await Deno.remove(temporary, { recursive: true }).catch(() => {});
-    throw error;
-  }
-  return [...Deno.readDirSync(target)].map((e) => e.name).sort();
+  });
 }
 
-if (import.meta.main) {
-  const started = performance.now();
-  const files = await buildWeb();
-  console.log(
-    `build-web: ${files.join(", ")} in ${WEB_DIST} (${
-      ((performance.now() - started) / 1000).toFixed(1)
-    } s)`,
-  );
-}
+if (import.meta.main) await reportBuild("build-web", WEB_DIST, buildWeb);

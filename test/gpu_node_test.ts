@@ -1,0 +1,131 @@
+// GPU nodes: the Deno client trains a round on WebGPU (Mesa's software Vulkan
+// here: CI installs mesa-vulkan-drivers), the Node.js entry trains a round on
+// wasm, each against a real coordinator, and asking for the tensorflow backend
+// where @tensorflow/tfjs-node-gpu is not installed says how to install it.
+// The clients are the CLIs, run as processes; what is checked comes from the
+// coordinator's status.
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { type Coordinator, startCoordinator } from "../coordinator/serve.ts";
+import { loadMnistSplit } from "../shared/mnist.ts";
+import { type Status, StatusSchema } from "../shared/schemas.ts";
+import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
+
+const ENROLMENT = "enr_gpu_node_test_0123456789abcdef";
+const ADMIN = "adm_gpu_node_test_0123456789abcdef";
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
+const NODE_CLIENT = "client/node/dist/client.mjs";
+const { holdout } = await loadMnistSplit({ seed: 1 });
+
+async function withCoordinator(fn: (coordinator: Coordinator) => Promise<void>): Promise<void> {
+  const task = mnistMlpTask({
+    rounds: { total: 1, targetClients: 1, minClients: 1, timeoutSeconds: 600 },
+    training: { localSteps: 5 },
+  });
+  const coordinator = await startCoordinator({
+    tasks: [{ config: task, holdout }],
+    auth: { enrolmentToken: ENROLMENT, adminToken: ADMIN },
+  });
+  try {
+    await fn(coordinator);
+  } finally {
+    await coordinator.shutdown();
+  }
+}
+
+async function status(coordinator: Coordinator): Promise<Status> {
+  const response = await fetch(`${coordinator.url}/v1/status`, {
+    headers: { Authorization: `Bearer ${ADMIN}` },
+  });
+  return StatusSchema.parse(await response.json());
+}
+
+/** Runs a client CLI to its end; returns its exit code and output. */
+async function runCli(
+  command: string,
+  args: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const output = await new Deno.Command(command, {
+    args,
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  return { code: output.code, stdout: decode(output.stdout), stderr: decode(output.stderr) };
+}
+
+const clientArgs = (coordinator: Coordinator, backend: string) => [
+  "--coordinator",
+  coordinator.url,
+  "--enrolment-token",
+  ENROLMENT,
+  "--mnist-shard",
+  "1/8",
+  "--backend",
+  backend,
+];
+
+Deno.test("the Deno client trains a round on webgpu and its update is accepted", async () => {
+  await withCoordinator(async (coordinator) => {
+    const run = await runCli(Deno.execPath(), [
+      "run",
+      "-A",
+      "client/main.ts",
+      ...clientArgs(coordinator, "webgpu"),
+    ]);
+    assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+    assert.match(run.stdout, /backend webgpu \(.+\) on deno /);
+    const s = await status(coordinator);
+    assert.equal(s.phase, "finished");
+    const [client] = s.clients;
+    assert.equal(client!.backend, "webgpu");
+    assert.ok(client!.device, "the adapter is reported");
+    assert.match(client!.runtime!, /^deno \d/);
+    assert.equal(client!.updatesAccepted, 1);
+    assert.deepEqual(s.history[1]!.updates.map((u) => u.clientId), [client!.id]);
+    // Five steps of R-Drop on the update moved the global off chance.
+    assert.ok(s.history[1]!.accuracy! > s.history[0]!.accuracy! + 0.05);
+  });
+});
+
+Deno.test("the Node.js entry trains a round on wasm against a real coordinator", async () => {
+  await withCoordinator(async (coordinator) => {
+    const run = await runCli("node", [NODE_CLIENT, ...clientArgs(coordinator, "wasm")]);
+    assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+    assert.match(run.stdout, /backend wasm on node \d/);
+    const s = await status(coordinator);
+    const [client] = s.clients;
+    assert.equal(client!.backend, "wasm");
+    assert.match(client!.runtime!, /^node (\d+)\./);
+    assert.ok(Number(/^node (\d+)/.exec(client!.runtime!)![1]) >= 20);
+    assert.equal(client!.updatesAccepted, 1);
+    assert.ok(s.history[1]!.accuracy! > s.history[0]!.accuracy! + 0.05);
+  });
+});
+
+Deno.test("--backend tensorflow without tfjs-node-gpu fails and says how to install it", async () => {
+  for (
+    const [command, entry] of [["node", [NODE_CLIENT]], [Deno.execPath(), [
+      "run",
+      "-A",
+      "client/main.ts",
+    ]]] as const
+  ) {
+    // The backend starts before anything else: no coordinator is needed.
+    const run = await runCli(command, [
+      ...entry,
+      "--coordinator",
+      "http://127.0.0.1:9",
+      "--mnist-shard",
+      "1/8",
+      "--backend",
+      "tensorflow",
+    ]);
+    assert.equal(run.code, 2, command);
+    assert.match(run.stderr, /Cannot start backend "tensorflow"/);
+    assert.match(run.stderr, /npm install @tensorflow\/tfjs-node-gpu@4\.22\.0/);
+    assert.equal(run.stdout, "");
+  }
+});
