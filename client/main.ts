@@ -147,7 +147,10 @@ console.log(
     backend.device ? ` (${backend.device})` : ""
   } on ${backend.runtime}`,
 );
+// A progress bar on a terminal; plain lines, one a round, otherwise (CI logs).
 const tty = process.stdout.isTTY === true;
+const batch = task.training.labeledBatchSize + task.training.unlabeledBatchSize;
+let roundStart = 0;
 try {
   await runClient({
     coordinator: args.coordinator,
@@ -163,13 +166,19 @@ try {
       switch (event.kind) {
         case "step": {
           if (!tty) break;
-          const { step, totalSteps, ce, kl } = event.progress;
+          const { step, totalSteps, loss, ce, kl } = event.progress;
+          const now = performance.now();
+          if (step === 1) roundStart = now;
+          // Examples a second: the rows of the steps so far (each step draws one batch).
+          const rate = step > 1 ? ((step - 1) * batch * 1000) / (now - roundStart) : 0;
           const width = 24;
           const done = Math.round((step / totalSteps) * width);
           const bar = "#".repeat(done) + "-".repeat(width - done);
           process.stdout.write(
-            `\rround ${event.round} [${bar}] ${step}/${totalSteps} ce ${ce.toFixed(3)} kl ${
-              kl.toFixed(4)
+            `\r\x1b[Kround ${event.round} [${bar}] ${step}/${totalSteps} loss ${
+              loss.toFixed(3)
+            } (ce ${ce.toFixed(3)}, kl ${kl.toFixed(4)})${
+              rate ? `, ${rate.toFixed(0)} examples/s` : ""
             }`,
           );
           break;

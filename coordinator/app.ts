@@ -9,14 +9,18 @@ import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
 import { secureHeaders } from "hono/secure-headers";
+import { streamSSE } from "hono/streaming";
 import { Auth, type Principal } from "./auth.ts";
-import { clientPage } from "./client_page.ts";
+import { clientPage, dashboardPage } from "./client_page.ts";
+import { docsPage } from "./docs_page.ts";
+import { createMetrics } from "./metrics.ts";
+import { openApiDocument } from "./openapi.ts";
 import { ApiError } from "./errors.ts";
 import { RateLimiter, readBody, UploadGate } from "./limits.ts";
 import type { Federation } from "./federation.ts";
 import { resolveTaskFile, TaskFileError } from "./load_task.ts";
 import type { TaskRegistry } from "./registry.ts";
-import { FailureReportSchema, formatZodError } from "../shared/schemas.ts";
+import { EnrolRequestSchema, FailureReportSchema, formatZodError } from "../shared/schemas.ts";
 
 /** Options of {@linkcode createApp}. */
 export interface CreateAppOptions {
@@ -49,6 +53,9 @@ export interface AppLimits {
   /** Seconds an update's body may take to arrive. @default 120 */
   uploadTimeoutSeconds?: number;
 }
+
+/** How often /v1/events looks for changes. */
+const EVENTS_POLL_MS = 500;
 
 /** Largest task body accepted by POST /v1/tasks (a topology can be large). */
 const MAX_TASK_BYTES = 16 * 1024 * 1024;
@@ -101,6 +108,8 @@ export function createApp(registry: TaskRegistry, options: CreateAppOptions = {}
     )
   );
 
+  const metrics = createMetrics(registry);
+  app.use(metrics.middleware);
   app.use(secureHeaders({ crossOriginResourcePolicy: false }));
   if (options.corsOrigins?.length) {
     app.use("/v1/*", cors({ origin: options.corsOrigins, exposeHeaders: ["ETag", "Retry-After"] }));
@@ -144,10 +153,40 @@ export function createApp(registry: TaskRegistry, options: CreateAppOptions = {}
   };
 
   app.get("/v1/health", (c) => c.json({ status: "ok" as const }));
+  const openApi = openApiDocument();
+  app.get("/v1/openapi.json", (c) => c.json(openApi));
+  app.route("/docs", docsPage());
+  app.get("/metrics", async (c) => {
+    who(c, "any");
+    c.header("Content-Type", metrics.contentType);
+    return c.body(await metrics.render());
+  });
+  // Live status for dashboards: every task's status as it changes.
+  app.get("/v1/events", (c) => {
+    who(c, "any");
+    return streamSSE(c, async (stream) => {
+      const last = new Map<string, string>();
+      let id = 0;
+      while (!stream.aborted && !stream.closed) {
+        for (const { id: taskId } of registry.list()) {
+          const status = JSON.stringify(registry.get(taskId).status());
+          if (last.get(taskId) === status) continue;
+          last.set(taskId, status);
+          await stream.writeSSE({
+            event: "status",
+            id: String(++id),
+            data: `{"taskId":${JSON.stringify(taskId)},"status":${status}}`,
+          });
+        }
+        await stream.sleep(EVENTS_POLL_MS);
+      }
+    });
+  });
 
   // The browser client: a page for people, not part of the v1 API.
   app.get("/client", (c) => c.redirect(`/client/${new URL(c.req.url).search}`, 301));
   app.route("/client", clientPage({ registry, dir: options.clientPageDir }));
+  app.get("/", dashboardPage(options.clientPageDir));
 
   // Enrolment and clients' tokens.
   const smallJson = async (
@@ -166,11 +205,11 @@ export function createApp(registry: TaskRegistry, options: CreateAppOptions = {}
     throw new ApiError(400, code, `Cannot ${what}: the body is not JSON, or not an object`);
   };
   const optionalId = (body: Record<string, unknown>, what: string): string | undefined => {
-    if (body.clientId === undefined) return undefined;
-    if (typeof body.clientId !== "string") {
-      throw new ApiError(400, "bad_request", `Cannot ${what}: clientId must be a string`);
+    const parsed = EnrolRequestSchema.safeParse(body);
+    if (!parsed.success) {
+      throw new ApiError(400, "bad_request", `Cannot ${what}: ${formatZodError(parsed.error)}`);
     }
-    return body.clientId;
+    return parsed.data.clientId;
   };
   app.post("/v1/enrol", async (c) => {
     const body = await smallJson(c, "enrol");
@@ -277,6 +316,7 @@ export function createApp(registry: TaskRegistry, options: CreateAppOptions = {}
       c.header("ETag", etag);
       c.header("Cache-Control", "no-cache");
       if (matchesEtag(c.req.header("If-None-Match"), etag)) return c.body(null, 304);
+      metrics.sent(global.safetensors.byteLength);
       c.header("Content-Type", "application/octet-stream");
       return c.body(global.safetensors as Uint8Array<ArrayBuffer>);
     });
@@ -322,6 +362,7 @@ export function createApp(registry: TaskRegistry, options: CreateAppOptions = {}
         );
       }
       const clientId = actingAs(principal, undefined);
+      const taskId = federation.task.id;
       // One upload per client at a time, and a bound on all of them.
       let release: () => void;
       try {
@@ -332,14 +373,22 @@ export function createApp(registry: TaskRegistry, options: CreateAppOptions = {}
       } catch (error) {
         // Refused before reading: the body is not wanted, do not buffer it.
         await c.req.raw.body?.cancel().catch(() => {});
+        if (error instanceof ApiError) metrics.update(taskId, { code: error.code }, 0);
         throw error;
       }
+      let received = 0;
       try {
         const bytes = await readBody(c.req.raw, {
           maxBytes: federation.maxUpdateBytes(),
           timeoutMs: uploadTimeoutMs,
         });
-        return c.json(federation.submit(bytes, { clientId }), 202);
+        received = bytes.byteLength;
+        const answer = federation.submit(bytes, { clientId });
+        metrics.update(taskId, { accepted: true }, received);
+        return c.json(answer, 202);
+      } catch (error) {
+        if (error instanceof ApiError) metrics.update(taskId, { code: error.code }, received);
+        throw error;
       } finally {
         release();
       }

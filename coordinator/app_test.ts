@@ -585,7 +585,11 @@ Deno.test("POST /v1/updates rejects a body larger than maxUpdateBytes with 413",
 
 Deno.test("unknown routes answer 404 with a JSON error", async (t) => {
   await withFederation(async ({ app }) => {
-    const routes: [string, string][] = [["GET", "/v1/nope"], ["GET", "/"], ["DELETE", "/v1/model"]];
+    // "/" is the dashboard now.
+    const routes: [string, string][] = [["GET", "/v1/nope"], ["GET", "/nope"], [
+      "DELETE",
+      "/v1/model",
+    ]];
     for (const [method, path] of routes) {
       await t.step(`${method} ${path}`, async () => {
         const res = await app.request(path, { method });

@@ -373,11 +373,13 @@ const CASES: Case[] = [
   },
 ];
 
+/** The federation's state; a client's count of refused updates is a record of them, left out. */
 function state(): string {
-  const { history, ...status } = federation.status();
+  const { history, clients, ...status } = federation.status();
   return JSON.stringify({
     model: createHash("sha256").update(federation.globalModel().safetensors).digest("hex"),
     status,
+    clients: clients.map(({ updatesRejected: _, lastRejection: __, ...client }) => client),
     rounds: history.length,
   });
 }
@@ -432,4 +434,8 @@ Deno.test("a resend of an accepted update is answered as the first time; a diffe
   assert.equal(other.status, 409);
   assert.match(ErrorResponseSchema.parse(await other.json()).error.message, /already sent one/);
   assert.equal(state(), before);
+  // The refusal is on the client's record, for the dashboard.
+  const record = federation.status().clients.find((c) => c.id === "bob")!;
+  assert.equal(record.updatesRejected, 1);
+  assert.match(record.lastRejection!, /^duplicate_update: .*already sent one/);
 });

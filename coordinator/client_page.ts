@@ -4,7 +4,7 @@
  * people who want to try it without data of their own.
  * @module
  */
-import { Hono } from "hono";
+import { type Handler, Hono } from "hono";
 import { extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Dataset, selectRows } from "../shared/dataset.ts";
@@ -38,6 +38,46 @@ const TYPES: Record<string, string> = {
   ".css": "text/css; charset=utf-8",
   ".wasm": "application/wasm",
 };
+
+/**
+ * The dashboard at `/`: `dashboard.html` of the built folder, or 503 naming
+ * the build task.
+ *
+ * @example
+ * ```ts ignore
+ * app.get("/", dashboardPage());
+ * ```
+ */
+export function dashboardPage(dir: string = CLIENT_PAGE_DIR): Handler {
+  return async (c) => {
+    let bytes: Uint8Array;
+    try {
+      bytes = await Deno.readFile(join(dir, "dashboard.html"));
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+      throw new ApiError(
+        503,
+        "not_built",
+        "The dashboard is not built: run `deno task build-web` and reload",
+      );
+    }
+    c.header("Content-Type", TYPES[".html"]!);
+    c.header("Cache-Control", "no-cache");
+    c.header("Content-Security-Policy", DASHBOARD_POLICY);
+    return c.body(bytes as Uint8Array<ArrayBuffer>);
+  };
+}
+
+/** The dashboard's scripts and styles come from this origin; uPlot sets inline styles. */
+const DASHBOARD_POLICY = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+].join("; ");
 
 /** The page may run its own scripts, tfjs's wasm, and talk to this origin only. */
 const CONTENT_SECURITY_POLICY = [

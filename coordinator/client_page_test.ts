@@ -38,6 +38,7 @@ Deno.test("the client page is served from its folder with types, caching and a C
   await Deno.writeTextFile(join(dir, "index.html"), "<!doctype html><p>page</p>");
   await Deno.writeTextFile(join(dir, "page.js"), "console.log(1)");
   await Deno.writeFile(join(dir, "tfjs-backend-wasm.wasm"), Uint8Array.of(0, 97, 115, 109));
+  await Deno.writeTextFile(join(dir, "dashboard.html"), "<!doctype html><p>dashboard</p>");
   const registry = await registryWith();
   const app = createApp(registry, { clientPageDir: dir });
   try {
@@ -53,6 +54,11 @@ Deno.test("the client page is served from its folder with types, caching and a C
       /script-src 'self' 'wasm-unsafe-eval'/,
     );
     assert.equal(await page.text(), "<!doctype html><p>page</p>");
+
+    const dashboard = await app.request("/");
+    assert.equal(dashboard.status, 200);
+    assert.equal(await dashboard.text(), "<!doctype html><p>dashboard</p>");
+    assert.match(dashboard.headers.get("Content-Security-Policy")!, /connect-src 'self'/);
 
     const script = await app.request("/client/page.js");
     assert.equal(script.headers.get("Content-Type"), "text/javascript; charset=utf-8");
@@ -75,11 +81,13 @@ Deno.test("a page that is not built answers 503 and says how to build it", async
   const registry = await registryWith();
   try {
     const app = createApp(registry, { clientPageDir: "/nonexistent/dist" });
-    const response = await app.request("/client/");
-    assert.equal(response.status, 503);
-    const body = await response.json();
-    assert.equal(body.error.code, "not_built");
-    assert.match(body.error.message, /deno task build-web/);
+    for (const path of ["/client/", "/"]) {
+      const response = await app.request(path);
+      assert.equal(response.status, 503);
+      const body = await response.json();
+      assert.equal(body.error.code, "not_built");
+      assert.match(body.error.message, /deno task build-web/);
+    }
   } finally {
     await registry.close();
   }

@@ -81,6 +81,11 @@ interface ClientRecord {
   backend: string | null;
   device: string | null;
   runtime: string | null;
+  /** Not stored: counted since this process started. */
+  updatesRejected: number;
+  lastRejection: string | null;
+  numLabeled: number | null;
+  numUnlabeled: number | null;
 }
 
 /**
@@ -114,6 +119,8 @@ export class Federation {
   #phase: Phase = "training";
   #openedAt = performance.now();
   #deadlinePassed = false;
+  /** When the open round's deadline passes (ms since the epoch), or null when none runs. */
+  #deadlineAt: number | null = null;
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** The open round's (or async buffer's) updates, by client (async: by client and arrival). */
   #pending = new Map<string, PendingUpdate>();
@@ -216,6 +223,10 @@ export class Federation {
         lastSeen: new Date(c.lastSeen),
         device: c.device ?? null,
         runtime: c.runtime ?? null,
+        updatesRejected: 0,
+        lastRejection: null,
+        numLabeled: c.numLabeled ?? null,
+        numUnlabeled: c.numUnlabeled ?? null,
       });
     }
     this.#open();
@@ -363,6 +374,10 @@ export class Federation {
         backend: null,
         device: null,
         runtime: null,
+        updatesRejected: 0,
+        lastRejection: null,
+        numLabeled: null,
+        numUnlabeled: null,
       };
     client.lastSeen = new Date();
     const arrived = !this.#clients.has(clientId);
@@ -393,6 +408,21 @@ export class Federation {
    * sent for another client. A rejected update changes nothing.
    */
   submit(bytes: Uint8Array, options: { clientId?: string } = {}): UpdateAccepted {
+    try {
+      return this.#submit(bytes, options);
+    } catch (error) {
+      // A known client's refusals are counted, with the last reason; the
+      // federation's state is unchanged.
+      const known = options.clientId !== undefined ? this.#clients.get(options.clientId) : null;
+      if (known && error instanceof ApiError) {
+        known.updatesRejected++;
+        known.lastRejection = `${error.code}: ${error.message}`.slice(0, 300);
+      }
+      throw error;
+    }
+  }
+
+  #submit(bytes: Uint8Array, options: { clientId?: string }): UpdateAccepted {
     const metadata = readUpdateMetadata(bytes);
     // An authenticated sender submits as itself only.
     if (options.clientId !== undefined) {
@@ -449,6 +479,10 @@ export class Federation {
       backend: metadata.backend ?? known?.backend ?? null,
       device: metadata.device ?? known?.device ?? null,
       runtime: metadata.runtime ?? known?.runtime ?? null,
+      updatesRejected: known?.updatesRejected ?? 0,
+      lastRejection: known?.lastRejection ?? null,
+      numLabeled: metadata.numLabeled,
+      numUnlabeled: metadata.numUnlabeled,
     };
     const response = JSON.stringify(accepted);
     // Durable before it is answered; if storing fails, nothing has changed.
@@ -559,9 +593,16 @@ export class Federation {
         backend: c.backend,
         device: c.device,
         runtime: c.runtime,
+        updatesRejected: c.updatesRejected,
+        lastRejection: c.lastRejection,
+        numLabeled: c.numLabeled,
+        numUnlabeled: c.numUnlabeled,
       })),
       history: [...this.#history],
       finalModel: this.#finalModel,
+      deadline: this.#phase === "training" && this.#deadlineAt !== null && !this.#deadlinePassed
+        ? new Date(this.#deadlineAt).toISOString()
+        : null,
     };
   }
 
@@ -577,6 +618,7 @@ export class Federation {
     }
     this.#options.store?.savePhase("paused");
     clearTimeout(this.#timer);
+    this.#deadlineAt = null;
     this.#phase = "paused";
   }
 
@@ -649,6 +691,7 @@ export class Federation {
     this.#phase = "training";
     this.#openedAt = performance.now();
     this.#deadlinePassed = false;
+    this.#deadlineAt = null;
     this.#pending.clear();
     this.#participants.clear();
     this.#failed.clear();
@@ -657,6 +700,7 @@ export class Federation {
 
   #armDeadline(): void {
     clearTimeout(this.#timer);
+    this.#deadlineAt = Date.now() + this.task.rounds.timeoutSeconds * 1000;
     this.#timer = setTimeout(() => {
       this.#deadlinePassed = true;
       this.#maybeClose();
@@ -701,6 +745,7 @@ export class Federation {
     // The server optimiser's state before this close, to go back to if it fails.
     const strategyBefore = this.#strategy.saveState();
     try {
+      const aggregationStart = performance.now();
       const outcome = this.#sum && this.#strategy.aggregateMean
         ? this.#strategy.aggregateMean({
           round: this.#round,
@@ -722,6 +767,7 @@ export class Federation {
           failures,
         });
       if (outcome.step) next = applyDelta(this.#global, this.trainable, outcome.step);
+      const aggregationSeconds = (performance.now() - aggregationStart) / 1000;
       writeWeights(this.#model, next);
       if (this.#serverTrainer && this.task.serverTraining) {
         await this.#serverTrainer.train(this.task.serverTraining, { round: this.#round });
@@ -735,7 +781,9 @@ export class Federation {
           clientId: p.clientId,
           staleness: p.staleness,
           weight: this.#async ? stalenessWeight(p.staleness, this.task.rounds.staleness) : 1,
+          norm: p.update.norm,
         })),
+        aggregationSeconds,
       };
       const last = this.#round >= this.task.rounds.total;
       maybeCrash("COMMIT");
@@ -797,7 +845,9 @@ export class Federation {
     openedAt: number,
     weights: Map<string, Float32Tensor>,
   ): Promise<RoundMetrics> {
+    const evaluationStart = performance.now();
     const evaluation = this.#evaluator?.evaluate(this.#model) ?? null;
+    const evaluationSeconds = (performance.now() - evaluationStart) / 1000;
     const checkpoint = this.#options.runDir
       ? await writeCheckpoint(
         join(this.#options.runDir, `round-${String(round).padStart(4, "0")}`),
@@ -829,6 +879,7 @@ export class Federation {
         ),
       ),
       updates: [],
+      ...(this.#evaluator ? { evaluationSeconds } : {}),
     };
   }
 }
@@ -841,6 +892,8 @@ function storedClient(client: ClientRecord): StoredClient {
     backend: client.backend,
     device: client.device,
     runtime: client.runtime,
+    numLabeled: client.numLabeled,
+    numUnlabeled: client.numUnlabeled,
   };
 }
 

@@ -16,6 +16,7 @@ import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
 import { fail, keyValueFlag, numberFlag, parseFlags } from "../client/cli.ts";
 import { type LoadedTask, loadTaskFile } from "./load_task.ts";
 import { startCoordinator } from "./serve.ts";
+import { createLogger, LOG_LEVELS, type LogLevel } from "./log.ts";
 import { CLIENT_PAGE_DIR } from "./client_page.ts";
 
 const HELP = `Usage: deno task coordinator [options]
@@ -53,6 +54,8 @@ Options:
   --strategy NAME       override aggregation.strategy of every task: ${STRATEGIES.join(", ")}
   --aggregation K=V,... the strategy's settings, e.g. trimBeta=0.25 or krumF=2,krumM=6
   --linger S            keep serving S seconds after the last round (default 5)
+  --log-format F        text (default) or json: one JSON object a line, with the round's metrics
+  --log-level L         debug, info (default), warn or error
   -h, --help            this help`;
 
 const args = parseFlags(
@@ -60,6 +63,8 @@ const args = parseFlags(
   [
     "port",
     "host",
+    "log-format",
+    "log-level",
     "run-dir",
     "rounds",
     "target-clients",
@@ -150,6 +155,15 @@ for (const name of args.task ?? ["mnist-mlp"]) {
 }
 const port = numberFlag("port", args.port, 8787, { min: 0, max: 65535, integer: true });
 const linger = numberFlag("linger", args.linger, 5, { min: 0 });
+const logFormat = args["log-format"] ?? "text";
+if (logFormat !== "text" && logFormat !== "json") {
+  fail(`--log-format "${logFormat}" is not text or json`);
+}
+const logLevel = (args["log-level"] ?? "info") as LogLevel;
+if (!LOG_LEVELS.includes(logLevel)) {
+  fail(`--log-level "${logLevel}" is not one of ${LOG_LEVELS.join(", ")}`);
+}
+const log = createLogger({ format: logFormat, level: logLevel });
 const runDir = args["run-dir"] ??
   join("runs", `coordinator-${new Date().toISOString().replace(/[:.]/g, "-")}`);
 
@@ -180,17 +194,36 @@ const coordinator = await startCoordinator({
   },
   hostname: args.host ?? "127.0.0.1",
   onRound: (taskId, m) =>
-    console.log(
+    log.info(
       `${taskId} round ${m.round}: ${m.clients} clients, ${m.numLabeled} labeled + ${m.numUnlabeled} unlabeled, ` +
         (m.accuracy === null
           ? "no holdout"
           : `accuracy ${(100 * m.accuracy).toFixed(2)}%, loss ${m.loss?.toFixed(4)}`) +
         `, ${m.seconds.toFixed(1)} s${m.checkpoint ? `, checkpoint ${m.checkpoint}` : ""}`,
+      {
+        event: "round",
+        task: taskId,
+        round: m.round,
+        version: m.version,
+        clients: m.clients,
+        numLabeled: m.numLabeled,
+        numUnlabeled: m.numUnlabeled,
+        accuracy: m.accuracy,
+        loss: m.loss,
+        federatedAccuracy: m.federated?.accuracy ?? null,
+        seconds: m.seconds,
+        aggregationSeconds: m.aggregationSeconds ?? null,
+        evaluationSeconds: m.evaluationSeconds ?? null,
+        bytesReceived: m.bytesReceived,
+        failures: m.failures.length,
+        keptBecause: m.keptBecause,
+        checkpoint: m.checkpoint,
+      },
     ),
 }).catch((error) => fail(error instanceof Error ? error.message : String(error)));
 for (const task of tasks) {
   const { id, rounds } = task.config;
-  console.log(
+  log.info(
     `coordinator: task "${id}" at ${coordinator.url}/v1/tasks/${id} (${rounds.total} ` +
       (rounds.mode === "sync"
         ? `rounds, ${rounds.targetClients} clients a round`
@@ -203,34 +236,40 @@ const pageBuilt = await Deno.stat(join(CLIENT_PAGE_DIR, "index.html")).then(
   () => false,
 );
 const pageHint = pageBuilt ? "" : " (build the page first: deno task build-web)";
-if (coordinator.resumed) console.log(`coordinator: resumed the saved state in ${runDir}`);
+if (coordinator.resumed) log.info(`coordinator: resumed the saved state in ${runDir}`);
 if (args.insecure) {
-  console.error(
+  log.warn(
     "\n!!! INSECURE: authentication is off (--insecure). Anyone who can reach this port can\n" +
       "!!! submit updates, create, pause and stop tasks. Use it only on a trusted network.\n",
   );
 } else {
   if (coordinator.adminToken && !adminToken) {
-    console.log(
+    log.info(
       `coordinator: admin token (shown once; only its hash is kept): ${coordinator.adminToken}`,
     );
   }
+  log.info(
+    `coordinator: dashboard at ${coordinator.url}/${
+      coordinator.adminToken ? `#token=${coordinator.adminToken}` : " (enter the admin token)"
+    }${pageHint}`,
+  );
   const enrolment = standingEnrolment ?? coordinator.auth.createEnrolmentToken();
   if (!standingEnrolment) {
-    console.log(
+    log.info(
       `coordinator: enrolment token for clients (deno task client --enrolment-token ...): ${enrolment}`,
     );
   }
-  console.log(
+  log.info(
     `coordinator: browser clients join at ${coordinator.url}/client/?enrol=${
       encodeURIComponent(enrolment)
     }${pageHint}`,
   );
 }
 if (args.insecure) {
-  console.log(`coordinator: browser clients join at ${coordinator.url}/client/${pageHint}`);
+  log.info(`coordinator: dashboard at ${coordinator.url}/${pageHint}`);
+  log.info(`coordinator: browser clients join at ${coordinator.url}/client/${pageHint}`);
 }
-console.log(
+log.info(
   `coordinator: default task "${
     tasks[0]!.config.id
   }" also at ${coordinator.url}/v1; run dir ${runDir}`,
@@ -247,7 +286,7 @@ for (;;) {
   if (coordinator.registry.list().length === ids.length) break;
 }
 for (const { id } of coordinator.registry.list()) {
-  console.log(
+  log.info(
     `${id}: ${coordinator.registry.get(id).status().phase}, final model ${
       coordinator.registry.get(id).status().finalModel
     }`,

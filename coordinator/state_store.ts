@@ -33,6 +33,8 @@ export interface StoredClient {
   /** Absent in state saved before devices were recorded. */
   device?: string | null;
   runtime?: string | null;
+  numLabeled?: number | null;
+  numUnlabeled?: number | null;
 }
 
 /** An accepted update of the open round (or async buffer). */

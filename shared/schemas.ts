@@ -483,12 +483,17 @@ export const RoundMetricsSchema = z.strictObject({
     examples: z.int(),
     clients: z.int(),
   }).nullable(),
-  /** The updates applied: client, versions behind (0 in sync mode) and staleness weight. */
+  /** The updates applied: client, versions behind (0 in sync mode), staleness weight and L2 norm. */
   updates: z.array(z.strictObject({
     clientId: z.string(),
     staleness: z.int().min(0),
     weight: z.number(),
+    /** The update's L2 norm as sent (absent in rounds saved before norms were kept). */
+    norm: z.number().optional(),
   })),
+  /** Seconds spent aggregating and evaluating at the round's close (absent in older rounds). */
+  aggregationSeconds: z.number().optional(),
+  evaluationSeconds: z.number().optional(),
 });
 
 /** GET /v1/status. */
@@ -513,10 +518,51 @@ export const StatusSchema = z.strictObject({
     device: z.string().nullable(),
     /** The client's runtime, as it reported it. */
     runtime: z.string().nullable(),
+    /** Updates refused since the coordinator started, and the last reason. */
+    updatesRejected: z.int(),
+    lastRejection: z.string().nullable(),
+    /** The labeled and unlabeled rows of its last accepted update. */
+    numLabeled: z.int().nullable(),
+    numUnlabeled: z.int().nullable(),
   })),
   history: z.array(RoundMetricsSchema),
   /** model.json of the exported final model, once the run has finished or stopped. */
   finalModel: z.string().nullable(),
+  /** When the open round's deadline passes (ISO time); null when no deadline runs. */
+  deadline: z.string().nullable(),
+});
+
+/** POST /v1/enrol and POST /v1/clients: the id to enrol under (optional for /v1/enrol). */
+export const EnrolRequestSchema = z.object({
+  clientId: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, "clientId must be 1-64 of [A-Za-z0-9._-]")
+    .optional(),
+});
+
+/** 201 answer of POST /v1/enrolment-tokens. */
+export const EnrolmentTokenSchema = z.strictObject({ token: z.string() });
+
+/** GET /v1/clients: the enrolled clients. */
+export const ClientListSchema = z.strictObject({
+  clients: z.array(z.strictObject({
+    clientId: z.string(),
+    created: z.string(),
+    revoked: z.boolean(),
+  })),
+});
+
+/** 200 answer of POST /v1/clients/{clientId}/revoke. */
+export const RevokedSchema = z.strictObject({ clientId: z.string(), revoked: z.literal(true) });
+
+/** GET /v1/tasks: the tasks served. */
+export const TaskListSchema = z.strictObject({
+  tasks: z.array(z.strictObject({
+    id: z.string(),
+    round: z.int(),
+    version: z.int(),
+    phase: PhaseSchema,
+    totalRounds: z.int(),
+    default: z.boolean(),
+  })),
 });
 
 /** Every error answer. */

@@ -1,8 +1,9 @@
 /**
- * Builds the client page into `client/web/dist/`: the page's and the
- * training worker's scripts bundled for browsers (tfjs with its webgpu,
- * webgl, wasm and cpu backends), the HTML and CSS, and tfjs's wasm binaries.
- * The coordinator serves that folder at `/client`.
+ * Builds the client page and the dashboard into `client/web/dist/`: the
+ * page's, the training worker's and the dashboard's scripts bundled for
+ * browsers (tfjs with its webgpu, webgl, wasm and cpu backends; uPlot), the
+ * HTML and CSS, and tfjs's wasm binaries. The coordinator serves that folder
+ * at `/client`, and the dashboard at `/`.
  *
  * `deno task build-web`
  * @module
@@ -16,8 +17,8 @@ import { fileURLToPath as fromFileUrl } from "node:url";
 export const WEB_DIST = fromFileUrl(new URL("./dist/", import.meta.url));
 
 const here = fromFileUrl(new URL("./", import.meta.url));
-const ENTRIES = ["page.ts", "train_worker.ts"];
-const STATIC = ["index.html", "style.css"];
+const ENTRIES = ["page.ts", "train_worker.ts", "dashboard.ts"];
+const STATIC = ["index.html", "style.css", "dashboard.html", "dashboard.css"];
 
 function wasmDirectory(): string {
   const require = createRequire(import.meta.url);
@@ -44,6 +45,8 @@ export async function buildWeb(outDir: string = WEB_DIST): Promise<string[]> {
       ]);
     }
     for (const file of STATIC) await Deno.copyFile(join(here, file), join(dir, file));
+    const uplot = dirname(createRequire(import.meta.url).resolve("uplot/package.json"));
+    await Deno.copyFile(join(uplot, "dist", "uPlot.min.css"), join(dir, "uplot.css"));
     const wasm = wasmDirectory();
     for await (const entry of Deno.readDir(wasm)) {
       if (entry.name.endsWith(".wasm")) {

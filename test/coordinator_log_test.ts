@@ -1,0 +1,56 @@
+// The coordinator CLI with --log-format json: every line of its output is a
+// JSON object with time, level and msg, and a round writes one line with its
+// metrics.
+import assert from "node:assert/strict";
+import { spawnClientWorker } from "../client/spawn_worker.ts";
+import { freePort, spawnCoordinator, waitUntilUp } from "../coordinator/_spawn.ts";
+import { selectRows } from "../shared/dataset.ts";
+import { loadMnistSplit } from "../shared/mnist.ts";
+
+Deno.test("--log-format json writes JSON lines, one per round with its metrics", async () => {
+  const runDir = await Deno.makeTempDir({ prefix: "log-json-" });
+  const port = freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const enrolmentToken = "enr_log_test_0123456789abcdef";
+  const coordinator = spawnCoordinator({
+    taskFile: "mnist-mlp",
+    runDir,
+    port,
+    adminToken: "adm_log_test_0123456789abcdef",
+    enrolmentToken,
+    linger: 0,
+    args: ["--rounds", "1", "--target-clients", "1", "--log-format", "json"],
+    stdout: "piped",
+  });
+  try {
+    assert.ok(await waitUntilUp(url, coordinator));
+    const { train } = await loadMnistSplit({ seed: 1 });
+    await spawnClientWorker({
+      coordinator: url,
+      dataset: selectRows(train, [...Array(200).keys()]),
+      clientId: "c1",
+      enrolmentToken,
+      seed: 1,
+    }).done;
+    const output = await coordinator.output();
+    assert.ok(output.success, new TextDecoder().decode(output.stderr));
+    const lines = new TextDecoder().decode(output.stdout).trim().split("\n");
+    const records = lines.map((line) => JSON.parse(line));
+    for (const r of records) {
+      assert.ok(!Number.isNaN(Date.parse(r.time)));
+      assert.equal(r.level, "info");
+      assert.equal(typeof r.msg, "string");
+    }
+    const rounds = records.filter((r) => r.event === "round");
+    assert.deepEqual(rounds.map((r) => r.round), [0, 1]);
+    const round1 = rounds[1];
+    assert.equal(round1.task, "mnist-mlp");
+    assert.equal(round1.clients, 1);
+    assert.equal(round1.numLabeled, 200);
+    assert.ok(round1.accuracy > 0 && round1.accuracy <= 1);
+    assert.ok(round1.bytesReceived > 1_000_000);
+    assert.equal(typeof round1.aggregationSeconds, "number");
+  } finally {
+    await Deno.remove(runDir, { recursive: true });
+  }
+});
