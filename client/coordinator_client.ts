@@ -58,6 +58,8 @@ export interface UpdateInfo {
   device?: string;
   /** The runtime: `deno 2.1.0`, `node 20.1.0`, `chromium 150` ... */
   runtime?: string;
+  /** An edge's update: how many devices' updates it combines. */
+  devices?: number;
   loss?: number;
   ce?: number;
   kl?: number;

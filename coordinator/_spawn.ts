@@ -13,7 +13,8 @@ export function freePort(): number {
 
 /** Options of {@linkcode spawnCoordinator}. */
 export interface SpawnCoordinatorOptions {
-  taskFile: string;
+  /** A task file or built-in name; none for an edge (`--upstream` in `args`). */
+  taskFile?: string;
   runDir: string;
   port: number;
   adminToken: string;
@@ -35,8 +36,7 @@ export function spawnCoordinator(options: SpawnCoordinatorOptions): Deno.ChildPr
       "run",
       "-A",
       "coordinator/main.ts",
-      "--task",
-      options.taskFile,
+      ...(options.taskFile ? ["--task", options.taskFile] : []),
       "--run-dir",
       options.runDir,
       "--port",

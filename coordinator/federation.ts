@@ -63,6 +63,47 @@ export interface FederationOptions {
   onRound?: (metrics: RoundMetrics) => void;
   /** Called when closing a round fails; the round is then retried. @default console.error */
   onError?: (error: unknown) => void;
+  /**
+   * Edge mode: a round's combined update goes to an upstream coordinator
+   * instead of being applied here, and the next round starts from the global
+   * upstream issues next. @default none
+   */
+  relay?: Relay;
+  /**
+   * Keep a copy of every accepted update, as sent, in
+   * `<runDir>/updates/round-NNNN/<client>.safetensors` (for audits and to
+   * recompute a run). @default false
+   */
+  keepUpdates?: boolean;
+  /** The round and version of the initial global (an edge starts where its cloud is). @default round 1, version 0 */
+  start?: { round: number; version: number };
+}
+
+/** A round's combined update, as an edge forwards it. */
+export interface RelayedUpdate {
+  round: number;
+  baseVersion: number;
+  /** The weighted mean of the round's deltas, per trainable weight. */
+  delta: Map<string, Float32Tensor>;
+  /** Summed over the round's updates, so the cloud weights the edge by them. */
+  numLabeled: number;
+  numUnlabeled: number;
+  /** How many updates (devices) it combines. */
+  devices: number;
+}
+
+/** Where an edge sends its rounds (see {@linkcode FederationOptions.relay}). */
+export interface Relay {
+  /**
+   * Delivers `update` upstream (retrying until it is accepted or refused as
+   * stale) and resolves with the global the cloud issues next.
+   */
+  forward(update: RelayedUpdate): Promise<{
+    round: number;
+    version: number;
+    global: Map<string, Float32Tensor>;
+    finished: boolean;
+  }>;
 }
 
 const RETRY_CLOSE_MS = 2000;
@@ -86,6 +127,7 @@ interface ClientRecord {
   lastRejection: string | null;
   numLabeled: number | null;
   numUnlabeled: number | null;
+  devices: number | null;
 }
 
 /**
@@ -185,10 +227,19 @@ export class Federation {
       }
       return federation;
     }
-    const initial = await federation.#measure(0, [], 0, performance.now(), federation.#global);
+    const start = options.start ?? { round: 1, version: 0 };
+    federation.#round = start.round;
+    federation.#version = start.version;
+    const initial = await federation.#measure(
+      start.round - 1,
+      [],
+      start.version,
+      performance.now(),
+      federation.#global,
+    );
     options.store?.saveInitial({
-      round: 1,
-      version: 0,
+      round: start.round,
+      version: start.version,
       phase: "training",
       global: encodeSafetensors(federation.#global),
       metrics: [initial],
@@ -227,6 +278,7 @@ export class Federation {
         lastRejection: null,
         numLabeled: c.numLabeled ?? null,
         numUnlabeled: c.numUnlabeled ?? null,
+        devices: c.devices ?? null,
       });
     }
     this.#open();
@@ -378,6 +430,7 @@ export class Federation {
         lastRejection: null,
         numLabeled: null,
         numUnlabeled: null,
+        devices: null,
       };
     client.lastSeen = new Date();
     const arrived = !this.#clients.has(clientId);
@@ -483,6 +536,7 @@ export class Federation {
       lastRejection: known?.lastRejection ?? null,
       numLabeled: metadata.numLabeled,
       numUnlabeled: metadata.numUnlabeled,
+      devices: metadata.devices ?? null,
     };
     const response = JSON.stringify(accepted);
     // Durable before it is answered; if storing fails, nothing has changed.
@@ -492,6 +546,15 @@ export class Federation {
       storedClient(client),
     );
     this.#answers.set(`${clientId}:${digest}`, response);
+    if (this.#options.keepUpdates && this.#options.runDir) {
+      const dir = join(
+        this.#options.runDir,
+        "updates",
+        `round-${String(this.#round).padStart(4, "0")}`,
+      );
+      Deno.mkdirSync(dir, { recursive: true });
+      Deno.writeFileSync(join(dir, `${key.replace(/[^A-Za-z0-9._-]/g, "_")}.safetensors`), bytes);
+    }
     this.#hold(key, { clientId, update, staleness });
     this.#participants.add(clientId);
     this.#failed.delete(clientId);
@@ -597,6 +660,7 @@ export class Federation {
         lastRejection: c.lastRejection,
         numLabeled: c.numLabeled,
         numUnlabeled: c.numUnlabeled,
+        devices: c.devices,
       })),
       history: [...this.#history],
       finalModel: this.#finalModel,
@@ -742,6 +806,7 @@ export class Federation {
     const failures = this.#failures();
     let next = this.#global;
     let metrics: RoundMetrics;
+    let closing = { last: false, round: this.#round + 1, version: this.#version + 1 };
     // The server optimiser's state before this close, to go back to if it fails.
     const strategyBefore = this.#strategy.saveState();
     try {
@@ -766,7 +831,27 @@ export class Federation {
           })),
           failures,
         });
-      if (outcome.step) next = applyDelta(this.#global, this.trainable, outcome.step);
+      let nextRound = this.#round + 1;
+      let nextVersion = this.#version + 1;
+      let finishing = this.#round >= this.task.rounds.total;
+      if (this.#options.relay && outcome.step) {
+        // Edge: the combined update goes upstream; the cloud's next global comes back.
+        const step = outcome.step;
+        const upstream = await this.#options.relay.forward({
+          round: this.#round,
+          baseVersion: this.#version,
+          delta: new Map(
+            this.trainable.map((w, i) => [w.name, { shape: w.shape, data: step[i]! }]),
+          ),
+          numLabeled: updates.reduce((n, u) => n + u.metadata.numLabeled, 0),
+          numUnlabeled: updates.reduce((n, u) => n + u.metadata.numUnlabeled, 0),
+          devices: updates.length,
+        });
+        next = new Map(this.weights.map((w) => [w.name, upstream.global.get(w.name)!]));
+        nextRound = upstream.round;
+        nextVersion = upstream.version;
+        finishing = upstream.finished;
+      } else if (outcome.step) next = applyDelta(this.#global, this.trainable, outcome.step);
       const aggregationSeconds = (performance.now() - aggregationStart) / 1000;
       writeWeights(this.#model, next);
       if (this.#serverTrainer && this.task.serverTraining) {
@@ -774,7 +859,7 @@ export class Federation {
         next = new Map([...next, ...readWeights(this.#model, { trainableOnly: true })]);
       }
       metrics = {
-        ...await this.#measure(this.#round, updates, this.#version + 1, this.#openedAt, next),
+        ...await this.#measure(this.#round, updates, nextVersion, this.#openedAt, next),
         failures,
         keptBecause: outcome.keptBecause,
         updates: pending.map((p) => ({
@@ -785,11 +870,12 @@ export class Federation {
         })),
         aggregationSeconds,
       };
-      const last = this.#round >= this.task.rounds.total;
+      const last = finishing;
+      closing = { last, round: nextRound, version: nextVersion };
       maybeCrash("COMMIT");
       this.#options.store?.commitRound({
-        round: last ? this.#round : this.#round + 1,
-        version: this.#version + 1,
+        round: last ? this.#round : nextRound,
+        version: nextVersion,
         phase: last ? "finished" : "training",
         global: encodeSafetensors(next),
         strategy: encodeStrategyState(this.#strategy.saveState()),
@@ -808,10 +894,10 @@ export class Federation {
       return;
     }
     this.#global = next;
-    this.#version++;
+    this.#version = closing.version;
     this.#history.push(metrics);
     this.#options.onRound?.(metrics);
-    if (this.#round >= this.task.rounds.total) {
+    if (closing.last) {
       this.#phase = "finished";
       this.#pending.clear();
       clearTimeout(this.#timer);
@@ -822,7 +908,7 @@ export class Federation {
       }
       this.#finished.resolve();
     } else {
-      this.#round++;
+      this.#round = closing.round;
       this.#open();
     }
   }
@@ -894,6 +980,7 @@ function storedClient(client: ClientRecord): StoredClient {
     runtime: client.runtime,
     numLabeled: client.numLabeled,
     numUnlabeled: client.numUnlabeled,
+    devices: client.devices,
   };
 }
 

@@ -3,6 +3,7 @@
  * layers, initial weights and holdout data, with errors that name the problem.
  * @module
  */
+import type { Relay } from "./federation.ts";
 import type * as tf from "@tensorflow/tfjs";
 import { dirname, extname, isAbsolute, join, relative, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
@@ -42,6 +43,9 @@ export interface LoadedTask {
   holdout?: Dataset;
   /** Labeled rows the coordinator fine-tunes on after each round (needs `serverTraining`). @default none */
   serverData?: Dataset;
+  /** Edge mode: where rounds go, and the cloud's round and version to start at. @default none */
+  relay?: Relay;
+  start?: { round: number; version: number };
 }
 
 /** Options of {@linkcode resolveTaskFile}. */

@@ -17,6 +17,7 @@ import { fail, keyValueFlag, numberFlag, parseFlags } from "../client/cli.ts";
 import { type LoadedTask, loadTaskFile } from "./load_task.ts";
 import { startCoordinator } from "./serve.ts";
 import { createLogger, LOG_LEVELS, type LogLevel } from "./log.ts";
+import { connectUpstream } from "./edge.ts";
 import { CLIENT_PAGE_DIR } from "./client_page.ts";
 
 const HELP = `Usage: deno task coordinator [options]
@@ -54,6 +55,17 @@ Options:
   --strategy NAME       override aggregation.strategy of every task: ${STRATEGIES.join(", ")}
   --aggregation K=V,... the strategy's settings, e.g. trimBeta=0.25 or krumF=2,krumM=6
   --linger S            keep serving S seconds after the last round (default 5)
+  --upstream URL        edge mode: serve the task and global model of the cloud coordinator at
+                        URL to this edge's clients, run rounds over their updates (sized by
+                        --target-clients, --min-clients, --round-timeout) and send the cloud one
+                        combined update a round, with the summed example counts
+  --upstream-token T    this edge's client token at the cloud (default: $FL_UPSTREAM_TOKEN)
+  --upstream-enrolment-token E
+                        or: enrol at the cloud with this enrolment token (default:
+                        $FL_UPSTREAM_ENROLMENT_TOKEN) and keep the token in RUN_DIR
+  --edge-id NAME        the client id to enrol the edge under (default: a random one)
+  --keep-updates        keep a copy of every accepted update, as sent, under
+                        RUN_DIR/<task>/updates/round-NNNN/<client>.safetensors
   --log-format F        text (default) or json: one JSON object a line, with the round's metrics
   --log-level L         debug, info (default), warn or error
   -h, --help            this help`;
@@ -65,6 +77,10 @@ const args = parseFlags(
     "host",
     "log-format",
     "log-level",
+    "upstream",
+    "upstream-token",
+    "upstream-enrolment-token",
+    "edge-id",
     "run-dir",
     "rounds",
     "target-clients",
@@ -86,7 +102,7 @@ const args = parseFlags(
     "upload-timeout",
   ],
   HELP,
-  { multiple: ["task", "cors-origin"], booleans: ["insecure"] },
+  { multiple: ["task", "cors-origin"], booleans: ["insecure", "keep-updates"] },
 );
 
 async function load(name: string): Promise<LoadedTask> {
@@ -100,8 +116,67 @@ async function load(name: string): Promise<LoadedTask> {
   }
 }
 
+const logFormat = args["log-format"] ?? "text";
+if (logFormat !== "text" && logFormat !== "json") {
+  fail(`--log-format "${logFormat}" is not text or json`);
+}
+const logLevel = (args["log-level"] ?? "info") as LogLevel;
+if (!LOG_LEVELS.includes(logLevel)) {
+  fail(`--log-level "${logLevel}" is not one of ${LOG_LEVELS.join(", ")}`);
+}
+const log = createLogger({ format: logFormat, level: logLevel });
+
+const runDir = args["run-dir"] ??
+  join("runs", `coordinator-${new Date().toISOString().replace(/[:.]/g, "-")}`);
 const tasks: LoadedTask[] = [];
-for (const name of args.task ?? ["mnist-mlp"]) {
+// Edge mode: the task, the global and the rounds' numbering come from the cloud.
+const upstreamToken = args["upstream-token"] ?? Deno.env.get("FL_UPSTREAM_TOKEN");
+if (args.upstream) {
+  const cloudOwned = ["task", "rounds", "strategy", "aggregation", "mode", "buffer-size"]
+    .filter((flag) => args[flag as keyof typeof args] !== undefined);
+  if (cloudOwned.length) {
+    fail(
+      `an edge follows its cloud's task: do not give ${
+        cloudOwned.map((f) => `--${f}`).join(", ")
+      } with --upstream`,
+    );
+  }
+  const upstreamEnrolment = args["upstream-enrolment-token"] ??
+    Deno.env.get("FL_UPSTREAM_ENROLMENT_TOKEN");
+  if (!upstreamToken && !upstreamEnrolment) {
+    fail("--upstream needs --upstream-token or --upstream-enrolment-token");
+  }
+  const rounds = {
+    targetClients: numberFlag("target-clients", args["target-clients"], undefined, {
+      min: 1,
+      integer: true,
+    }),
+    minClients: numberFlag("min-clients", args["min-clients"], undefined, {
+      min: 1,
+      integer: true,
+    }),
+    timeoutSeconds: numberFlag("round-timeout", args["round-timeout"], undefined, { min: 0.1 }),
+  };
+  try {
+    tasks.push(
+      await connectUpstream({
+        url: args.upstream,
+        token: upstreamToken ?? {
+          enrolmentToken: upstreamEnrolment!,
+          edgeId: args["edge-id"],
+          // A dot file: the run folder holds nothing else before its state.
+          tokenFile: join(runDir, ".upstream-token.json"),
+        },
+        rounds,
+        onEvent: (message) => log.info(`edge: ${message}`, { event: "upstream" }),
+      }),
+    );
+  } catch (error) {
+    fail(`--upstream ${args.upstream}: ${error instanceof Error ? error.message : error}`);
+  }
+  log.info(`edge: following the cloud at ${args.upstream}, task "${tasks[0]!.config.id}"`);
+}
+for (const name of args.upstream ? [] : args.task ?? ["mnist-mlp"]) {
   const task = await load(name);
   const rounds = RoundConfigSchema.safeParse({
     total: numberFlag("rounds", args.rounds, task.config.rounds.total),
@@ -155,17 +230,6 @@ for (const name of args.task ?? ["mnist-mlp"]) {
 }
 const port = numberFlag("port", args.port, 8787, { min: 0, max: 65535, integer: true });
 const linger = numberFlag("linger", args.linger, 5, { min: 0 });
-const logFormat = args["log-format"] ?? "text";
-if (logFormat !== "text" && logFormat !== "json") {
-  fail(`--log-format "${logFormat}" is not text or json`);
-}
-const logLevel = (args["log-level"] ?? "info") as LogLevel;
-if (!LOG_LEVELS.includes(logLevel)) {
-  fail(`--log-level "${logLevel}" is not one of ${LOG_LEVELS.join(", ")}`);
-}
-const log = createLogger({ format: logFormat, level: logLevel });
-const runDir = args["run-dir"] ??
-  join("runs", `coordinator-${new Date().toISOString().replace(/[:.]/g, "-")}`);
 
 const adminToken = args["admin-token"] ?? Deno.env.get("FL_ADMIN_TOKEN");
 const standingEnrolment = args["enrolment-token"] ?? Deno.env.get("FL_ENROLMENT_TOKEN");
@@ -193,6 +257,7 @@ const coordinator = await startCoordinator({
     uploadTimeoutSeconds: numberFlag("upload-timeout", args["upload-timeout"], 120, { min: 1 }),
   },
   hostname: args.host ?? "127.0.0.1",
+  keepUpdates: args["keep-updates"] ?? false,
   onRound: (taskId, m) =>
     log.info(
       `${taskId} round ${m.round}: ${m.clients} clients, ${m.numLabeled} labeled + ${m.numUnlabeled} unlabeled, ` +

@@ -18,6 +18,8 @@ export interface TaskRegistryOptions {
   onRound?: (taskId: string, metrics: RoundMetrics) => void;
   /** Durable state of every task (saved, and resumed where saved). @default none */
   store?: StateStore;
+  /** Keep a copy of every accepted update under the task's run folder. @default false */
+  keepUpdates?: boolean;
 }
 
 /** One line of GET /v1/tasks. */
@@ -80,6 +82,9 @@ export class TaskRegistry {
         store: this.#options.store?.task(id, JSON.stringify(task.config)),
         source: options.source,
         onRound: (metrics) => this.#options.onRound?.(id, metrics),
+        relay: task.relay,
+        keepUpdates: this.#options.keepUpdates,
+        start: task.start,
       });
     } catch (error) {
       model?.dispose();

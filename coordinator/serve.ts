@@ -38,6 +38,8 @@ export interface StartCoordinatorOptions {
   hostname?: string;
   /** Called with each round's metrics of each task. */
   onRound?: (taskId: string, metrics: RoundMetrics) => void;
+  /** Keep a copy of every accepted update under `<runDir>/<task>/updates/`. @default false */
+  keepUpdates?: boolean;
 }
 
 /** A running coordinator. */
@@ -87,6 +89,7 @@ export async function startCoordinator(options: StartCoordinatorOptions): Promis
   }
   const registry = new TaskRegistry({
     runDir: options.runDir,
+    keepUpdates: options.keepUpdates,
     onRound: options.onRound,
     store: store ?? undefined,
   });

@@ -35,6 +35,7 @@ export interface StoredClient {
   runtime?: string | null;
   numLabeled?: number | null;
   numUnlabeled?: number | null;
+  devices?: number | null;
 }
 
 /** An accepted update of the open round (or async buffer). */

@@ -416,6 +416,8 @@ export const UpdateMetadataSchema = z.object({
   device: z.string().max(200).optional(),
   /** The client's runtime and its version. */
   runtime: z.string().max(64).optional(),
+  /** An edge's update: how many devices' updates it combines. */
+  devices: intString("devices", 1, 1e9).optional(),
   loss: z.string().max(32).optional(),
   ce: z.string().max(32).optional(),
   kl: z.string().max(32).optional(),
@@ -524,6 +526,8 @@ export const StatusSchema = z.strictObject({
     /** The labeled and unlabeled rows of its last accepted update. */
     numLabeled: z.int().nullable(),
     numUnlabeled: z.int().nullable(),
+    /** An edge: how many devices stood behind its last update; null for a device. */
+    devices: z.int().nullable(),
   })),
   history: z.array(RoundMetricsSchema),
   /** model.json of the exported final model, once the run has finished or stopped. */

@@ -128,6 +128,8 @@ function render(): void {
       c.lastRejection ?? "",
       c.numLabeled === null ? "–" : String(c.numLabeled),
       c.numUnlabeled === null ? "–" : String(c.numUnlabeled),
+      // An edge: the devices whose updates its last one combined.
+      c.devices === null ? "–" : String(c.devices),
     ];
     row.replaceChildren(...cells.map((value, i) => {
       const cell = document.createElement("td");
