@@ -162,6 +162,15 @@ export function createApp(registry: TaskRegistry, options: CreateAppOptions = {}
     return c.body(await metrics.render());
   });
   // Live status for dashboards: every task's status as it changes.
+  // One snapshot of a task's status per tick, shared by every open stream.
+  const snapshots = new Map<string, { at: number; json: string }>();
+  const snapshot = (taskId: string): string => {
+    const cached = snapshots.get(taskId);
+    if (cached && performance.now() - cached.at < EVENTS_POLL_MS / 2) return cached.json;
+    const json = JSON.stringify(registry.get(taskId).status());
+    snapshots.set(taskId, { at: performance.now(), json });
+    return json;
+  };
   app.get("/v1/events", (c) => {
     who(c, "any");
     return streamSSE(c, async (stream) => {
@@ -169,7 +178,7 @@ export function createApp(registry: TaskRegistry, options: CreateAppOptions = {}
       let id = 0;
       while (!stream.aborted && !stream.closed) {
         for (const { id: taskId } of registry.list()) {
-          const status = JSON.stringify(registry.get(taskId).status());
+          const status = snapshot(taskId);
           if (last.get(taskId) === status) continue;
           last.set(taskId, status);
           await stream.writeSSE({

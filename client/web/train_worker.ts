@@ -5,10 +5,9 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import { CoordinatorError } from "../coordinator_client.ts";
+import { CoordinatorClient, CoordinatorError } from "../coordinator_client.ts";
 import { countRows, type Dataset } from "../../shared/dataset.ts";
 import { decodeDemoShard } from "../../shared/demo_shard.ts";
-import { TaskResponseSchema } from "../../shared/schemas.ts";
 import { runClient } from "../run_client.ts";
 import { startWebBackend } from "./backend.ts";
 import type { DataSource, TrainMessage, TrainStart } from "./messages.ts";
@@ -18,6 +17,7 @@ const post = (message: TrainMessage) => self.postMessage(message);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const reason = (error: unknown) => error instanceof Error ? error.message : String(error);
 
+/** The demo shard is not part of the v1 API, so not of CoordinatorClient. */
 async function fetchOk(url: string, token: string): Promise<Response> {
   const response = await fetch(url, { headers: { Authorization: `Bearer ${token}` } });
   if (response.ok) return response;
@@ -30,17 +30,14 @@ async function fetchOk(url: string, token: string): Promise<Response> {
 
 async function readRows(start: TrainStart, data: DataSource): Promise<Dataset> {
   const base = start.coordinator.replace(/\/+$/, "");
-  const taskPath = start.taskId ? `/v1/tasks/${encodeURIComponent(start.taskId)}` : "/v1";
   if (data.kind === "demo") {
     const query = new URLSearchParams({ shard: data.shard });
     if (start.taskId) query.set("task", start.taskId);
     const response = await fetchOk(`${base}/client/demo-shard?${query}`, start.token);
     return decodeDemoShard(new Uint8Array(await response.arrayBuffer()));
   }
-  const task = TaskResponseSchema.parse(
-    await (await fetchOk(`${base}${taskPath}/task`, start.token)).json(),
-  );
-  return await readPickedFiles(data.files, task.input);
+  const api = new CoordinatorClient(base, { taskId: start.taskId, token: start.token });
+  return await readPickedFiles(data.files, (await api.task()).input);
 }
 
 self.onmessage = async (message: MessageEvent<TrainStart>) => {
