@@ -204,6 +204,24 @@ export class CoordinatorClient {
 }
 
 /**
+ * Whether a failed call is worth retrying: the network (a `TypeError` from
+ * `fetch`), a server error, or a limit (429, 503, 408).
+ *
+ * @example
+ * ```ts
+ * import { CoordinatorError, isRetriable } from "./coordinator_client.ts";
+ * import assert from "node:assert/strict";
+ * assert.ok(isRetriable(new CoordinatorError(503, "busy", "later")));
+ * assert.ok(!isRetriable(new CoordinatorError(409, "stale_update", "round closed")));
+ * ```
+ */
+export function isRetriable(error: unknown): boolean {
+  return error instanceof TypeError ||
+    (error instanceof CoordinatorError &&
+      (error.status >= 500 || error.status === 429 || error.status === 408));
+}
+
+/**
  * An update's bytes: the delta in the task's codec (f32 by default) with
  * `info` as metadata; `feedback` carries what compression left out from one
  * update to the next (so encode each update once, and resend the bytes).

@@ -12,6 +12,7 @@ import {
   CoordinatorClient,
   CoordinatorError,
   encodeUpdateBody,
+  isRetriable,
   type UpdateInfo,
 } from "./coordinator_client.ts";
 import { ErrorFeedback } from "../shared/codec.ts";
@@ -78,13 +79,6 @@ function fitDataset(dataset: Dataset, task: TaskResponse): Dataset {
     );
   }
   return reshapeRows(dataset, task.input.shape);
-}
-
-/** Worth retrying: the network, a server error, or a limit (429, 503, 408). */
-function isNetworkError(error: unknown): boolean {
-  return error instanceof TypeError ||
-    (error instanceof CoordinatorError &&
-      (error.status >= 500 || error.status === 429 || error.status === 408));
 }
 
 /**
@@ -221,7 +215,7 @@ export async function runClient(options: RunClientOptions): Promise<void> {
         delayMs = pollMs;
         return value;
       } catch (error) {
-        if (!isNetworkError(error)) throw error;
+        if (!isRetriable(error)) throw error;
         failingSince ??= Date.now();
         if (Date.now() - failingSince > patience) {
           throw new Error(

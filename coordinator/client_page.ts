@@ -50,22 +50,31 @@ const TYPES: Record<string, string> = {
  */
 export function dashboardPage(dir: string = CLIENT_PAGE_DIR): Handler {
   return async (c) => {
-    let bytes: Uint8Array;
-    try {
-      bytes = await Deno.readFile(join(dir, "dashboard.html"));
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
-      throw new ApiError(
-        503,
-        "not_built",
-        "The dashboard is not built: run `deno task build-web` and reload",
-      );
-    }
+    const bytes = await readBuilt(dir, "dashboard.html", "The dashboard");
     c.header("Content-Type", TYPES[".html"]!);
     c.header("Cache-Control", "no-cache");
     c.header("Content-Security-Policy", DASHBOARD_POLICY);
     return c.body(bytes as Uint8Array<ArrayBuffer>);
   };
+}
+
+/**
+ * A file of the built folder; a missing one is 404 when the folder is built
+ * (it has `index.html`) and 503 naming the build task when it is not.
+ */
+async function readBuilt(dir: string, name: string, what: string): Promise<Uint8Array> {
+  try {
+    return await Deno.readFile(join(dir, name));
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    const built = await Deno.stat(join(dir, "index.html")).then(() => true, () => false);
+    if (built) throw new ApiError(404, "not_found", `No file "${name}" on the client page`);
+    throw new ApiError(
+      503,
+      "not_built",
+      `${what} is not built: run \`deno task build-web\` and reload`,
+    );
+  }
 }
 
 /** The dashboard's scripts and styles come from this origin; uPlot sets inline styles. */
@@ -161,19 +170,7 @@ export function clientPage(options: ClientPageOptions): Hono {
     if (!type || name.startsWith(".")) {
       throw new ApiError(404, "not_found", `No file "${name}" on the client page`);
     }
-    let bytes: Uint8Array;
-    try {
-      bytes = await Deno.readFile(join(dir, name));
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
-      const built = await Deno.stat(join(dir, "index.html")).then(() => true, () => false);
-      if (built) throw new ApiError(404, "not_found", `No file "${name}" on the client page`);
-      throw new ApiError(
-        503,
-        "not_built",
-        "The client page is not built: run `deno task build-web` and reload",
-      );
-    }
+    const bytes = await readBuilt(dir, name, "The client page");
     c.header("Content-Type", type);
     c.header("Cache-Control", name === "index.html" ? "no-cache" : "public, max-age=300");
     if (name === "index.html") c.header("Content-Security-Policy", CONTENT_SECURITY_POLICY);

@@ -10,6 +10,7 @@ import {
   CoordinatorClient,
   CoordinatorError,
   encodeUpdateBody,
+  isRetriable,
 } from "../client/coordinator_client.ts";
 import { dirname } from "node:path";
 import { describeRuntime } from "../shared/runtime.ts";
@@ -36,12 +37,6 @@ export interface UpstreamOptions {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function retriable(error: unknown): boolean {
-  return error instanceof TypeError ||
-    (error instanceof CoordinatorError &&
-      (error.status >= 500 || error.status === 429 || error.status === 408));
-}
 
 /** The task an edge serves: the cloud's, with FedAvg at the edge and the edge's own round sizes. */
 function edgeTask(task: TaskResponse, rounds: UpstreamOptions["rounds"] = {}): TaskConfig {
@@ -90,7 +85,7 @@ async function enrolledToken(
       await Deno.writeTextFile(options.tokenFile, JSON.stringify(enrolled), { mode: 0o600 });
       return enrolled.token;
     } catch (error) {
-      if (!retriable(error)) throw error;
+      if (!isRetriable(error)) throw error;
       await sleep(delay);
     }
   }
@@ -119,7 +114,7 @@ export async function connectUpstream(options: UpstreamOptions): Promise<LoadedT
       try {
         return await call();
       } catch (error) {
-        if (!retriable(error)) throw error;
+        if (!isRetriable(error)) throw error;
         onEvent?.(
           `cloud unreachable while ${what} (${
             error instanceof Error ? error.message : error

@@ -5,7 +5,7 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import { CoordinatorClient, CoordinatorError } from "../coordinator_client.ts";
+import { CoordinatorClient, CoordinatorError, isRetriable } from "../coordinator_client.ts";
 import { countRows, type Dataset } from "../../shared/dataset.ts";
 import { decodeDemoShard } from "../../shared/demo_shard.ts";
 import { runClient } from "../run_client.ts";
@@ -110,10 +110,8 @@ self.onmessage = async (message: MessageEvent<TrainStart>) => {
         post({ kind: "finished" });
         return;
       } catch (error) {
-        const unreachable = error instanceof TypeError ||
-          /^Cannot reach coordinator/.test(reason(error)) ||
-          (error instanceof CoordinatorError && error.status >= 500);
-        if (!unreachable) throw error;
+        // runClient gives up after its patience with "Cannot reach coordinator …".
+        if (!isRetriable(error) && !/^Cannot reach coordinator/.test(reason(error))) throw error;
         // The coordinator is away: keep the rows, wait, and join again.
         post({ kind: "retry", message: `coordinator unreachable: ${reason(error)}`, delayMs });
         await sleep(delayMs);
