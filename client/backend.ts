@@ -16,6 +16,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { describeWasm } from "./_simd_kernels.ts";
 import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { createRequire } from "node:module";
 import { dirname } from "node:path";
@@ -142,7 +143,10 @@ async function start(name: BackendName, auto: boolean): Promise<string | null> {
   }
   if (!ok) throw new Error("tfjs could not initialise it");
   await tf.ready();
-  if (name === "wasm") installWasmKernels();
+  if (name === "wasm") {
+    installWasmKernels();
+    device = describeWasm();
+  }
   return device;
 }
 

@@ -54,7 +54,7 @@ const backend = await startBackend("wasm");
 Deno.test("startBackend() starts wasm and makes it the active backend", () => {
   assert.deepEqual(backend, {
     name: "wasm",
-    device: null,
+    device: "WebAssembly SIMD",
     runtime: `deno ${Deno.version.deno}`,
     skipped: [],
   });

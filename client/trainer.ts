@@ -6,6 +6,8 @@ import * as tf from "@tensorflow/tfjs";
 import { type Dataset, featureSize } from "../shared/dataset.ts";
 import { type Random, seededRandom, shuffle } from "../shared/random.ts";
 import { rdropLoss } from "../shared/rdrop_loss.ts";
+import { adamOptimizer } from "./_fused_adam.ts";
+import { useWasmDropout } from "./_fused_dropout.ts";
 import type { TrainingConfig } from "../shared/schemas.ts";
 
 /** Cross-entropy of one pass over the labeled rows (labels -1 add nothing); kl is 0. */
@@ -122,18 +124,27 @@ export class LocalTrainer {
   #labeled: BatchSampler;
   #unlabeled: BatchSampler;
   #dropoutRandom: Random | null;
+  #wasmKernels: boolean;
   /** Add-one smoothed frequencies of the labeled rows' classes; null without labels. */
   #prior: tf.Tensor1D | null = null;
 
   /**
    * Puts the rows on the backend once. With a `seed`, the batches and the
    * dropout masks are reproducible; without one, batches use seed 0 and the
-   * masks are random.
+   * masks are random. On the wasm backend, Adam and the dropout masks run as
+   * fused WebAssembly kernels (the same float32 values as tfjs's ops, bit for
+   * bit) unless `wasmKernels` is false.
    */
-  constructor(model: tf.LayersModel, dataset: Dataset, options: { seed?: number } = {}) {
+  constructor(
+    model: tf.LayersModel,
+    dataset: Dataset,
+    options: { seed?: number; wasmKernels?: boolean } = {},
+  ) {
     const rows = dataset.labels.length;
     if (rows === 0) throw new RangeError("Cannot train: the dataset has no rows");
     this.#model = model;
+    this.#wasmKernels = options.wasmKernels ?? true;
+    if (this.#wasmKernels) useWasmDropout(model);
     this.#x = tf.tensor(dataset.x, [rows, ...dataset.featureShape], "float32");
     if (featureSize(dataset) * rows !== dataset.x.length) {
       throw new RangeError(`Cannot train: ${dataset.x.length} feature values for ${rows} rows`);
@@ -161,7 +172,9 @@ export class LocalTrainer {
     const { round = 1, onStep, stepDelayMs = 0 } = options;
     const ramp = config.alphaRampUpRounds > 0 ? Math.min(1, round / config.alphaRampUpRounds) : 1;
     const optimizer = config.optimizer === "adam"
-      ? tf.train.adam(config.learningRate)
+      ? (this.#wasmKernels
+        ? adamOptimizer(config.learningRate)
+        : tf.train.adam(config.learningRate))
       : tf.train.sgd(config.learningRate);
     const variables = this.#model.trainableWeights.map((w) => w.read() as tf.Variable);
     // FedProx: the weights the round started from, for the proximal term.

@@ -148,6 +148,19 @@ Deno.test("without WebGPU the page falls back to another backend and still contr
   });
 });
 
+Deno.test("on wasm the page trains with the fused SIMD kernels", async () => {
+  await session({ rounds: 1, clients: 1, webgpu: false }, async (coordinator, page) => {
+    await page.goto(`${coordinator.url}/client?enrol=${ENROLMENT}&shard=3/20&backend=wasm`);
+    await page.click("#demo");
+    await page.click("#start");
+    const done = await finished(coordinator);
+    const [client] = done.clients;
+    assert.equal(client!.backend, "wasm");
+    assert.equal(client!.device, "WebAssembly SIMD");
+    assert.equal(client!.updatesAccepted, 1);
+  });
+});
+
 Deno.test("an invalid file is explained in words and nothing is sent", async () => {
   await session({ rounds: 1, clients: 1, webgpu: false }, async (coordinator, page) => {
     await page.goto(`${coordinator.url}/client?enrol=${ENROLMENT}&backend=cpu`);

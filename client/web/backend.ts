@@ -4,6 +4,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { describeWasm } from "../_simd_kernels.ts";
 import "@tensorflow/tfjs-backend-webgpu";
 import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { describeAdapter, type GpuLike } from "../_gpu_adapter.ts";
@@ -70,7 +71,10 @@ async function tryStart(name: WebBackendName, wasmPath: string): Promise<string 
   if (!ok) throw new Error("tfjs could not initialise it");
   await tf.ready();
   if (name === "webgl") device = webGlDevice();
-  if (name === "wasm") installWasmKernels();
+  if (name === "wasm") {
+    installWasmKernels();
+    device = describeWasm();
+  }
   return device;
 }
 
