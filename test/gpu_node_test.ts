@@ -94,10 +94,12 @@ Deno.test("the Node.js entry trains a round on wasm against a real coordinator",
   await withCoordinator(async (coordinator) => {
     const run = await runCli("node", [NODE_CLIENT, ...clientArgs(coordinator, "wasm")]);
     assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
-    assert.match(run.stdout, /backend wasm on node \d/);
+    // The fused SIMD kernels load under Node.js too.
+    assert.match(run.stdout, /backend wasm \(WebAssembly SIMD\) on node \d/);
     const s = await status(coordinator);
     const [client] = s.clients;
     assert.equal(client!.backend, "wasm");
+    assert.equal(client!.device, "WebAssembly SIMD");
     assert.match(client!.runtime!, /^node (\d+)\./);
     assert.ok(Number(/^node (\d+)/.exec(client!.runtime!)![1]) >= 20);
     assert.equal(client!.updatesAccepted, 1);
