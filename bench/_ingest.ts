@@ -12,19 +12,28 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
 }
 
-/** Rows for N = each of `counts` clients. */
+/**
+ * Rows for N = each of `counts` clients posting at once, then the last count
+ * posting one at a time (the same updates, no concurrent connections).
+ */
 export async function ingestRows(
   counts: readonly number[] = [10, 100, 500],
   options: { maxUploads?: number } = {},
 ): Promise<Row[]> {
   const { maxUploads = 16 } = options;
   const rows: Row[] = [];
-  for (const clients of counts) {
-    const r = await runIngest({ clients, maxUploads });
+  const plan = [
+    ...counts.map((clients) => ({ clients, concurrency: clients })),
+    { clients: counts.at(-1)!, concurrency: 1 },
+  ];
+  for (const { clients, concurrency } of plan) {
+    const r = await runIngest({ clients, maxUploads, concurrency });
     if (r.unexpected.length > 0) throw new Error(`ingest: ${r.unexpected[0]}`);
     const refused = (r.responses[503] ?? 0) + (r.responses[429] ?? 0);
     rows.push({
-      name: `ingest, ${clients} clients x 1M params, ${maxUploads} uploads at once`,
+      name: concurrency === 1
+        ? `ingest, ${clients} clients x 1M params, one after another`
+        : `ingest, ${clients} clients x 1M params, ${maxUploads} uploads at once`,
       value: clients / r.seconds,
       unit: "up/s",
       note:

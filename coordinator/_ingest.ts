@@ -27,6 +27,8 @@ export interface IngestResult {
   unexpected: string[];
   /** Seconds from the first post until every client had its 202. */
   seconds: number;
+  /** Clients that posted at a time. */
+  concurrency: number;
   /** Each client's seconds from its first post to its 202, ascending. */
   latencies: number[];
   /** Bytes posted, retries included. */
@@ -38,11 +40,14 @@ export interface IngestResult {
   peakMiB: number | null;
 }
 
-/** Runs the scenario with `clients` clients and `maxUploads` uploads at once. */
+/**
+ * Runs the scenario with `clients` clients and `maxUploads` uploads at once;
+ * `concurrency` clients post at a time (all of them by default).
+ */
 export async function runIngest(
-  options: { clients: number; maxUploads: number },
+  options: { clients: number; maxUploads: number; concurrency?: number },
 ): Promise<IngestResult> {
-  const { clients, maxUploads } = options;
+  const { clients, maxUploads, concurrency = clients } = options;
   const dir = await Deno.makeTempDir({ prefix: "ingest-" });
   // 1000 x 1000 kernel + 1000 bias = 1,001,000 parameters.
   const task = {
@@ -77,7 +82,7 @@ export async function runIngest(
     let bytesSent = 0;
     let updateBytes = 0;
     const started = performance.now();
-    await Promise.all(Array.from({ length: clients }, async (_, i) => {
+    const post = async (i: number) => {
       const clientId = `n${i}`;
       const enrol = await fetch(`${url}/v1/enrol`, {
         method: "POST",
@@ -112,6 +117,10 @@ export async function runIngest(
         await sleep(wait * 1000 * (0.5 + Math.random()));
       }
       unexpected.push(`${clientId} was refused 500 times`);
+    };
+    let next = 0;
+    await Promise.all(Array.from({ length: Math.min(concurrency, clients) }, async () => {
+      while (next < clients) await post(next++);
     }));
     const seconds = (performance.now() - started) / 1000;
     let status: Status;
@@ -128,6 +137,7 @@ export async function runIngest(
     return {
       clients,
       maxUploads,
+      concurrency: Math.min(concurrency, clients),
       updateBytes,
       responses,
       unexpected,
