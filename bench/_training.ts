@@ -166,10 +166,7 @@ export async function trainingSpeed(
       unavailable.push({ backend, reason: reason.replace(/^Cannot start backend "\w+": /, "") });
     }
   }
-  const blocks = new Map<
-    BackendName,
-    { plainMs: number; rdropMs: number; inferenceMs: number }[]
-  >();
+  const blocks = new Map<BackendName, Block[]>();
   try {
     for (let round = 0; round < rounds; round++) {
       for (const bench of benches) {
