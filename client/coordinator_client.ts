@@ -16,6 +16,17 @@ import {
   UpdateAcceptedSchema,
   type UpdateCodec,
 } from "../shared/schemas.ts";
+import { certificateError } from "./certificate_error.ts";
+
+/** Options of {@linkcode CoordinatorClient}. */
+export interface CoordinatorClientOptions {
+  /** The task's id. @default the coordinator's default task */
+  taskId?: string;
+  /** A client's bearer token, sent with every request. */
+  token?: string;
+  /** The `fetch` to call (one that trusts a CA: `fetchTrusting`). @default globalThis.fetch */
+  fetch?: typeof fetch;
+}
 
 /** An error answer of the coordinator, with its status and code. */
 export class CoordinatorError extends Error {
@@ -33,6 +44,23 @@ export class CoordinatorError extends Error {
     this.status = status;
     this.code = code;
     this.retryAfter = retryAfter;
+  }
+}
+
+/**
+ * The coordinator could not be reached (a network failure of `fetch`). A
+ * `TypeError`, as `fetch`'s own, so callers that retry on those still do.
+ */
+export class UnreachableError extends TypeError {
+  /** Wraps `cause`, the error of `fetch` for `url`. */
+  constructor(url: string, cause: unknown) {
+    super(
+      `The coordinator at ${new URL(url).origin} is unreachable: ${
+        cause instanceof Error ? cause.message : String(cause)
+      }`,
+      { cause },
+    );
+    this.name = "UnreachableError";
   }
 }
 
@@ -86,16 +114,19 @@ export class CoordinatorClient {
   readonly taskId: string | null;
 
   readonly #token: string | null;
+  readonly #fetch: typeof fetch;
 
   /**
    * Creates a client for a task (by default the default task) of the
    * coordinator at `baseUrl`, sending `token` (a client's bearer token) with
    * every request.
    */
-  constructor(baseUrl: string, options: { taskId?: string; token?: string } = {}) {
+  constructor(baseUrl: string, options: CoordinatorClientOptions = {}) {
     this.baseUrl = baseUrl.replace(/\/+$/, "");
     this.taskId = options.taskId ?? null;
     this.#token = options.token ?? null;
+    // Called as a plain function: a browser's fetch refuses another `this`.
+    this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
   }
 
   /**
@@ -104,9 +135,12 @@ export class CoordinatorClient {
    */
   static async enrol(
     baseUrl: string,
-    options: { enrolmentToken: string; clientId?: string },
+    options: { enrolmentToken: string; clientId?: string; fetch?: typeof fetch },
   ): Promise<{ clientId: string; token: string }> {
-    const api = new CoordinatorClient(baseUrl, { token: options.enrolmentToken });
+    const api = new CoordinatorClient(baseUrl, {
+      token: options.enrolmentToken,
+      fetch: options.fetch,
+    });
     const response = await api.#request("/v1/enrol", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
@@ -126,7 +160,14 @@ export class CoordinatorClient {
     const url = `${this.baseUrl}${path.replace(/^\/v1/, `/v1${prefix}`)}`;
     const headers = new Headers(init.headers);
     if (this.#token) headers.set("Authorization", `Bearer ${this.#token}`);
-    const response = await fetch(url, { ...init, headers });
+    let response: Response;
+    try {
+      response = await this.#fetch(url, { ...init, headers });
+    } catch (error) {
+      // A certificate that cannot be verified is not retried: it stays so.
+      throw certificateError(error, url) ??
+        (error instanceof TypeError ? new UnreachableError(url, error) : error);
+    }
     if (response.ok) return response;
     const text = await response.text();
     let parsed;

@@ -15,6 +15,7 @@ import { betaFlag, fail, numberFlag, parseFlags } from "./cli.ts";
 import { CoordinatorClient, CoordinatorError } from "./coordinator_client.ts";
 import { readDataset } from "./read_data.ts";
 import { runClient } from "./run_client.ts";
+import { fetchTrusting, readTrustedCa, rerunTrustingCa } from "./trust.ts";
 
 const HELP = `Usage: deno task client --coordinator URL (--data PATH | --mnist-shard I/K) [options]
 
@@ -22,7 +23,9 @@ Joins a federation and trains on local data with R-Drop each round; only weight
 deltas leave this machine.
 
 Options:
-  --coordinator URL   the coordinator, e.g. http://127.0.0.1:8787 (required)
+  --coordinator URL   the coordinator, e.g. https://fl.example.org:8787 (required)
+  --ca-cert FILE      trust the certificate authority in FILE (PEM) for the coordinator's
+                      HTTPS certificate, besides the system's (default: $FL_CA_CERT)
   --task ID           the task to join (default: the coordinator's default task)
   --data PATH         rows as .jsonl or .csv (see README: data format), or a folder of images
                       (image tasks) or .txt files (text tasks): one sub-folder per label, or a
@@ -55,9 +58,16 @@ const args = parseFlags(
     "token",
     "enrolment-token",
     "token-file",
+    "ca-cert",
   ],
   HELP,
 );
+const caFile = args["ca-cert"] ?? process.env.FL_CA_CERT;
+// Node.js reads extra CAs only at start: run again with NODE_EXTRA_CA_CERTS (no-op on Deno).
+if (caFile) await rerunTrustingCa(caFile);
+const trustedFetch = caFile
+  ? fetchTrusting(await readTrustedCa(caFile).catch((error) => fail(error.message)))
+  : undefined;
 if (!args.coordinator) fail(`--coordinator is required\n\n${HELP}`);
 if (!args.data === !args["mnist-shard"]) {
   fail(`give exactly one of --data and --mnist-shard\n\n${HELP}`);
@@ -95,6 +105,7 @@ if (!token && enrolmentToken) {
     ({ clientId, token } = await CoordinatorClient.enrol(args.coordinator, {
       enrolmentToken,
       clientId,
+      fetch: trustedFetch,
     }));
   } catch (error) {
     fail(`cannot enrol: ${error instanceof Error ? error.message : error}`);
@@ -104,7 +115,11 @@ if (!token && enrolmentToken) {
     await writeFile(tokenFile, JSON.stringify({ clientId, token }), { mode: 0o600 });
   }
 }
-const api = new CoordinatorClient(args.coordinator, { taskId: args.task, token });
+const api = new CoordinatorClient(args.coordinator, {
+  taskId: args.task,
+  token,
+  fetch: trustedFetch,
+});
 let task;
 try {
   task = await api.task();
@@ -158,6 +173,7 @@ try {
     dataset,
     clientId,
     token,
+    fetch: trustedFetch,
     seed,
     backend: backend.name,
     device: backend.device,
@@ -197,9 +213,7 @@ try {
           console.log(`round ${event.round}: update refused (${event.status}): ${event.message}`);
           break;
         case "retry":
-          console.log(
-            `coordinator unreachable (${event.message}); retrying in ${event.delayMs} ms`,
-          );
+          console.log(`${event.message}; retrying in ${event.delayMs} ms`);
           break;
         case "finished":
           console.log("the run is finished");

@@ -43,6 +43,8 @@ export interface RunClientOptions {
   token?: string;
   /** An enrolment token: the client enrols first (as `clientId`) and uses the token it gets. @default none */
   enrolmentToken?: string;
+  /** The `fetch` to call, e.g. one that trusts the coordinator's CA (`fetchTrusting`). @default fetch */
+  fetch?: typeof fetch;
   /** Backend name reported in updates. @default "wasm" */
   backend?: string;
   /** The device the backend runs on, reported in updates. @default none */
@@ -99,9 +101,14 @@ export async function runClient(options: RunClientOptions): Promise<void> {
     ({ clientId, token } = await CoordinatorClient.enrol(options.coordinator, {
       enrolmentToken: options.enrolmentToken,
       clientId,
+      fetch: options.fetch,
     }));
   }
-  const api = new CoordinatorClient(options.coordinator, { taskId: options.taskId, token });
+  const api = new CoordinatorClient(options.coordinator, {
+    taskId: options.taskId,
+    token,
+    fetch: options.fetch,
+  });
   const counts = countRows(options.dataset);
   let failingSince: number | null = null;
   let delayMs = pollMs;

@@ -13,6 +13,7 @@ import { streamSSE } from "hono/streaming";
 import { Auth, type Principal } from "./auth.ts";
 import { clientPage, dashboardPage } from "./client_page.ts";
 import { docsPage } from "./docs_page.ts";
+import { joinLink, qrSvg } from "./join_link.ts";
 import { createMetrics } from "./metrics.ts";
 import { openApiDocument } from "./openapi.ts";
 import { ApiError } from "./errors.ts";
@@ -36,6 +37,8 @@ export interface CreateAppOptions {
   corsOrigins?: string[];
   /** The built client page served at `/client/`. @default `client/web/dist/` */
   clientPageDir?: string;
+  /** The address devices use (`https://fl.example.org:8787`), for join links. @default the request's origin */
+  publicUrl?: () => string;
 }
 
 /** Limits of {@linkcode createApp}; each has a default. */
@@ -230,6 +233,12 @@ export function createApp(registry: TaskRegistry, options: CreateAppOptions = {}
   app.post("/v1/enrolment-tokens", (c) => {
     who(c, "admin");
     return c.json({ token: auth.createEnrolmentToken() }, 201);
+  });
+  app.post("/v1/join-link", async (c) => {
+    who(c, "admin");
+    const token = auth.isOpen ? "" : auth.createEnrolmentToken();
+    const url = joinLink(options.publicUrl?.() ?? new URL(c.req.url).origin, token);
+    return c.json({ url, token, svg: await qrSvg(url) }, 201);
   });
   app.get("/v1/clients", (c) => {
     who(c, "admin");

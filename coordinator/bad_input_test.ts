@@ -10,7 +10,7 @@ import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
 
 const task = {
   ...mnistMlpTask({ rounds: { total: 2, targetClients: 3, minClients: 1, timeoutSeconds: 600 } }),
-  updates: { maxNorm: 1000, overNorm: "reject" as const },
+  updates: { maxNorm: 1000, overNorm: "reject" as const, maxExamples: 100_000 },
 };
 const { federation, auth, app } = await serveTask(task);
 const alice = auth.issue("alice").token;

@@ -34,6 +34,8 @@ export interface UpstreamOptions {
   pollMs?: number;
   /** Called with what the edge does upstream (sent, waiting, retrying). */
   onEvent?: (message: string) => void;
+  /** The `fetch` to reach the cloud with, e.g. one trusting its CA (`fetchTrusting`). @default fetch */
+  fetch?: typeof fetch;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -67,7 +69,7 @@ function edgeTask(task: TaskResponse, rounds: UpstreamOptions["rounds"] = {}): T
 /** The token kept in `tokenFile`, or one got by enrolling at the cloud (and then kept). */
 async function enrolledToken(
   url: string,
-  options: { enrolmentToken: string; edgeId?: string; tokenFile: string },
+  options: { enrolmentToken: string; edgeId?: string; tokenFile: string; fetch?: typeof fetch },
 ): Promise<string> {
   try {
     const saved = JSON.parse(await Deno.readTextFile(options.tokenFile));
@@ -80,6 +82,7 @@ async function enrolledToken(
       const enrolled = await CoordinatorClient.enrol(url, {
         enrolmentToken: options.enrolmentToken,
         clientId: options.edgeId,
+        fetch: options.fetch,
       });
       await Deno.mkdir(dirname(options.tokenFile), { recursive: true });
       await Deno.writeTextFile(options.tokenFile, JSON.stringify(enrolled), { mode: 0o600 });
@@ -106,8 +109,8 @@ export async function connectUpstream(options: UpstreamOptions): Promise<LoadedT
   const { pollMs = 500, onEvent } = options;
   const token = typeof options.token === "string"
     ? options.token
-    : await enrolledToken(options.url, options.token);
-  const api = new CoordinatorClient(options.url, { token });
+    : await enrolledToken(options.url, { ...options.token, fetch: options.fetch });
+  const api = new CoordinatorClient(options.url, { token, fetch: options.fetch });
   const patiently = async <T>(what: string, call: () => Promise<T>): Promise<T> => {
     let delay = pollMs;
     for (;;) {

@@ -26,6 +26,7 @@ export type ErrorCode =
   | "client_exists"
   | "rate_limited"
   | "request_timeout"
+  | "incomplete_body"
   | "busy"
   | "unsupported_media_type"
   | "not_found"

@@ -628,6 +628,7 @@ export class Federation {
   get #validation(): {
     maxNorm: number | null;
     overNorm: "reject" | "clip";
+    maxExamples: number;
     codec: UpdateCodec["kind"];
   } {
     return { ...this.task.updates, codec: this.task.codec.kind };

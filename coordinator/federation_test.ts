@@ -322,7 +322,7 @@ Deno.test("Federation bounds each update's L2 norm: reject or clip, as the task 
       ...mnistMlpTask({
         rounds: { total: 2, targetClients: 1, minClients: 1, timeoutSeconds: 600 },
       }),
-      updates: { maxNorm: 1, overNorm },
+      updates: { maxNorm: 1, overNorm, maxExamples: 100_000 },
     };
     const model = await buildModel(task.model.topology);
     const federation = await Federation.create({ task, model });

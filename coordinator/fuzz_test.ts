@@ -33,7 +33,7 @@ const task = TaskConfigSchema.parse({
   input: { shape: [4], labels: ["a", "b", "c"] },
   // Rounds never close: every accepted update stays in the open round.
   rounds: { total: 1, targetClients: 1_000_000, minClients: 1_000_000, timeoutSeconds: 86400 },
-  updates: { maxNorm: 100, overNorm: "reject" },
+  updates: { maxNorm: 100, overNorm: "reject", maxExamples: 100_000 },
 });
 
 function validUpdate(federation: Federation, clientId: string): Uint8Array {

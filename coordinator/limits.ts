@@ -237,7 +237,15 @@ export async function readBody(
     }
   } catch (error) {
     reader.cancel().catch(() => {});
-    throw error;
+    if (error instanceof ApiError) throw error;
+    // The connection closed under the body (the client left, or a deadline closed it).
+    throw new ApiError(
+      400,
+      "incomplete_body",
+      `Cannot ${what}: the body ended after ${total} bytes (${
+        error instanceof Error ? error.message : String(error)
+      })`,
+    );
   } finally {
     clearTimeout(timer);
   }

@@ -19,6 +19,10 @@ import { startCoordinator } from "./serve.ts";
 import { createLogger, LOG_LEVELS, type LogLevel } from "./log.ts";
 import { connectUpstream } from "./edge.ts";
 import { CLIENT_PAGE_DIR } from "./client_page.ts";
+import { CONNECTION_DEFAULTS } from "./http_server.ts";
+import { joinLink, qrTerminal } from "./join_link.ts";
+import { isLoopback, parsePublicUrl } from "./public_url.ts";
+import { fetchTrusting, readTrustedCa } from "../client/trust.ts";
 
 const HELP = `Usage: deno task coordinator [options]
 
@@ -29,7 +33,13 @@ Options:
   --task NAME|FILE      built-in "mnist-mlp" (default) or a task file (.yaml, .yml, .json);
                         repeat it to serve several tasks (the first is the default task)
   --port N              port (default 8787; 0 for a free one)
-  --host ADDR           interface (default 127.0.0.1)
+  --host ADDR           interface (default 127.0.0.1; 0.0.0.0 for every interface)
+  --tls-cert FILE       serve HTTPS with this certificate chain (PEM; with --tls-key).
+                        deno task dev-cert --host NAME makes one for development
+  --tls-key FILE        the certificate's private key (PEM)
+  --public-url URL      the address devices use to reach this coordinator, for the join link,
+                        its QR code and the dashboard link (default: the protocol, --host, or
+                        for 0.0.0.0 this machine's network address, and --port)
   --run-dir DIR         the run's state (state.db) and checkpoints, one folder per task
                         (default runs/coordinator-<time>); start again with the same DIR
                         to resume where it stopped
@@ -43,6 +53,14 @@ Options:
   --upload-queue N      uploads that wait their turn, bodies unread (default 1024); then 503
   --rate R              requests a second per client (default 50, burst 2R)
   --upload-timeout S    seconds an update's body may take to arrive (default 120)
+  --header-timeout S    seconds a client has to send a request's headers (default 10)
+  --request-timeout S   seconds a whole request may take, queueing included (default 300)
+  --keep-alive-timeout S
+                        seconds an idle keep-alive connection stays open (default 5)
+  --max-connections N   connections open at once; more are closed at once (default 4096;
+                        keep it under the process's open-file limit, ulimit -n)
+  --max-connections-per-address N
+                        connections open at once from one address (default 128)
   --rounds N            override rounds.total of every task
   --target-clients N    override rounds.targetClients of every task
   --min-clients N       override rounds.minClients of every task
@@ -64,6 +82,8 @@ Options:
                         or: enrol at the cloud with this enrolment token (default:
                         $FL_UPSTREAM_ENROLMENT_TOKEN) and keep the token in RUN_DIR
   --edge-id NAME        the client id to enrol the edge under (default: a random one)
+  --ca-cert FILE        trust the certificate authority in FILE (PEM) for the cloud's HTTPS
+                        certificate, besides the system's (default: $FL_CA_CERT)
   --keep-updates        keep a copy of every accepted update, as sent, under
                         RUN_DIR/<task>/updates/round-NNNN/<client>.safetensors
   --log-format F        text (default) or json: one JSON object a line, with the round's metrics
@@ -81,6 +101,7 @@ const args = parseFlags(
     "upstream-token",
     "upstream-enrolment-token",
     "edge-id",
+    "ca-cert",
     "run-dir",
     "rounds",
     "target-clients",
@@ -100,6 +121,14 @@ const args = parseFlags(
     "upload-queue",
     "rate",
     "upload-timeout",
+    "tls-cert",
+    "tls-key",
+    "public-url",
+    "header-timeout",
+    "request-timeout",
+    "keep-alive-timeout",
+    "max-connections",
+    "max-connections-per-address",
   ],
   HELP,
   { multiple: ["task", "cors-origin"], booleans: ["insecure", "keep-updates"] },
@@ -146,6 +175,10 @@ if (args.upstream) {
   if (!upstreamToken && !upstreamEnrolment) {
     fail("--upstream needs --upstream-token or --upstream-enrolment-token");
   }
+  const caFile = args["ca-cert"] ?? Deno.env.get("FL_CA_CERT");
+  const upstreamCa = caFile
+    ? await readTrustedCa(caFile).catch((error) => fail(error.message))
+    : undefined;
   const rounds = {
     targetClients: numberFlag("target-clients", args["target-clients"], undefined, {
       min: 1,
@@ -168,6 +201,7 @@ if (args.upstream) {
           tokenFile: join(runDir, ".upstream-token.json"),
         },
         rounds,
+        fetch: upstreamCa ? fetchTrusting(upstreamCa) : undefined,
         onEvent: (message) => log.info(`edge: ${message}`, { event: "upstream" }),
       }),
     );
@@ -175,6 +209,9 @@ if (args.upstream) {
     fail(`--upstream ${args.upstream}: ${error instanceof Error ? error.message : error}`);
   }
   log.info(`edge: following the cloud at ${args.upstream}, task "${tasks[0]!.config.id}"`);
+}
+if (!args.upstream && args["ca-cert"]) {
+  fail("--ca-cert is for an edge's link to its cloud: give it with --upstream");
 }
 for (const name of args.upstream ? [] : args.task ?? ["mnist-mlp"]) {
   const task = await load(name);
@@ -237,6 +274,68 @@ if (args.insecure && (adminToken || standingEnrolment)) {
   fail("--insecure turns tokens off: do not give --admin-token or --enrolment-token with it");
 }
 const rate = numberFlag("rate", args.rate, 50, { min: 0.01 });
+if (!args["tls-cert"] !== !args["tls-key"]) fail("give --tls-cert and --tls-key together");
+let tls: { cert: string; key: string } | undefined;
+if (args["tls-cert"] && args["tls-key"]) {
+  const read = async (flag: string, file: string, kind: RegExp) => {
+    const text = await Deno.readTextFile(file).catch((error) =>
+      fail(`--${flag} ${file}: ${error.message}`)
+    );
+    if (!kind.test(text)) {
+      fail(`--${flag} ${file}: not a PEM file (no ${kind.source.replace(/\\/g, "")} block)`);
+    }
+    return text;
+  };
+  tls = {
+    cert: await read("tls-cert", args["tls-cert"], /-----BEGIN CERTIFICATE-----/),
+    key: await read("tls-key", args["tls-key"], /-----BEGIN [A-Z ]*PRIVATE KEY-----/),
+  };
+}
+let publicUrl: string | undefined;
+if (args["public-url"]) {
+  try {
+    publicUrl = parsePublicUrl(args["public-url"]);
+  } catch (error) {
+    fail(`--public-url: ${(error as Error).message}`);
+  }
+}
+const uploadTimeout = numberFlag("upload-timeout", args["upload-timeout"], 120, { min: 1 });
+const headerTimeout = numberFlag(
+  "header-timeout",
+  args["header-timeout"],
+  CONNECTION_DEFAULTS.headersTimeoutSeconds,
+  { min: 0.1 },
+);
+const connections = {
+  headersTimeoutSeconds: headerTimeout,
+  requestTimeoutSeconds: numberFlag(
+    "request-timeout",
+    args["request-timeout"],
+    Math.max(CONNECTION_DEFAULTS.requestTimeoutSeconds, headerTimeout + 60 + uploadTimeout),
+    { min: headerTimeout },
+  ),
+  keepAliveTimeoutSeconds: numberFlag(
+    "keep-alive-timeout",
+    args["keep-alive-timeout"],
+    CONNECTION_DEFAULTS.keepAliveTimeoutSeconds,
+    { min: 0.1 },
+  ),
+  maxConnections: numberFlag(
+    "max-connections",
+    args["max-connections"],
+    CONNECTION_DEFAULTS.maxConnections,
+    {
+      min: 1,
+      integer: true,
+    },
+  ),
+  maxConnectionsPerAddress: numberFlag(
+    "max-connections-per-address",
+    args["max-connections-per-address"],
+    CONNECTION_DEFAULTS.maxConnectionsPerAddress,
+    { min: 1, integer: true },
+  ),
+};
 const coordinator = await startCoordinator({
   tasks,
   runDir,
@@ -254,9 +353,12 @@ const coordinator = await startCoordinator({
       min: 0,
       integer: true,
     }),
-    uploadTimeoutSeconds: numberFlag("upload-timeout", args["upload-timeout"], 120, { min: 1 }),
+    uploadTimeoutSeconds: uploadTimeout,
   },
   hostname: args.host ?? "127.0.0.1",
+  tls,
+  publicUrl,
+  connections,
   keepUpdates: args["keep-updates"] ?? false,
   onRound: (taskId, m) =>
     log.info(
@@ -301,12 +403,21 @@ const pageBuilt = await Deno.stat(join(CLIENT_PAGE_DIR, "index.html")).then(
   () => false,
 );
 const pageHint = pageBuilt ? "" : " (build the page first: deno task build-web)";
+const site = coordinator.publicUrl;
 if (coordinator.resumed) log.info(`coordinator: resumed the saved state in ${runDir}`);
+if (!tls && !isLoopback(args.host ?? "127.0.0.1")) {
+  log.warn(
+    `\n!!! PLAIN HTTP on ${args.host}: tokens and updates cross the network in clear text, and\n` +
+      "!!! browsers on other devices refuse to train (WebGPU, Web Crypto and Web Locks need a\n" +
+      "!!! secure page). Serve HTTPS: --tls-cert FILE --tls-key FILE (deno task dev-cert).\n",
+  );
+}
 if (args.insecure) {
   log.warn(
     "\n!!! INSECURE: authentication is off (--insecure). Anyone who can reach this port can\n" +
       "!!! submit updates, create, pause and stop tasks. Use it only on a trusted network.\n",
   );
+  log.info(`coordinator: dashboard at ${site}/${pageHint}`);
 } else {
   if (coordinator.adminToken && !adminToken) {
     log.info(
@@ -314,25 +425,24 @@ if (args.insecure) {
     );
   }
   log.info(
-    `coordinator: dashboard at ${coordinator.url}/${
+    `coordinator: dashboard at ${site}/${
       coordinator.adminToken ? `#token=${coordinator.adminToken}` : " (enter the admin token)"
     }${pageHint}`,
   );
-  const enrolment = standingEnrolment ?? coordinator.auth.createEnrolmentToken();
-  if (!standingEnrolment) {
-    log.info(
-      `coordinator: enrolment token for clients (deno task client --enrolment-token ...): ${enrolment}`,
-    );
-  }
+}
+const enrolment = args.insecure
+  ? undefined
+  : standingEnrolment ?? coordinator.auth.createEnrolmentToken();
+if (enrolment && !standingEnrolment) {
   log.info(
-    `coordinator: browser clients join at ${coordinator.url}/client/?enrol=${
-      encodeURIComponent(enrolment)
-    }${pageHint}`,
+    `coordinator: enrolment token for clients (deno task client --enrolment-token ...): ${enrolment}`,
   );
 }
-if (args.insecure) {
-  log.info(`coordinator: dashboard at ${coordinator.url}/${pageHint}`);
-  log.info(`coordinator: browser clients join at ${coordinator.url}/client/${pageHint}`);
+const link = joinLink(site, enrolment);
+log.info(`coordinator: browser clients join at ${link}${pageHint}`);
+// The QR code for a phone, on a terminal only (it is noise in a log file).
+if (Deno.stdout.isTerminal() && logFormat === "text") {
+  console.log(`scan to join (${site}):\n${await qrTerminal(link)}`);
 }
 log.info(
   `coordinator: default task "${

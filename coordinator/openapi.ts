@@ -14,6 +14,7 @@ import {
   ErrorResponseSchema,
   FailureReportSchema,
   HealthSchema,
+  JoinLinkSchema,
   RevokedSchema,
   StatusSchema,
   TaskFileSchema,
@@ -101,6 +102,15 @@ const OPERATIONS: Operation[] = [
     access: "admin",
     status: 201,
     response: { json: EnrolmentTokenSchema, name: "EnrolmentToken" },
+    errors: [],
+  },
+  {
+    method: "post",
+    path: "/join-link",
+    summary: "Create a browser join link (a new enrolment token) with its QR code",
+    access: "admin",
+    status: 201,
+    response: { json: JoinLinkSchema, name: "JoinLink" },
     errors: [],
   },
   {

@@ -10,6 +10,8 @@ import type { Federation } from "./federation.ts";
 import { type LoadedTask, resolveTaskFile } from "./load_task.ts";
 import { TaskRegistry } from "./registry.ts";
 import { StateStore } from "./state_store.ts";
+import { type ConnectionLimits, listen } from "./http_server.ts";
+import { defaultPublicUrl } from "./public_url.ts";
 
 /** Options of {@linkcode startCoordinator}. */
 export interface StartCoordinatorOptions {
@@ -36,6 +38,15 @@ export interface StartCoordinatorOptions {
   port?: number;
   /** Interface to listen on. @default "127.0.0.1" */
   hostname?: string;
+  /** Serve HTTPS with this certificate chain and key (PEM texts). @default plain HTTP */
+  tls?: { cert: string; key: string };
+  /**
+   * The address devices use to reach this coordinator (join links, the
+   * dashboard). @default derived from the protocol, `hostname` and the port
+   */
+  publicUrl?: string;
+  /** Deadlines and bounds on connections. @default see ConnectionLimits */
+  connections?: ConnectionLimits;
   /** Called with each round's metrics of each task. */
   onRound?: (taskId: string, metrics: RoundMetrics) => void;
   /** Keep a copy of every accepted update under `<runDir>/<task>/updates/`. @default false */
@@ -44,8 +55,12 @@ export interface StartCoordinatorOptions {
 
 /** A running coordinator. */
 export interface Coordinator {
-  /** Base URL, e.g. `http://127.0.0.1:8787`. */
+  /** Base URL, e.g. `http://127.0.0.1:8787` (`https://` with a certificate). */
   url: string;
+  /** The address devices use, e.g. `https://fl.example.org:8787`. */
+  publicUrl: string;
+  /** Connections open now. */
+  connections(): number;
   /** The tasks served. */
   registry: TaskRegistry;
   /** The default task's rounds. */
@@ -108,29 +123,42 @@ export async function startCoordinator(options: StartCoordinatorOptions): Promis
     store?.close();
     throw error;
   }
+  const hostname = options.hostname ?? "127.0.0.1";
+  const protocol = options.tls ? "https" : "http";
+  let publicUrl: string | undefined = options.publicUrl?.replace(/\/+$/, "");
   const app = createApp(registry, {
     auth,
     limits: options.limits,
     corsOrigins: options.corsOrigins,
+    publicUrl: () => publicUrl!,
   });
-  const hostname = options.hostname ?? "127.0.0.1";
-  const ready = Promise.withResolvers<Deno.NetAddr>();
-  const server = Deno.serve({
-    port: options.port ?? 0,
-    hostname,
-    onListen: (addr) => ready.resolve(addr as Deno.NetAddr),
-  }, app.fetch);
-  const addr = await ready.promise;
-  const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
+  let server;
+  try {
+    server = await listen({
+      fetch: app.fetch,
+      hostname,
+      port: options.port ?? 0,
+      tls: options.tls,
+      limits: options.connections,
+    });
+  } catch (error) {
+    await registry.close();
+    store?.close();
+    throw error;
+  }
+  const host = server.hostname.includes(":") ? `[${server.hostname}]` : server.hostname;
+  publicUrl ??= defaultPublicUrl({ protocol, hostname, port: server.port });
   return {
-    url: `http://${host}:${addr.port}`,
+    url: `${protocol}://${host}:${server.port}`,
+    publicUrl,
+    connections: () => server.connections(),
     registry,
     federation: registry.get(),
     auth,
     adminToken,
     resumed,
     async shutdown() {
-      await server.shutdown();
+      await server.close();
       await registry.close();
       store?.close();
     },

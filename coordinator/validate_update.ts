@@ -30,6 +30,8 @@ export interface ValidateUpdateOptions {
   overNorm?: "reject" | "clip";
   /** The codec the task announced; an update in another is refused. @default "f32" */
   codec?: "f32" | "f16" | "int8" | "topk";
+  /** Most examples an update may claim (times `devices` for an edge's update). @default no bound */
+  maxExamples?: number;
 }
 
 function invalid(message: string): ApiError {
@@ -82,6 +84,17 @@ export function validateUpdate(
   options: ValidateUpdateOptions = {},
 ): ValidUpdate {
   const metadata = readUpdateMetadata(bytes);
+  if (options.maxExamples !== undefined) {
+    const claimed = metadata.numLabeled + metadata.numUnlabeled;
+    const bound = options.maxExamples * (metadata.devices ?? 1);
+    if (claimed > bound) {
+      throw invalid(
+        `it claims ${claimed} examples, more than the task's bound updates.maxExamples = ${options.maxExamples}${
+          metadata.devices ? ` times its ${metadata.devices} devices` : ""
+        }`,
+      );
+    }
+  }
   const sent = readSafetensorsHeader(bytes).metadata.codec ?? "f32";
   const codec = options.codec ?? "f32";
   if (sent !== codec) {

@@ -68,6 +68,12 @@ export const UpdateLimitsSchema = z.strictObject({
   maxNorm: z.number().gt(0).nullable().default(null),
   /** `reject` an update over the bound (400), or `clip` it to the bound. */
   overNorm: z.enum(["reject", "clip"]).default("reject"),
+  /**
+   * Most examples (labeled plus unlabeled) one update may claim, so that no
+   * client outweighs the rest by its word alone; an edge's update may claim
+   * this times the devices it combines.
+   */
+  maxExamples: z.int().min(1).max(1e9).default(100_000),
 });
 
 /**
@@ -544,6 +550,16 @@ export const EnrolRequestSchema = z.object({
 
 /** 201 answer of POST /v1/enrolment-tokens. */
 export const EnrolmentTokenSchema = z.strictObject({ token: z.string() });
+
+/** 201 answer of POST /v1/join-link: a browser join link with a new enrolment token, and its QR code. */
+export const JoinLinkSchema = z.strictObject({
+  /** The page at the coordinator's public URL, with `?enrol=` the token. */
+  url: z.string(),
+  /** The enrolment token in the link. */
+  token: z.string(),
+  /** The link as a QR code, an SVG image. */
+  svg: z.string(),
+});
 
 /** GET /v1/clients: the enrolled clients. */
 export const ClientListSchema = z.strictObject({

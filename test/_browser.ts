@@ -13,9 +13,11 @@ export const ARTIFACTS = new URL("../artifacts/", import.meta.url);
 
 /**
  * Starts headless Chromium; `webgpu` turns on WebGPU (Chromium's software
- * SwiftShader adapter where there is no GPU).
+ * SwiftShader adapter where there is no GPU); `args` are more flags.
  */
-export async function launchChromium(options: { webgpu: boolean }): Promise<Browser> {
+export async function launchChromium(
+  options: { webgpu: boolean; args?: string[] },
+): Promise<Browser> {
   try {
     await Deno.stat(CHROMIUM);
   } catch {
@@ -33,6 +35,7 @@ export async function launchChromium(options: { webgpu: boolean }): Promise<Brow
       "--disable-sync",
       "--disable-quic",
       ...(options.webgpu ? ["--enable-unsafe-webgpu"] : ["--disable-features=WebGPU"]),
+      ...(options.args ?? []),
     ],
   });
 }

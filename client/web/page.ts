@@ -4,7 +4,8 @@
  * @module
  */
 /// <reference lib="dom" />
-import { CoordinatorClient, CoordinatorError } from "../coordinator_client.ts";
+import { CoordinatorClient, CoordinatorError, UnreachableError } from "../coordinator_client.ts";
+import { unmetNeeds } from "./secure_context.ts";
 import {
   type DataSource,
   type TrainMessage,
@@ -167,7 +168,12 @@ function onMessage(message: TrainMessage): void {
       );
       break;
     case "retry":
-      setConnection("retrying", "coordinator unreachable, retrying");
+      setConnection(
+        "retrying",
+        /unreachable/.test(message.message)
+          ? "coordinator unreachable, retrying"
+          : "coordinator busy, retrying",
+      );
       log(`${message.message}; retrying in ${(message.delayMs / 1000).toFixed(1)} s`);
       break;
     case "finished":
@@ -207,6 +213,9 @@ function stop(byUser: boolean): void {
   if (byUser) setConnection("stopped", "stopped");
 }
 
+/** Settles once the tab has claimed a saved identity, if any (set by {@linkcode init}). */
+let claimed: Promise<void> = Promise.resolve();
+
 async function enrol(): Promise<Identity> {
   await claimed;
   if (identity) return identity;
@@ -235,8 +244,8 @@ async function start(): Promise<void> {
   } catch (error) {
     const message = error instanceof CoordinatorError
       ? `The coordinator refused the enrolment token: ${error.message}`
-      : error instanceof TypeError
-      ? `The coordinator at ${location.origin} is unreachable: ${error.message}`
+      : error instanceof UnreachableError
+      ? error.message
       : error instanceof Error
       ? error.message
       : String(error);
@@ -279,31 +288,57 @@ function demoShard(): string {
   return params.get("shard") ?? shard;
 }
 
-$<HTMLInputElement>("enrolment-token").value = params.get("enrol") ?? "";
-const forcedBackend = params.get("backend");
-if (forcedBackend && (WEB_BACKENDS as readonly string[]).includes(forcedBackend)) {
-  $<HTMLSelectElement>("backend").value = forcedBackend;
+/** Wires the page up: the join link's token, the backend choice, the buttons. */
+function init(): void {
+  $<HTMLInputElement>("enrolment-token").value = params.get("enrol") ?? "";
+  const forcedBackend = params.get("backend");
+  if (forcedBackend && (WEB_BACKENDS as readonly string[]).includes(forcedBackend)) {
+    $<HTMLSelectElement>("backend").value = forcedBackend;
+  }
+  $("forget").addEventListener("click", forget);
+  claimed = claimIdentity().then((id) => {
+    identity ??= id;
+    showIdentity();
+  });
+  $<HTMLInputElement>("files").addEventListener("change", (event) => {
+    const files = [...((event.target as HTMLInputElement).files ?? [])];
+    data = files.length ? { kind: "files", files } : null;
+    text(
+      "data-summary",
+      files.length
+        ? `${files.length} file(s) chosen; they stay in this browser.`
+        : "No data chosen.",
+    );
+  });
+  $("demo").addEventListener("click", () => {
+    const shard = demoShard();
+    data = { kind: "demo", shard };
+    text(
+      "data-summary",
+      `Demo shard ${shard} of the MNIST digits (some rows labeled, the rest unlabeled).`,
+    );
+  });
+  $("start").addEventListener("click", () => void start());
+  $("stop").addEventListener("click", () => stop(true));
 }
-$("forget").addEventListener("click", forget);
-const claimed = claimIdentity().then((id) => {
-  identity ??= id;
-  showIdentity();
+
+/** Shows why the page cannot run in this browser, and leaves every control off. */
+function refuse(problem: string): void {
+  showError(problem);
+  setConnection("failed", "cannot run here");
+  for (const id of ["enrolment-token", "files", "demo", "backend", "start", "stop"]) {
+    ($(id) as HTMLInputElement).disabled = true;
+  }
+  text("identity", "Not enrolled: this page cannot train here (see above).");
+}
+
+// Nothing else runs before the browser is known to give what the page needs.
+const problem = unmetNeeds({
+  secure: globalThis.isSecureContext === true,
+  origin: location.origin,
+  locks: typeof navigator.locks?.request === "function",
+  webCrypto: typeof crypto?.subtle === "object" && typeof crypto.randomUUID === "function",
+  workers: typeof Worker === "function",
 });
-$<HTMLInputElement>("files").addEventListener("change", (event) => {
-  const files = [...((event.target as HTMLInputElement).files ?? [])];
-  data = files.length ? { kind: "files", files } : null;
-  text(
-    "data-summary",
-    files.length ? `${files.length} file(s) chosen; they stay in this browser.` : "No data chosen.",
-  );
-});
-$("demo").addEventListener("click", () => {
-  const shard = demoShard();
-  data = { kind: "demo", shard };
-  text(
-    "data-summary",
-    `Demo shard ${shard} of the MNIST digits (some rows labeled, the rest unlabeled).`,
-  );
-});
-$("start").addEventListener("click", () => void start());
-$("stop").addEventListener("click", () => stop(true));
+if (problem) refuse(problem);
+else init();

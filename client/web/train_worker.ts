@@ -113,7 +113,13 @@ self.onmessage = async (message: MessageEvent<TrainStart>) => {
         // runClient gives up after its patience with "Cannot reach coordinator …".
         if (!isRetriable(error) && !/^Cannot reach coordinator/.test(reason(error))) throw error;
         // The coordinator is away: keep the rows, wait, and join again.
-        post({ kind: "retry", message: `coordinator unreachable: ${reason(error)}`, delayMs });
+        post({
+          kind: "retry",
+          message: error instanceof CoordinatorError
+            ? `coordinator busy (${error.status}): ${reason(error)}`
+            : reason(error),
+          delayMs,
+        });
         await sleep(delayMs);
         delayMs = Math.min(delayMs * 2, 30_000);
       }

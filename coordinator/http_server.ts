@@ -1,0 +1,158 @@
+/**
+ * The coordinator's HTTP(S) listener: the app served over `node:http` or
+ * `node:https` (whose sockets the coordinator can see and bound, unlike
+ * `Deno.serve`'s), with deadlines for a request's headers, for the whole
+ * request and for idle keep-alive connections, and bounds on the open
+ * connections in total and per address. Past a bound a new connection is
+ * closed at once; the ones already open keep being served.
+ * @module
+ */
+import { createServer as createHttpServer, type Server } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import type { Socket } from "node:net";
+import { getRequestListener } from "@hono/node-server";
+
+/** Deadlines and bounds on connections; each has a default. */
+export interface ConnectionLimits {
+  /** Seconds a client has to send a request's headers. @default 10 */
+  headersTimeoutSeconds?: number;
+  /** Seconds a request, headers and body, may take to arrive whole. @default 300 */
+  requestTimeoutSeconds?: number;
+  /** Seconds an idle keep-alive connection stays open. @default 5 */
+  keepAliveTimeoutSeconds?: number;
+  /** Connections open at once, from everyone. @default 4096 */
+  maxConnections?: number;
+  /** Connections open at once from one address. @default 128 */
+  maxConnectionsPerAddress?: number;
+}
+
+/** The defaults of {@linkcode ConnectionLimits}. */
+export const CONNECTION_DEFAULTS: Required<ConnectionLimits> = {
+  headersTimeoutSeconds: 10,
+  requestTimeoutSeconds: 300,
+  keepAliveTimeoutSeconds: 5,
+  maxConnections: 4096,
+  maxConnectionsPerAddress: 128,
+};
+
+/** Options of {@linkcode listen}. */
+export interface ListenOptions {
+  /** The handler (a Hono app's `fetch`). */
+  fetch: (request: Request) => Response | Promise<Response>;
+  /** Interface to listen on. @default "127.0.0.1" */
+  hostname?: string;
+  /** Port; 0 picks a free one. @default 0 */
+  port?: number;
+  /** A certificate chain and its key (PEM): serve HTTPS. @default plain HTTP */
+  tls?: { cert: string; key: string };
+  /** Deadlines and bounds on connections. */
+  limits?: ConnectionLimits;
+}
+
+/** A listening server. */
+export interface Listener {
+  /** The address it listens on. */
+  hostname: string;
+  port: number;
+  /** `"https"` with a certificate, else `"http"`. */
+  protocol: "http" | "https";
+  /** Connections open now. */
+  connections(): number;
+  /** Connections refused by the bounds since the start. */
+  refused(): number;
+  /** Stops listening and closes every connection. */
+  close(): Promise<void>;
+}
+
+/**
+ * Serves `fetch` on `hostname:port`, over HTTPS when `tls` is given.
+ *
+ * @example
+ * ```ts
+ * import { listen } from "./http_server.ts";
+ * import assert from "node:assert/strict";
+ * const server = await listen({ fetch: () => new Response("ok") });
+ * const res = await fetch(`http://127.0.0.1:${server.port}/`);
+ * assert.equal(await res.text(), "ok");
+ * await server.close();
+ * ```
+ */
+export async function listen(options: ListenOptions): Promise<Listener> {
+  const limits = { ...CONNECTION_DEFAULTS, ...options.limits };
+  for (const [name, value] of Object.entries(limits)) {
+    if (!(typeof value === "number" && value > 0)) {
+      throw new RangeError(`Cannot listen: ${name} must be a positive number, got ${value}`);
+    }
+  }
+  const ms = (seconds: number) => Math.round(seconds * 1000);
+  const serverOptions = {
+    headersTimeout: ms(limits.headersTimeoutSeconds),
+    requestTimeout: ms(Math.max(limits.requestTimeoutSeconds, limits.headersTimeoutSeconds)),
+    keepAliveTimeout: ms(limits.keepAliveTimeoutSeconds),
+    // How often the deadlines are checked (Node's default, 30 s, would let them slip).
+    connectionsCheckingInterval: Math.max(
+      100,
+      Math.min(1000, ms(limits.headersTimeoutSeconds) / 4),
+    ),
+  };
+  const listener = getRequestListener(options.fetch, { overrideGlobalObjects: false });
+  const server: Server = options.tls
+    ? createHttpsServer(
+      { ...serverOptions, cert: options.tls.cert, key: options.tls.key },
+      listener,
+    )
+    : createHttpServer(serverOptions, listener);
+  // The deadlines, set as properties too: some versions read only these.
+  server.headersTimeout = serverOptions.headersTimeout;
+  server.requestTimeout = serverOptions.requestTimeout;
+  server.keepAliveTimeout = serverOptions.keepAliveTimeout;
+
+  const open = new Set<Socket>();
+  const perAddress = new Map<string, number>();
+  let refused = 0;
+  server.on("connection", (socket: Socket) => {
+    const address = (socket.remoteAddress ?? "unknown").replace(/^::ffff:/, "");
+    const fromAddress = perAddress.get(address) ?? 0;
+    if (open.size >= limits.maxConnections || fromAddress >= limits.maxConnectionsPerAddress) {
+      refused++;
+      socket.destroy();
+      return;
+    }
+    open.add(socket);
+    perAddress.set(address, fromAddress + 1);
+    socket.once("close", () => {
+      open.delete(socket);
+      const left = (perAddress.get(address) ?? 1) - 1;
+      if (left > 0) perAddress.set(address, left);
+      else perAddress.delete(address);
+    });
+  });
+  // A client's broken TLS handshake or malformed request is the client's
+  // problem: close its socket and keep serving.
+  server.on("tlsClientError", (_error: unknown, socket: Socket) => socket.destroy());
+  server.on("clientError", (_error: unknown, socket: Socket) => {
+    if (!socket.destroyed) socket.destroy();
+  });
+
+  const ready = Promise.withResolvers<void>();
+  server.once("error", ready.reject);
+  server.listen(options.port ?? 0, options.hostname ?? "127.0.0.1", () => ready.resolve());
+  await ready.promise;
+  server.off("error", ready.reject);
+  const address = server.address();
+  if (address === null || typeof address === "string") {
+    throw new Error("Cannot listen: the server has no TCP address");
+  }
+  return {
+    hostname: address.address,
+    port: address.port,
+    protocol: options.tls ? "https" : "http",
+    connections: () => open.size,
+    refused: () => refused,
+    async close() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const socket of open) socket.destroy();
+      await closed;
+    },
+  };
+}

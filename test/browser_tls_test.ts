@@ -1,0 +1,143 @@
+// The browser client the way another device reaches it: by a host name that
+// is not localhost. Headless Chromium maps the name fl.test to 127.0.0.1
+// (--host-resolver-rules) and trusts the test's development certificate by
+// its public key (--ignore-certificate-errors-spki-list, which accepts only
+// that key; every other certificate is still checked). Over HTTPS the page
+// picks WebGPU, trains and its update is accepted (read from the
+// coordinator's status); over plain HTTP the same page says it needs a
+// secure page, raises no error and sends nothing.
+import "reflect-metadata";
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import * as x509 from "@peculiar/x509";
+import type { Browser } from "playwright-core";
+import { freePort } from "../coordinator/_spawn.ts";
+import { createDevCertificates } from "../coordinator/dev_cert.ts";
+import { type Coordinator, startCoordinator } from "../coordinator/serve.ts";
+import { loadMnistSplit } from "../shared/mnist.ts";
+import { type Status, StatusSchema } from "../shared/schemas.ts";
+import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
+import { launchChromium, progress, screenshot, waitFor } from "./_browser.ts";
+
+const NAME = "fl.test";
+const ADMIN = "adm_browser_tls_0123456789abcdef";
+const ENROLMENT = "enr_browser_tls_0123456789abcdef";
+const { holdout } = await loadMnistSplit({ seed: 1 });
+const { ca, server } = await createDevCertificates({ hosts: [NAME, "localhost"] });
+
+/** base64(SHA-256(SubjectPublicKeyInfo)) of the server certificate, as Chromium's flag wants it. */
+async function spkiHash(pem: string): Promise<string> {
+  const spki = new x509.X509Certificate(pem).publicKey.rawData;
+  return Buffer.from(await crypto.subtle.digest("SHA-256", spki)).toString("base64");
+}
+
+async function start(tls: boolean): Promise<Coordinator> {
+  const port = freePort();
+  return await startCoordinator({
+    tasks: [{
+      config: mnistMlpTask({
+        rounds: { total: 1, targetClients: 1, minClients: 1, timeoutSeconds: 600 },
+        training: { localSteps: 5 },
+      }),
+      holdout,
+    }],
+    auth: { enrolmentToken: ENROLMENT, adminToken: ADMIN },
+    port,
+    tls: tls ? server : undefined,
+    publicUrl: `${tls ? "https" : "http"}://${NAME}:${port}`,
+  });
+}
+
+/** The coordinator's status, read by this process over loopback (trusting the CA). */
+async function status(coordinator: Coordinator): Promise<Status> {
+  const client = Deno.createHttpClient({ caCerts: [ca.cert] });
+  try {
+    const base = coordinator.url.replace("127.0.0.1", "localhost");
+    const response = await fetch(`${base}/v1/status`, {
+      client,
+      headers: { Authorization: `Bearer ${ADMIN}` },
+    });
+    return StatusSchema.parse(await response.json());
+  } finally {
+    client.close();
+  }
+}
+
+async function browser(): Promise<Browser> {
+  return await launchChromium({
+    webgpu: true,
+    args: [
+      `--host-resolver-rules=MAP ${NAME} 127.0.0.1`,
+      `--ignore-certificate-errors-spki-list=${await spkiHash(server.cert)}`,
+    ],
+  });
+}
+
+Deno.test("over HTTPS by host name, the page trains on WebGPU and its update is accepted", async () => {
+  const coordinator = await start(true);
+  const chromium = await browser();
+  try {
+    const page = await chromium.newPage();
+    const errors: string[] = [];
+    page.on("pageerror", (error) => errors.push(error.message));
+    await page.goto(`${coordinator.publicUrl}/client/?enrol=${ENROLMENT}&shard=2/20`);
+    assert.equal(
+      await page.evaluate(() => (globalThis as { isSecureContext?: boolean }).isSecureContext),
+      true,
+    );
+    await page.click("#demo");
+    await page.click("#start");
+    const done = await waitFor("the round to close", async () => {
+      const s = await status(coordinator);
+      return s.phase === "finished" ? s : undefined;
+    });
+    const [client] = done.clients;
+    assert.equal(done.clients.length, 1);
+    assert.equal(client!.backend, "webgpu");
+    assert.ok(client!.updatesAccepted >= 1);
+    assert.equal(done.history[1]!.updates.length, 1);
+    assert.equal((await progress(page))["backend-name"], "webgpu");
+    assert.deepEqual(errors, []);
+    await screenshot(page, "browser-client-https.png");
+  } finally {
+    await chromium.close();
+    await coordinator.shutdown();
+  }
+});
+
+Deno.test("over plain HTTP by host name, the page says it needs HTTPS, raises no error and sends nothing", async () => {
+  const coordinator = await start(false);
+  const chromium = await browser();
+  try {
+    const page = await chromium.newPage();
+    const errors: string[] = [];
+    const api: string[] = [];
+    page.on("pageerror", (error) => errors.push(error.message));
+    page.on("request", (request) => {
+      if (new URL(request.url()).pathname.startsWith("/v1/")) api.push(request.url());
+    });
+    await page.goto(`${coordinator.publicUrl}/client/?enrol=${ENROLMENT}&shard=2/20`);
+    assert.equal(
+      await page.evaluate(() => (globalThis as { isSecureContext?: boolean }).isSecureContext),
+      false,
+    );
+    const view = await waitFor("the message", async () => {
+      const v = await progress(page);
+      return v.error ? v : undefined;
+    }, 10_000);
+    assert.match(view.error!, /must be opened over HTTPS, or on localhost/);
+    assert.match(view.error!, new RegExp(`https://${NAME.replace(".", "\\.")}:\\d+/client/`));
+    assert.doesNotMatch(view.error!, /unreachable/);
+    assert.equal(await page.isDisabled("#start"), true);
+    // Nothing to click: the controls are off. Wait a moment for anything late.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    assert.deepEqual(errors, []);
+    assert.deepEqual(api, []);
+    const s = await status(coordinator);
+    assert.equal(s.clients.length, 0);
+    await screenshot(page, "browser-client-plain-http.png");
+  } finally {
+    await chromium.close();
+    await coordinator.shutdown();
+  }
+});
