@@ -2,13 +2,14 @@
  * The main job: a coordinator on a free port and K clients in workers train
  * the `mnist-mlp` task with R-Drop over real HTTP, one line per round.
  *
- * `deno task demo [--clients 8] [--rounds 10] [--beta 0.5|iid] [--labeled 0.1] [--seed 0] [--run-dir DIR]`
+ * `deno task demo [--clients 8] [--rounds 10] [--beta 0.5|iid] [--labeled 0.1] [--seed 0] [--run-dir DIR] [--tls]`
  * @module
  */
 import { join } from "node:path";
 import { betaFlag, fail, numberFlag, parseFlags } from "./client/cli.ts";
 import { spawnClientWorker } from "./client/spawn_worker.ts";
 import { startCoordinator } from "./coordinator/serve.ts";
+import { writeDevCertificates } from "./coordinator/dev_cert.ts";
 import { countRows, selectRows } from "./shared/dataset.ts";
 import { loadMnistSplit } from "./shared/mnist.ts";
 import { partition } from "./shared/partition.ts";
@@ -27,12 +28,15 @@ Options:
   --alpha A         weight of the KL term (default from the task)
   --seed N          seed of the split and partition (default 0)
   --run-dir DIR     where checkpoints go (default runs/demo-<time>)
+  --tls             the same over HTTPS: a development CA and certificate for localhost in
+                    RUN_DIR/.certs, which the clients trust (--ca-cert's way)
   -h, --help        this help`;
 
 const args = parseFlags(
   Deno.args,
   ["clients", "rounds", "beta", "labeled", "local-steps", "alpha", "seed", "run-dir"],
   HELP,
+  { booleans: ["tls"] },
 );
 const clients = numberFlag("clients", args.clients, 8, { min: 1, integer: true });
 const rounds = numberFlag("rounds", args.rounds, 10, { min: 1, integer: true });
@@ -75,9 +79,15 @@ console.log(
     pad("accuracy", 8)
   } ${pad("loss", 7)} ${pad("seconds", 7)}`,
 );
+const certs = args.tls
+  ? await writeDevCertificates({ dir: join(runDir, ".certs"), hosts: ["localhost", "127.0.0.1"] })
+  : null;
 const coordinator = await startCoordinator({
   tasks: [{ config: task, holdout }],
   runDir,
+  tls: certs
+    ? { cert: await Deno.readTextFile(certs.cert), key: await Deno.readTextFile(certs.key) }
+    : undefined,
   onRound: (_task, m) => {
     console.log(
       `${pad(m.round, 5)} ${pad(m.clients, 7)} ${pad(m.numLabeled, 7)} ${pad(m.numUnlabeled, 9)} ${
@@ -90,6 +100,8 @@ const coordinator = await startCoordinator({
 // Authentication stays on: each client enrols with an enrolment token and
 // then uses its own bearer token.
 const enrolmentToken = coordinator.auth.createEnrolmentToken();
+const caCert = certs ? await Deno.readTextFile(certs.caCert) : undefined;
+if (certs) console.log(`HTTPS at ${coordinator.url}, certificate by the CA in ${certs.caCert}`);
 const workers = parts.map((part, i) => {
   const dataset = selectRows(train, part.rows, { hideLabels: part.unlabeledRows });
   const { numLabeled, numUnlabeled } = countRows(dataset);
@@ -99,6 +111,7 @@ const workers = parts.map((part, i) => {
     dataset,
     clientId: `client-${i + 1}`,
     enrolmentToken,
+    caCert,
     seed: seed * 1000 + i,
   });
 });

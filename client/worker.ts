@@ -8,6 +8,7 @@
 import type { Dataset } from "../shared/dataset.ts";
 import { type BackendChoice, startBackend } from "./backend.ts";
 import { type ClientEvent, runClient } from "./run_client.ts";
+import { fetchTrusting } from "./trust.ts";
 
 /** The message that starts the worker's client. */
 export interface WorkerStart {
@@ -23,6 +24,8 @@ export interface WorkerStart {
   backend?: BackendChoice;
   /** Milliseconds to wait after each local step (emulates a slower device). */
   stepDelayMs?: number;
+  /** A CA certificate (PEM) to trust for the coordinator's HTTPS certificate. */
+  caCert?: string;
 }
 
 /** What the worker posts back: client events, its end, or its error. */
@@ -42,6 +45,7 @@ self.onmessage = async (message: MessageEvent<WorkerStart>) => {
       clientId: start.clientId,
       token: start.token,
       enrolmentToken: start.enrolmentToken,
+      fetch: start.caCert ? fetchTrusting(start.caCert) : undefined,
       seed: start.seed,
       backend: backend.name,
       device: backend.device,

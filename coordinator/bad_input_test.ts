@@ -282,6 +282,18 @@ const CASES: Case[] = [
     message: /numLabeled/,
   },
   {
+    name: "claim over updates.maxExamples",
+    body: () => withMeta({ numLabeled: "60000", numUnlabeled: "40001" }),
+    status: 400,
+    message: /claims 100001 examples, more than the task's bound updates\.maxExamples = 100000/,
+  },
+  {
+    name: "edge claim over devices x maxExamples",
+    body: () => withMeta({ numLabeled: "200001", devices: "2" }),
+    status: 400,
+    message: /claims 200001 examples.*times its 2 devices/,
+  },
+  {
     name: "future round",
     body: () => withMeta({ round: "7" }),
     status: 400,

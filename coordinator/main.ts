@@ -34,12 +34,12 @@ Options:
                         repeat it to serve several tasks (the first is the default task)
   --port N              port (default 8787; 0 for a free one)
   --host ADDR           interface (default 127.0.0.1; 0.0.0.0 for every interface)
-  --tls-cert FILE       serve HTTPS with this certificate chain (PEM; with --tls-key).
-                        deno task dev-cert --host NAME makes one for development
-  --tls-key FILE        the certificate's private key (PEM)
+  --tls-cert FILE       serve HTTPS with this certificate chain (PEM; with --tls-key; default
+                        $FL_TLS_CERT). deno task dev-cert --host NAME makes one for development
+  --tls-key FILE        the certificate's private key (PEM; default $FL_TLS_KEY)
   --public-url URL      the address devices use to reach this coordinator, for the join link,
                         its QR code and the dashboard link (default: the protocol, --host, or
-                        for 0.0.0.0 this machine's network address, and --port)
+                        for 0.0.0.0 this machine's network address, and --port; $FL_PUBLIC_URL)
   --run-dir DIR         the run's state (state.db) and checkpoints, one folder per task
                         (default runs/coordinator-<time>); start again with the same DIR
                         to resume where it stopped
@@ -274,9 +274,11 @@ if (args.insecure && (adminToken || standingEnrolment)) {
   fail("--insecure turns tokens off: do not give --admin-token or --enrolment-token with it");
 }
 const rate = numberFlag("rate", args.rate, 50, { min: 0.01 });
-if (!args["tls-cert"] !== !args["tls-key"]) fail("give --tls-cert and --tls-key together");
+const tlsCert = args["tls-cert"] ?? Deno.env.get("FL_TLS_CERT");
+const tlsKey = args["tls-key"] ?? Deno.env.get("FL_TLS_KEY");
+if (!tlsCert !== !tlsKey) fail("give --tls-cert and --tls-key together");
 let tls: { cert: string; key: string } | undefined;
-if (args["tls-cert"] && args["tls-key"]) {
+if (tlsCert && tlsKey) {
   const read = async (flag: string, file: string, kind: RegExp) => {
     const text = await Deno.readTextFile(file).catch((error) =>
       fail(`--${flag} ${file}: ${error.message}`)
@@ -287,14 +289,15 @@ if (args["tls-cert"] && args["tls-key"]) {
     return text;
   };
   tls = {
-    cert: await read("tls-cert", args["tls-cert"], /-----BEGIN CERTIFICATE-----/),
-    key: await read("tls-key", args["tls-key"], /-----BEGIN [A-Z ]*PRIVATE KEY-----/),
+    cert: await read("tls-cert", tlsCert, /-----BEGIN CERTIFICATE-----/),
+    key: await read("tls-key", tlsKey, /-----BEGIN [A-Z ]*PRIVATE KEY-----/),
   };
 }
 let publicUrl: string | undefined;
-if (args["public-url"]) {
+const publicUrlFlag = args["public-url"] ?? Deno.env.get("FL_PUBLIC_URL");
+if (publicUrlFlag) {
   try {
-    publicUrl = parsePublicUrl(args["public-url"]);
+    publicUrl = parsePublicUrl(publicUrlFlag);
   } catch (error) {
     fail(`--public-url: ${(error as Error).message}`);
   }

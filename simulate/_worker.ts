@@ -5,6 +5,7 @@
 import type * as tf from "@tensorflow/tfjs";
 import { startBackend } from "../client/backend.ts";
 import { CoordinatorClient } from "../client/coordinator_client.ts";
+import { fetchTrusting } from "../client/trust.ts";
 import { ErrorFeedback } from "../shared/codec.ts";
 import { evaluationFields, subtractWeights } from "../client/run_client.ts";
 import { LocalTrainer } from "../client/trainer.ts";
@@ -18,6 +19,8 @@ export type WorkerRequest =
   | {
     kind: "init";
     coordinator: string;
+    /** A CA certificate (PEM) to trust for the coordinator's HTTPS certificate. */
+    caCert?: string;
     clients: { id: string; dataset: Dataset; seed: number; attackScale?: number }[];
   }
   | { kind: "train"; round: number; ids: string[] };
@@ -45,7 +48,9 @@ const clients = new Map<
 
 async function init(request: Extract<WorkerRequest, { kind: "init" }>): Promise<void> {
   await startBackend("wasm");
-  api = new CoordinatorClient(request.coordinator);
+  api = new CoordinatorClient(request.coordinator, {
+    fetch: request.caCert ? fetchTrusting(request.caCert) : undefined,
+  });
   task = await api.task();
   model = await buildModel(task.model.topology);
   for (const client of request.clients) {

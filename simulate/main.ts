@@ -22,10 +22,12 @@ import { mnistCnnTopology } from "../shared/tasks/mnist_cnn.ts";
 import { mnistMlpTopology } from "../shared/tasks/mnist_mlp.ts";
 import { builtinModel } from "../shared/tasks/mod.ts";
 import { ARM_DESCRIPTIONS } from "./arms.ts";
+import { writeDevCertificates } from "../coordinator/dev_cert.ts";
+import { readTrustedCa } from "../client/trust.ts";
 import { ARMS, PRESETS, type SimulationConfig, SimulationConfigSchema } from "./config.ts";
 import { linePlotSvg } from "./plot_svg.ts";
 import { type ArmRun, compareArms, markdownTable, meanCurves, summarize } from "./report.ts";
-import { runArm, type SimulationData, splitForSeed } from "./run_arm.ts";
+import { runArm, type RunArmOptions, type SimulationData, splitForSeed } from "./run_arm.ts";
 
 const HELP = `Usage: deno task simulate [--compare | --quick] [options]
 
@@ -66,7 +68,11 @@ Options (override the preset and the config file):
   --byzantine-scale S     the attackers' scale (default 10)
   --seeds 1,2,3           seeds (default 1)
   --workers N             workers hosting the clients (default: cores)
-  --out DIR               run directory (default runs/simulate-<time>)`;
+  --out DIR               run directory (default runs/simulate-<time>)
+  --tls                   the coordinator serves HTTPS and the clients check its certificate:
+                          a development CA and certificate in OUT/.certs, unless given by
+  --tls-cert FILE, --tls-key FILE, --ca-cert FILE
+                          the coordinator's certificate and key, and the CA the clients trust`;
 
 const args = parseFlags(
   Deno.args,
@@ -101,9 +107,12 @@ const args = parseFlags(
     "byzantine-scale",
     "workers",
     "out",
+    "tls-cert",
+    "tls-key",
+    "ca-cert",
   ],
   HELP,
-  { booleans: ["compare", "quick"] },
+  { booleans: ["compare", "quick", "tls"] },
 );
 
 async function configFile(path: string): Promise<Record<string, unknown>> {
@@ -254,6 +263,23 @@ function progress(text: string): void {
   if (tty) Deno.stdout.writeSync(encoder.encode(`\r\x1b[K${line}`));
   else console.log(line);
 }
+const given = [args["tls-cert"], args["tls-key"], args["ca-cert"]];
+if (given.some(Boolean) && !given.every(Boolean)) {
+  fail("give --tls-cert, --tls-key and --ca-cert together (or --tls alone for development ones)");
+}
+let tls: RunArmOptions["tls"];
+if (args.tls || given.every(Boolean)) {
+  const files = given.every(Boolean)
+    ? { cert: args["tls-cert"]!, key: args["tls-key"]!, caCert: args["ca-cert"]! }
+    : await writeDevCertificates({ dir: join(out, ".certs"), hosts: ["localhost", "127.0.0.1"] });
+  const read = (flag: string, file: string) =>
+    Deno.readTextFile(file).catch((error) => fail(`--${flag} ${file}: ${error.message}`));
+  tls = {
+    cert: await read("tls-cert", files.cert),
+    key: await read("tls-key", files.key),
+    caCert: await readTrustedCa(files.caCert).catch((error) => fail(error.message)),
+  };
+}
 const runs: ArmRun[] = [];
 const started = performance.now();
 for (const seed of config.seeds) {
@@ -262,6 +288,7 @@ for (const seed of config.seeds) {
     seed,
     data,
     base,
+    tls,
     onRound: (p: { round: number; accuracy: number | null }) =>
       progress(
         `${arm} seed ${seed} round ${p.round}: accuracy ${((p.accuracy ?? 0) * 100).toFixed(2)}%`,

@@ -40,6 +40,8 @@ export interface RunArmOptions {
   base: TaskConfig;
   /** Called after each round. */
   onRound?: (point: RoundPoint) => void;
+  /** Serve HTTPS with this certificate and key; the clients trust `caCert` (PEM texts). */
+  tls?: { cert: string; key: string; caCert: string };
 }
 
 /**
@@ -139,6 +141,7 @@ export async function runArm(arm: Arm, options: RunArmOptions): Promise<ArmRun> 
   // The simulation's own coordinator, on loopback for its own workers only.
   const coordinator = await startCoordinator({
     auth: "insecure",
+    tls: options.tls,
     tasks: [{
       config: {
         ...task,
@@ -165,6 +168,7 @@ export async function runArm(arm: Arm, options: RunArmOptions): Promise<ArmRun> 
       worker.send({
         kind: "init",
         coordinator: coordinator.url,
+        caCert: options.tls?.caCert,
         clients: split.shards.flatMap((dataset, i) =>
           home(i) === w
             ? [{

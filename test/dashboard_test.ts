@@ -84,6 +84,23 @@ Deno.test("the dashboard shows rounds, plots and clients live", async () => {
       assert.equal(await page.getAttribute(`#${id}`, "data-points"), "4", id);
     }
     assert.match(view.accuracy!, /^\d+\.\d\d%$/);
+    // A join link with its QR code, whose new enrolment token enrols a client.
+    await page.click("#join-create");
+    const link = await waitFor(
+      "the join link",
+      async () => (await progress(page))["join-link"] || undefined,
+    );
+    const prefix = `${coordinator.publicUrl}/client/?enrol=`;
+    assert.ok(link.startsWith(prefix), link);
+    assert.ok(
+      await page.$eval("#join-qr", (img) => (img as unknown as { naturalWidth: number }).naturalWidth > 0),
+    );
+    const enrolled = await fetch(`${coordinator.url}/v1/enrol`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${decodeURIComponent(link.slice(prefix.length))}` },
+    });
+    assert.equal(enrolled.status, 201);
+    await enrolled.body?.cancel();
     const path = await screenshot(page, "dashboard.png");
     assert.ok((await Deno.stat(path)).size > 10_000);
   } finally {

@@ -96,3 +96,40 @@ Deno.test("the Dockerfiles: an official Deno image, a non-root user, a health ch
     }
   }
 });
+
+Deno.test("the TLS override: certificates from a mounted folder for the cloud and edges; edges and clients trust its CA over https", async () => {
+  const tls = parse(await read("docker/compose.tls.yaml"), { merge: true }) as {
+    services: Record<
+      string,
+      Partial<Service> & { volumes?: string[]; healthcheck?: { test: string[] } }
+    >;
+  };
+  assert.deepEqual(Object.keys(tls.services).sort(), Object.keys(compose.services).sort());
+  for (const [name, service] of Object.entries(tls.services)) {
+    assert.ok(service.volumes?.includes("./certs:/certs:ro"), `${name} mounts the certificates`);
+    assert.equal(service.environment?.FL_CA_CERT, "/certs/ca.pem", name);
+    assert.match(service.healthcheck!.test.join(" "), /caCerts.*\/certs\/ca\.pem.*v1\/health/);
+    const command = service.command ?? compose.services[name]!.command;
+    assert.ok(!command.some((arg) => arg.startsWith("http://")), `${name}: ${command.join(" ")}`);
+  }
+  for (const name of ["cloud", "edge-1", "edge-2"]) {
+    assert.equal(tls.services[name]!.environment?.FL_TLS_CERT, "/certs/server.pem");
+    assert.equal(tls.services[name]!.environment?.FL_TLS_KEY, "/certs/server-key.pem");
+  }
+  for (const name of ["edge-1", "edge-2"]) {
+    const command = tls.services[name]!.command!;
+    assert.equal(command[command.indexOf("--upstream") + 1], "https://cloud:8787");
+  }
+  for (const i of [1, 2, 3, 4]) {
+    const s = tls.services[`client-${i}`]!;
+    const target = i <= 2 ? "edge-1" : "edge-2";
+    assert.equal(s.environment?.FL_COORDINATOR, `https://${target}:8787`);
+    assert.equal(s.command![s.command!.indexOf("--coordinator") + 1], `https://${target}:8787`);
+  }
+  // The variables the override sets are read by the CLIs.
+  const coordinatorHelp = await help("coordinator");
+  for (const variable of ["FL_TLS_CERT", "FL_TLS_KEY", "FL_CA_CERT"]) {
+    assert.match(coordinatorHelp, new RegExp(`\\$${variable}`));
+  }
+  assert.match(await help("client"), /\$FL_CA_CERT/);
+});

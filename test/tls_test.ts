@@ -224,3 +224,24 @@ async function waitForLine(output: ReadableStream<Uint8Array>, pattern: RegExp):
   }
   throw new Error(`no line matching ${pattern} in 60 s:\n${seen}`);
 }
+
+Deno.test("simulate --tls: the clients train against its coordinator over HTTPS, trusting its CA", async () => {
+  const out = join(dir, "simulate");
+  const { code, out: text } = await run(Deno.execPath(), [
+    "run",
+    "-A",
+    "simulate/main.ts",
+    "--quick",
+    "--arms",
+    "rdrop-ssl",
+    "--rounds",
+    "1",
+    "--tls",
+    "--out",
+    out,
+  ]);
+  assert.equal(code, 0, text);
+  const results = JSON.parse(await Deno.readTextFile(join(out, "results.json")));
+  assert.ok(JSON.stringify(results).includes("rdrop-ssl"));
+  assert.match(await Deno.readTextFile(join(out, ".certs", "ca.pem")), /BEGIN CERTIFICATE/);
+});

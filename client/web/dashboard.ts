@@ -6,7 +6,7 @@
  */
 /// <reference lib="dom" />
 import uPlot from "uplot";
-import type { Status } from "../../shared/schemas.ts";
+import { JoinLinkSchema, type Status } from "../../shared/schemas.ts";
 
 const TOKEN_KEY = "fl-dashboard-token";
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -233,5 +233,33 @@ $("token-form").addEventListener("submit", (event) => {
   if (value) sessionStorage.setItem(TOKEN_KEY, value);
   void connect();
 });
+/** Asks for a join link (admin) and shows it with its QR code. */
+async function showJoinLink(): Promise<void> {
+  const bearer = token();
+  text("join-error", "");
+  try {
+    const response = await fetch("/v1/join-link", {
+      method: "POST",
+      headers: bearer ? { Authorization: `Bearer ${bearer}` } : {},
+    });
+    const body = await response.json();
+    if (!response.ok) throw new Error(body?.error?.message ?? `answered ${response.status}`);
+    const link = JoinLinkSchema.parse(body);
+    $<HTMLImageElement>("join-qr").src = `data:image/svg+xml;charset=utf-8,${
+      encodeURIComponent(link.svg)
+    }`;
+    const anchor = $<HTMLAnchorElement>("join-link");
+    anchor.href = link.url;
+    anchor.textContent = link.url;
+    $("join-result").hidden = false;
+  } catch (error) {
+    text(
+      "join-error",
+      `No join link: ${error instanceof Error ? error.message : error} (it needs the admin token)`,
+    );
+  }
+}
+
+$("join-create").addEventListener("click", () => void showJoinLink());
 setInterval(tick, 1000);
 void connect();
