@@ -66,7 +66,13 @@ export async function runIngest(
     adminToken: ADMIN,
     enrolmentToken: ENROL,
     linger: 30,
-    args: ["--max-uploads", String(maxUploads)],
+    args: [
+      "--max-uploads",
+      String(maxUploads),
+      // Every simulated client comes from 127.0.0.1: one address, as behind one NAT.
+      "--max-connections-per-address",
+      String(clients + 64),
+    ],
   });
   const stderr = new Response(child.stderr).text();
   try {

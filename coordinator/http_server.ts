@@ -22,7 +22,7 @@ export interface ConnectionLimits {
   keepAliveTimeoutSeconds?: number;
   /** Connections open at once, from everyone. @default 4096 */
   maxConnections?: number;
-  /** Connections open at once from one address. @default 128 */
+  /** Connections open at once from one address (devices behind one NAT share one). @default 256 */
   maxConnectionsPerAddress?: number;
 }
 
@@ -32,7 +32,7 @@ export const CONNECTION_DEFAULTS: Required<ConnectionLimits> = {
   requestTimeoutSeconds: 300,
   keepAliveTimeoutSeconds: 5,
   maxConnections: 4096,
-  maxConnectionsPerAddress: 128,
+  maxConnectionsPerAddress: 256,
 };
 
 /** Options of {@linkcode listen}. */

@@ -60,7 +60,8 @@ Options:
   --max-connections N   connections open at once; more are closed at once (default 4096;
                         keep it under the process's open-file limit, ulimit -n)
   --max-connections-per-address N
-                        connections open at once from one address (default 128)
+                        connections open at once from one address (default 256; raise it
+                        when many devices share one address behind a NAT)
   --rounds N            override rounds.total of every task
   --target-clients N    override rounds.targetClients of every task
   --min-clients N       override rounds.minClients of every task

@@ -93,7 +93,10 @@ Deno.test("the dashboard shows rounds, plots and clients live", async () => {
     const prefix = `${coordinator.publicUrl}/client/?enrol=`;
     assert.ok(link.startsWith(prefix), link);
     assert.ok(
-      await page.$eval("#join-qr", (img) => (img as unknown as { naturalWidth: number }).naturalWidth > 0),
+      await page.$eval(
+        "#join-qr",
+        (img) => (img as unknown as { naturalWidth: number }).naturalWidth > 0,
+      ),
     );
     const enrolled = await fetch(`${coordinator.url}/v1/enrol`, {
       method: "POST",
