@@ -103,11 +103,23 @@ export async function runIngest(
       updateBytes = body.length;
       const begin = performance.now();
       for (let attempt = 0; attempt < 500; attempt++) {
-        const res = await fetch(`${url}/v1/updates`, {
-          method: "POST",
-          headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/octet-stream" },
-          body: body as Uint8Array<ArrayBuffer>,
-        });
+        let res: Response;
+        try {
+          res = await fetch(`${url}/v1/updates`, {
+            method: "POST",
+            headers: {
+              Authorization: `Bearer ${token}`,
+              "Content-Type": "application/octet-stream",
+            },
+            body: body as Uint8Array<ArrayBuffer>,
+          });
+        } catch (error) {
+          // A refusal sent while the body was still going out can close the
+          // connection under it (node:http): retried, as the clients do.
+          if (!(error instanceof TypeError)) throw error;
+          await sleep(1000 * (0.5 + Math.random()));
+          continue;
+        }
         bytesSent += body.length;
         responses[res.status] = (responses[res.status] ?? 0) + 1;
         const answer = await res.text();
