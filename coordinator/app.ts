@@ -4,6 +4,7 @@
  * task, and the admin routes that create, list, pause, resume and stop tasks.
  * @module
  */
+import type { IncomingMessage } from "node:http";
 import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
@@ -397,6 +398,8 @@ export function createApp(registry: TaskRegistry, options: CreateAppOptions = {}
       let received = 0;
       try {
         const bytes = await readBody(c.req.raw, {
+          // Served over node:http (http_server.ts): read its stream directly.
+          incoming: (c.env as { incoming?: IncomingMessage } | undefined)?.incoming,
           maxBytes: federation.maxUpdateBytes(),
           timeoutMs: uploadTimeoutMs,
         });

@@ -7,9 +7,15 @@
  * closed at once; the ones already open keep being served.
  * @module
  */
-import { createServer as createHttpServer, type Server } from "node:http";
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { Socket } from "node:net";
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import { getRequestListener } from "@hono/node-server";
 
 /** Deadlines and bounds on connections; each has a default. */
@@ -35,10 +41,19 @@ export const CONNECTION_DEFAULTS: Required<ConnectionLimits> = {
   maxConnectionsPerAddress: 256,
 };
 
+/** Milliseconds {@linkcode Listener.close} lets requests in flight finish. */
+const CLOSE_GRACE_MS = 500;
+
+/** What the handler gets besides the request: the `node:http` objects behind it. */
+export interface ServerEnv {
+  incoming: IncomingMessage;
+  outgoing: ServerResponse;
+}
+
 /** Options of {@linkcode listen}. */
 export interface ListenOptions {
-  /** The handler (a Hono app's `fetch`). */
-  fetch: (request: Request) => Response | Promise<Response>;
+  /** The handler (a Hono app's `fetch`); `env.incoming` is the `node:http` request behind `request`. */
+  fetch: (request: Request, env: ServerEnv) => Response | Promise<Response>;
   /** Interface to listen on. @default "127.0.0.1" */
   hostname?: string;
   /** Port; 0 picks a free one. @default 0 */
@@ -47,6 +62,8 @@ export interface ListenOptions {
   tls?: { cert: string; key: string };
   /** Deadlines and bounds on connections. */
   limits?: ConnectionLimits;
+  /** Called when a connection is refused by a bound, with the address and the bound's name. */
+  onRefused?: (address: string, bound: "maxConnections" | "maxConnectionsPerAddress") => void;
 }
 
 /** A listening server. */
@@ -60,7 +77,7 @@ export interface Listener {
   connections(): number;
   /** Connections refused by the bounds since the start. */
   refused(): number;
-  /** Stops listening and closes every connection. */
+  /** Stops listening, lets requests in flight finish (half a second at most) and closes every connection. */
   close(): Promise<void>;
 }
 
@@ -84,6 +101,7 @@ export async function listen(options: ListenOptions): Promise<Listener> {
       throw new RangeError(`Cannot listen: ${name} must be a positive number, got ${value}`);
     }
   }
+  if (options.tls) checkCertificate(options.tls);
   const ms = (seconds: number) => Math.round(seconds * 1000);
   const serverOptions = {
     headersTimeout: ms(limits.headersTimeoutSeconds),
@@ -95,7 +113,10 @@ export async function listen(options: ListenOptions): Promise<Listener> {
       Math.min(1000, ms(limits.headersTimeoutSeconds) / 4),
     ),
   };
-  const listener = getRequestListener(options.fetch, { overrideGlobalObjects: false });
+  const listener = getRequestListener(
+    options.fetch as (request: Request, env: unknown) => Response | Promise<Response>,
+    { overrideGlobalObjects: false },
+  );
   const server: Server = options.tls
     ? createHttpsServer(
       { ...serverOptions, cert: options.tls.cert, key: options.tls.key },
@@ -116,6 +137,10 @@ export async function listen(options: ListenOptions): Promise<Listener> {
     if (open.size >= limits.maxConnections || fromAddress >= limits.maxConnectionsPerAddress) {
       refused++;
       socket.destroy();
+      options.onRefused?.(
+        address,
+        open.size >= limits.maxConnections ? "maxConnections" : "maxConnectionsPerAddress",
+      );
       return;
     }
     open.add(socket);
@@ -150,9 +175,57 @@ export async function listen(options: ListenOptions): Promise<Listener> {
     connections: () => open.size,
     refused: () => refused,
     async close() {
+      // Idle connections close now; requests in flight get a moment to finish
+      // (streams such as /v1/events never do), then every socket is closed.
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const socket of open) socket.destroy();
+      server.closeIdleConnections?.();
+      const grace = setTimeout(() => {
+        for (const socket of open) socket.destroy();
+      }, CLOSE_GRACE_MS);
       await closed;
+      clearTimeout(grace);
     },
   };
+}
+
+/**
+ * Checks a certificate and key before serving them: both parse, the key is
+ * the certificate's, and the certificate is valid now. Throws a RangeError
+ * that says which (a mismatched pair would otherwise fail every handshake).
+ *
+ * @example
+ * ```ts
+ * import { checkCertificate } from "./http_server.ts";
+ * import { createDevCertificates } from "./dev_cert.ts";
+ * import assert from "node:assert/strict";
+ * const { ca, server } = await createDevCertificates({ hosts: ["localhost"] });
+ * checkCertificate(server);
+ * assert.throws(() => checkCertificate({ cert: server.cert, key: ca.key }), /not the certificate's/);
+ * ```
+ */
+export function checkCertificate(tls: { cert: string; key: string }, now = new Date()): void {
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(tls.cert);
+  } catch (error) {
+    throw new RangeError(`Cannot serve HTTPS: the certificate does not parse (${error})`);
+  }
+  let key;
+  try {
+    key = createPrivateKey(tls.key);
+  } catch (error) {
+    throw new RangeError(`Cannot serve HTTPS: the private key does not parse (${error})`);
+  }
+  if (!cert.checkPrivateKey(key)) {
+    throw new RangeError(
+      `Cannot serve HTTPS: the private key is not the certificate's (${
+        cert.subject.replace(/\n/g, ", ")
+      })`,
+    );
+  }
+  if (now < new Date(cert.validFrom) || now > new Date(cert.validTo)) {
+    throw new RangeError(
+      `Cannot serve HTTPS: the certificate is valid from ${cert.validFrom} to ${cert.validTo}, not now`,
+    );
+  }
 }

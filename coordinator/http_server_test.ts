@@ -5,7 +5,7 @@
 // addresses (127.0.0.x), as from several hosts.
 import assert from "node:assert/strict";
 import net from "node:net";
-import { listen } from "./http_server.ts";
+import { checkCertificate, listen } from "./http_server.ts";
 import { createDevCertificates } from "./dev_cert.ts";
 
 /** A raw socket from `from` that sends `text`; resolves `closed` when the server closes it. */
@@ -123,4 +123,14 @@ Deno.test("HTTPS: a client trusting the CA is served; bad limits are refused", a
     listen({ fetch: () => new Response(), limits: { maxConnections: 0 } }),
     /maxConnections must be a positive number/,
   );
+  // A key that is not the certificate's, or a certificate out of date, is refused before listening.
+  await assert.rejects(
+    listen({ fetch: () => new Response(), tls: { cert: pair.cert, key: ca.key } }),
+    /the private key is not the certificate's/,
+  );
+  assert.throws(
+    () => checkCertificate(pair, new Date(Date.now() + 400 * 86_400_000)),
+    /valid from .* to .*, not now/,
+  );
+  assert.throws(() => checkCertificate({ cert: "junk", key: pair.key }), /does not parse/);
 });

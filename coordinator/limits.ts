@@ -4,6 +4,7 @@
  * time, and a total).
  * @module
  */
+import type { IncomingMessage } from "node:http";
 import { ApiError } from "./errors.ts";
 
 /** Options of {@linkcode RateLimiter}. */
@@ -176,7 +177,9 @@ export class UploadGate {
  * Reads a request body whole within `timeoutMs` and `maxBytes` (`what` names the
  * action in messages, "accept update" by default): 408 when it
  * arrives too slowly, 413 when it grows past the limit (whatever
- * Content-Length said).
+ * Content-Length said). Given the `node:http` request behind it (`incoming`),
+ * it reads that stream's chunks straight into one buffer, without the web
+ * stream around them.
  *
  * @example
  * ```ts
@@ -188,7 +191,7 @@ export class UploadGate {
  */
 export async function readBody(
   request: Request,
-  options: { maxBytes: number; timeoutMs: number; what?: string },
+  options: { maxBytes: number; timeoutMs: number; what?: string; incoming?: IncomingMessage },
 ): Promise<Uint8Array> {
   const { maxBytes, timeoutMs, what = "accept update" } = options;
   const length = request.headers.get("Content-Length");
@@ -199,6 +202,7 @@ export async function readBody(
       `Cannot ${what}: body exceeds ${maxBytes} bytes`,
     );
   }
+  if (options.incoming) return await readIncoming(options.incoming, { ...options, what, length });
   if (!request.body) return new Uint8Array(0);
   const reader = request.body.getReader();
   // With a Content-Length, chunks go straight into one buffer of that size.
@@ -266,4 +270,80 @@ export async function readBody(
     offset += chunk.byteLength;
   }
   return out;
+}
+
+/**
+ * {@linkcode readBody} from a `node:http` request: its chunks go into one
+ * buffer of the declared length (grown when a body has none, or lies).
+ */
+function readIncoming(
+  incoming: IncomingMessage,
+  options: { maxBytes: number; timeoutMs: number; what: string; length: string | null },
+): Promise<Uint8Array> {
+  const { maxBytes, timeoutMs, what, length } = options;
+  const declared = length !== null && /^\d+$/.test(length) ? Number(length) : null;
+  let buffer = new Uint8Array(declared ?? 64 * 1024);
+  let total = 0;
+  return new Promise<Uint8Array>((resolve, reject) => {
+    const done = (error: ApiError | null) => {
+      clearTimeout(timer);
+      incoming.off("data", onData);
+      incoming.off("end", onEnd);
+      incoming.off("error", onError);
+      incoming.off("close", onClose);
+      if (error) {
+        incoming.resume(); // what is left is not wanted
+        reject(error);
+      } else resolve(total === buffer.length ? buffer : buffer.subarray(0, total));
+    };
+    const onData = (chunk: Uint8Array) => {
+      if (total + chunk.byteLength > maxBytes) {
+        done(
+          new ApiError(413, "payload_too_large", `Cannot ${what}: body exceeds ${maxBytes} bytes`),
+        );
+        return;
+      }
+      if (total + chunk.byteLength > buffer.length) {
+        const grown = new Uint8Array(
+          Math.min(maxBytes, Math.max(2 * buffer.length, total + chunk.byteLength)),
+        );
+        grown.set(buffer.subarray(0, total));
+        buffer = grown;
+      }
+      buffer.set(chunk, total);
+      total += chunk.byteLength;
+    };
+    const onEnd = () => done(null);
+    const cut = (reason: string) =>
+      done(
+        new ApiError(
+          400,
+          "incomplete_body",
+          `Cannot ${what}: the body ended after ${total} bytes (${reason})`,
+        ),
+      );
+    const onError = (error: Error) => cut(error.message);
+    const onClose = () => {
+      if (!incoming.readableEnded) cut("the connection closed");
+    };
+    const timer = setTimeout(
+      () =>
+        done(
+          new ApiError(
+            408,
+            "request_timeout",
+            `Cannot ${what}: the body did not arrive within ${timeoutMs / 1000} s`,
+          ),
+        ),
+      timeoutMs,
+    );
+    if (incoming.readableEnded) {
+      done(null);
+      return;
+    }
+    incoming.on("data", onData);
+    incoming.on("end", onEnd);
+    incoming.on("error", onError);
+    incoming.on("close", onClose);
+  });
 }

@@ -178,3 +178,66 @@ Deno.test("open mode: concurrent uploads from one address are not taken for one 
   assert.deepEqual(answers.map((r) => r.status), [202, 202]);
   assert.equal(federation.status().received, 2);
 });
+
+Deno.test("readBody from a node:http request: declared or chunked bodies whole, 413 past the bound, 408 when slow, 400 when cut", async () => {
+  const { listen } = await import("./http_server.ts");
+  const net = await import("node:net");
+  const outcomes: string[] = [];
+  const server = await listen({
+    fetch: async (request, env) => {
+      try {
+        const bytes = await readBody(request, {
+          maxBytes: 1000,
+          timeoutMs: 500,
+          incoming: env.incoming,
+        });
+        outcomes.push(`read ${bytes.length} ${bytes.reduce((a, b) => a + b, 0)}`);
+        return new Response(String(bytes.length));
+      } catch (error) {
+        const { status, code } = error as { status: number; code: string };
+        outcomes.push(`${status} ${code}`);
+        return new Response(code, { status });
+      }
+    },
+  });
+  const url = `http://127.0.0.1:${server.port}/`;
+  try {
+    const declared = await fetch(url, { method: "POST", body: new Uint8Array(100).fill(1) });
+    assert.equal(await declared.text(), "100");
+    // Chunked (no Content-Length), in pieces.
+    const pieces = (n: number) =>
+      new ReadableStream<Uint8Array>({
+        start(controller) {
+          for (let i = 0; i < n; i++) controller.enqueue(new Uint8Array(150).fill(2));
+          controller.close();
+        },
+      });
+    const chunked = await fetch(url, { method: "POST", body: pieces(4) });
+    assert.equal(await chunked.text(), "600");
+    const tooLarge = await fetch(url, { method: "POST", body: pieces(10) }).catch(() => null);
+    await tooLarge?.body?.cancel();
+    // Slow: 10 of 100 declared bytes, then nothing.
+    const slow = net.connect({ host: "127.0.0.1", port: server.port });
+    slow.on("error", () => {});
+    slow.write("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789");
+    await new Promise((resolve) => setTimeout(resolve, 900));
+    slow.destroy();
+    // Cut: 10 of 100 declared bytes, then the connection closes.
+    const cut = net.connect({ host: "127.0.0.1", port: server.port });
+    cut.on("error", () => {});
+    cut.write(
+      "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789",
+      () => setTimeout(() => cut.destroy(), 100),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.deepEqual(outcomes, [
+      "read 100 100",
+      "read 600 1200",
+      "413 payload_too_large",
+      "408 request_timeout",
+      "400 incomplete_body",
+    ]);
+  } finally {
+    await server.close();
+  }
+});

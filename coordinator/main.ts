@@ -19,9 +19,9 @@ import { startCoordinator } from "./serve.ts";
 import { createLogger, LOG_LEVELS, type LogLevel } from "./log.ts";
 import { connectUpstream } from "./edge.ts";
 import { CLIENT_PAGE_DIR } from "./client_page.ts";
-import { CONNECTION_DEFAULTS } from "./http_server.ts";
+import { listenFlags, logRefusals } from "./_listen_flags.ts";
 import { joinLink, qrTerminal } from "./join_link.ts";
-import { isLoopback, parsePublicUrl } from "./public_url.ts";
+import { isLoopback } from "./public_url.ts";
 import { fetchTrusting, readTrustedCa } from "../client/trust.ts";
 
 const HELP = `Usage: deno task coordinator [options]
@@ -275,71 +275,8 @@ if (args.insecure && (adminToken || standingEnrolment)) {
   fail("--insecure turns tokens off: do not give --admin-token or --enrolment-token with it");
 }
 const rate = numberFlag("rate", args.rate, 50, { min: 0.01 });
-const tlsCert = args["tls-cert"] ?? Deno.env.get("FL_TLS_CERT");
-const tlsKey = args["tls-key"] ?? Deno.env.get("FL_TLS_KEY");
-if (!tlsCert !== !tlsKey) fail("give --tls-cert and --tls-key together");
-let tls: { cert: string; key: string } | undefined;
-if (tlsCert && tlsKey) {
-  const read = async (flag: string, file: string, kind: RegExp) => {
-    const text = await Deno.readTextFile(file).catch((error) =>
-      fail(`--${flag} ${file}: ${error.message}`)
-    );
-    if (!kind.test(text)) {
-      fail(`--${flag} ${file}: not a PEM file (no ${kind.source.replace(/\\/g, "")} block)`);
-    }
-    return text;
-  };
-  tls = {
-    cert: await read("tls-cert", tlsCert, /-----BEGIN CERTIFICATE-----/),
-    key: await read("tls-key", tlsKey, /-----BEGIN [A-Z ]*PRIVATE KEY-----/),
-  };
-}
-let publicUrl: string | undefined;
-const publicUrlFlag = args["public-url"] ?? Deno.env.get("FL_PUBLIC_URL");
-if (publicUrlFlag) {
-  try {
-    publicUrl = parsePublicUrl(publicUrlFlag);
-  } catch (error) {
-    fail(`--public-url: ${(error as Error).message}`);
-  }
-}
 const uploadTimeout = numberFlag("upload-timeout", args["upload-timeout"], 120, { min: 1 });
-const headerTimeout = numberFlag(
-  "header-timeout",
-  args["header-timeout"],
-  CONNECTION_DEFAULTS.headersTimeoutSeconds,
-  { min: 0.1 },
-);
-const connections = {
-  headersTimeoutSeconds: headerTimeout,
-  requestTimeoutSeconds: numberFlag(
-    "request-timeout",
-    args["request-timeout"],
-    Math.max(CONNECTION_DEFAULTS.requestTimeoutSeconds, headerTimeout + 60 + uploadTimeout),
-    { min: headerTimeout },
-  ),
-  keepAliveTimeoutSeconds: numberFlag(
-    "keep-alive-timeout",
-    args["keep-alive-timeout"],
-    CONNECTION_DEFAULTS.keepAliveTimeoutSeconds,
-    { min: 0.1 },
-  ),
-  maxConnections: numberFlag(
-    "max-connections",
-    args["max-connections"],
-    CONNECTION_DEFAULTS.maxConnections,
-    {
-      min: 1,
-      integer: true,
-    },
-  ),
-  maxConnectionsPerAddress: numberFlag(
-    "max-connections-per-address",
-    args["max-connections-per-address"],
-    CONNECTION_DEFAULTS.maxConnectionsPerAddress,
-    { min: 1, integer: true },
-  ),
-};
+const { tls, publicUrl, connections } = await listenFlags(args, { uploadTimeout });
 const coordinator = await startCoordinator({
   tasks,
   runDir,
@@ -363,6 +300,7 @@ const coordinator = await startCoordinator({
   tls,
   publicUrl,
   connections,
+  onConnectionRefused: logRefusals(log, connections),
   keepUpdates: args["keep-updates"] ?? false,
   onRound: (taskId, m) =>
     log.info(

@@ -10,8 +10,13 @@ import type { Federation } from "./federation.ts";
 import { type LoadedTask, resolveTaskFile } from "./load_task.ts";
 import { TaskRegistry } from "./registry.ts";
 import { StateStore } from "./state_store.ts";
-import { type ConnectionLimits, listen } from "./http_server.ts";
-import { defaultPublicUrl } from "./public_url.ts";
+import {
+  checkCertificate,
+  type ConnectionLimits,
+  listen,
+  type ListenOptions,
+} from "./http_server.ts";
+import { defaultPublicUrl, parsePublicUrl } from "./public_url.ts";
 
 /** Options of {@linkcode startCoordinator}. */
 export interface StartCoordinatorOptions {
@@ -47,6 +52,8 @@ export interface StartCoordinatorOptions {
   publicUrl?: string;
   /** Deadlines and bounds on connections. @default see ConnectionLimits */
   connections?: ConnectionLimits;
+  /** Called when a bound on connections refuses one (see ListenOptions.onRefused). */
+  onConnectionRefused?: ListenOptions["onRefused"];
   /** Called with each round's metrics of each task. */
   onRound?: (taskId: string, metrics: RoundMetrics) => void;
   /** Keep a copy of every accepted update under `<runDir>/<task>/updates/`. @default false */
@@ -90,6 +97,9 @@ export interface Coordinator {
  * ```
  */
 export async function startCoordinator(options: StartCoordinatorOptions): Promise<Coordinator> {
+  // What can be refused is refused before anything is opened.
+  let publicUrl = options.publicUrl === undefined ? undefined : parsePublicUrl(options.publicUrl);
+  if (options.tls) checkCertificate(options.tls);
   await startBackend("wasm");
   const store = options.runDir ? StateStore.open(options.runDir) : null;
   const resumed = store?.hasTasks() ?? false;
@@ -125,7 +135,6 @@ export async function startCoordinator(options: StartCoordinatorOptions): Promis
   }
   const hostname = options.hostname ?? "127.0.0.1";
   const protocol = options.tls ? "https" : "http";
-  let publicUrl: string | undefined = options.publicUrl?.replace(/\/+$/, "");
   const app = createApp(registry, {
     auth,
     limits: options.limits,
@@ -140,6 +149,7 @@ export async function startCoordinator(options: StartCoordinatorOptions): Promis
       port: options.port ?? 0,
       tls: options.tls,
       limits: options.connections,
+      onRefused: options.onConnectionRefused,
     });
   } catch (error) {
     await registry.close();
