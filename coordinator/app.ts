@@ -4,7 +4,7 @@
  * task, and the admin routes that create, list, pause, resume and stop tasks.
  * @module
  */
-import type { IncomingMessage } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
@@ -382,13 +382,18 @@ export function createApp(registry: TaskRegistry, options: CreateAppOptions = {}
       }
       const clientId = actingAs(principal, undefined);
       const taskId = federation.task.id;
+      // Served over node:http (http_server.ts): the body is read from its stream,
+      // and a client that goes away while waiting leaves the upload queue.
+      const env = c.env as { incoming?: IncomingMessage; outgoing?: ServerResponse } | undefined;
+      const gone = new AbortController();
+      env?.outgoing?.once("close", () => gone.abort());
       // One upload per client at a time, and a bound on all of them.
       let release: () => void;
       try {
         // One at a time per authenticated client; in open mode a request has no
         // identity before its body is read (clients may share an address), so
         // only the total bound applies.
-        release = await uploads.acquire(clientId ?? `request:${++anonymousUploads}`);
+        release = await uploads.acquire(clientId ?? `request:${++anonymousUploads}`, gone.signal);
       } catch (error) {
         // Refused before reading: the body is not wanted, do not buffer it.
         await c.req.raw.body?.cancel().catch(() => {});
@@ -398,8 +403,7 @@ export function createApp(registry: TaskRegistry, options: CreateAppOptions = {}
       let received = 0;
       try {
         const bytes = await readBody(c.req.raw, {
-          // Served over node:http (http_server.ts): read its stream directly.
-          incoming: (c.env as { incoming?: IncomingMessage } | undefined)?.incoming,
+          incoming: env?.incoming,
           maxBytes: federation.maxUpdateBytes(),
           timeoutMs: uploadTimeoutMs,
         });

@@ -121,8 +121,12 @@ export class UploadGate {
     return this.#count;
   }
 
-  /** Admits an upload of `key` (at once or in turn); call the returned function when it is done. */
-  async acquire(key: string): Promise<() => void> {
+  /**
+   * Admits an upload of `key` (at once or in turn); call the returned function
+   * when it is done. An upload whose `signal` aborts while it waits (its
+   * client has gone) leaves the queue at once.
+   */
+  async acquire(key: string, signal?: AbortSignal): Promise<() => void> {
     if (this.#active.has(key)) {
       throw new ApiError(
         429,
@@ -141,19 +145,29 @@ export class UploadGate {
     if (this.#count >= this.max) {
       if (this.#waiting.length >= this.#queue) throw busy();
       this.#active.add(key);
-      const admitted = await new Promise<boolean>((resolve) => {
+      const admitted = await new Promise<"turn" | "timeout" | "gone">((resolve) => {
+        const leave = (why: "timeout" | "gone") => {
+          clearTimeout(timer);
+          signal?.removeEventListener("abort", onAbort);
+          this.#waiting = this.#waiting.filter((w) => w !== turn);
+          resolve(why);
+        };
+        const onAbort = () => leave("gone");
         const turn = () => {
           clearTimeout(timer);
-          resolve(true);
+          signal?.removeEventListener("abort", onAbort);
+          resolve("turn");
         };
-        const timer = setTimeout(() => {
-          this.#waiting = this.#waiting.filter((w) => w !== turn);
-          resolve(false);
-        }, this.#waitMs);
+        const timer = setTimeout(() => leave("timeout"), this.#waitMs);
         this.#waiting.push(turn);
+        if (signal?.aborted) onAbort();
+        else signal?.addEventListener("abort", onAbort, { once: true });
       });
-      if (!admitted) {
+      if (admitted !== "turn") {
         this.#active.delete(key);
+        if (admitted === "gone") {
+          throw new ApiError(400, "incomplete_body", "Cannot accept update: the client went away");
+        }
         throw busy();
       }
     } else {
@@ -339,6 +353,11 @@ function readIncoming(
     );
     if (incoming.readableEnded) {
       done(null);
+      return;
+    }
+    // Closed before its turn came (a deadline, or the client left): nothing more will arrive.
+    if (incoming.destroyed || incoming.errored) {
+      cut("the connection closed");
       return;
     }
     incoming.on("data", onData);

@@ -241,3 +241,19 @@ Deno.test("readBody from a node:http request: declared or chunked bodies whole, 
     await server.close();
   }
 });
+
+Deno.test("an upload whose client goes away leaves the queue at once, and its key is free again", async () => {
+  const gate = new UploadGate({ max: 1, queue: 4, waitMs: 60_000 });
+  const first = await gate.acquire("a");
+  const gone = new AbortController();
+  const waiting = gate.acquire("b", gone.signal);
+  const behind = gate.acquire("c");
+  gone.abort();
+  await assert.rejects(waiting, /the client went away/);
+  // "b" may upload again (no "in flight" refusal), and "c" still gets the slot first.
+  const again = gate.acquire("b");
+  first();
+  (await behind)();
+  (await again)();
+  assert.equal(gate.inFlight, 0);
+});
