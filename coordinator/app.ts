@@ -14,7 +14,7 @@ import { streamSSE } from "hono/streaming";
 import { Auth, type Principal } from "./auth.ts";
 import { clientPage, dashboardPage } from "./client_page.ts";
 import { docsPage } from "./docs_page.ts";
-import { joinLink, qrSvg } from "./join_link.ts";
+import { enrolmentRoutes, smallJson } from "./_enrolment_routes.ts";
 import { createMetrics } from "./metrics.ts";
 import { openApiDocument } from "./openapi.ts";
 import { ApiError } from "./errors.ts";
@@ -22,7 +22,7 @@ import { RateLimiter, readBody, UploadGate } from "./limits.ts";
 import type { Federation } from "./federation.ts";
 import { resolveTaskFile, TaskFileError } from "./load_task.ts";
 import type { TaskRegistry } from "./registry.ts";
-import { EnrolRequestSchema, FailureReportSchema, formatZodError } from "../shared/schemas.ts";
+import { FailureReportSchema, formatZodError } from "../shared/schemas.ts";
 
 /** Options of {@linkcode createApp}. */
 export interface CreateAppOptions {
@@ -201,64 +201,8 @@ export function createApp(registry: TaskRegistry, options: CreateAppOptions = {}
   app.route("/client", clientPage({ registry, dir: options.clientPageDir }));
   app.get("/", dashboardPage(options.clientPageDir));
 
-  // Enrolment and clients' tokens.
-  const smallJson = async (
-    c: Context,
-    what: string,
-    code: "bad_request" | "invalid_failure" = "bad_request",
-  ): Promise<Record<string, unknown>> => {
-    const text = await readBody(c.req.raw, { maxBytes: 16 * 1024, timeoutMs: 10_000, what });
-    if (text.length === 0) return {};
-    try {
-      const value = JSON.parse(new TextDecoder().decode(text));
-      if (value && typeof value === "object" && !Array.isArray(value)) return value;
-    } catch {
-      // answered below
-    }
-    throw new ApiError(400, code, `Cannot ${what}: the body is not JSON, or not an object`);
-  };
-  const optionalId = (body: Record<string, unknown>, what: string): string | undefined => {
-    const parsed = EnrolRequestSchema.safeParse(body);
-    if (!parsed.success) {
-      throw new ApiError(400, "bad_request", `Cannot ${what}: ${formatZodError(parsed.error)}`);
-    }
-    return parsed.data.clientId;
-  };
-  app.post("/v1/enrol", async (c) => {
-    const body = await smallJson(c, "enrol");
-    return c.json(
-      auth.enrol(c.req.header("Authorization"), { clientId: optionalId(body, "enrol") }),
-      201,
-    );
-  });
-  app.post("/v1/enrolment-tokens", (c) => {
-    who(c, "admin");
-    return c.json({ token: auth.createEnrolmentToken() }, 201);
-  });
-  app.post("/v1/join-link", async (c) => {
-    who(c, "admin");
-    const token = auth.isOpen ? "" : auth.createEnrolmentToken();
-    const url = joinLink(options.publicUrl?.() ?? new URL(c.req.url).origin, token);
-    return c.json({ url, token, svg: await qrSvg(url) }, 201);
-  });
-  app.get("/v1/clients", (c) => {
-    who(c, "admin");
-    return c.json({ clients: auth.clients() });
-  });
-  app.post("/v1/clients", async (c) => {
-    who(c, "admin");
-    const body = await smallJson(c, "enrol");
-    const clientId = optionalId(body, "enrol");
-    if (clientId === undefined) {
-      throw new ApiError(400, "bad_request", "Cannot enrol: clientId is required");
-    }
-    return c.json(auth.issue(clientId), 201);
-  });
-  app.post("/v1/clients/:clientId/revoke", (c) => {
-    who(c, "admin");
-    auth.revoke(c.req.param("clientId"));
-    return c.json({ clientId: c.req.param("clientId"), revoked: true });
-  });
+  // Enrolment, clients' tokens and join links.
+  enrolmentRoutes(app, { auth, who, publicUrl: options.publicUrl });
 
   // Admin: tasks.
   app.get("/v1/tasks", (c) => {
@@ -354,7 +298,7 @@ export function createApp(registry: TaskRegistry, options: CreateAppOptions = {}
       `${prefix}/failures`,
       async (c) => {
         const principal = who(c, "client");
-        const body = await smallJson(c, "record failure", "invalid_failure");
+        const body = await smallJson(c.req.raw, "record failure", "invalid_failure");
         const report = FailureReportSchema.safeParse(body);
         if (!report.success) {
           throw new ApiError(
