@@ -54,3 +54,43 @@ Deno.test("--log-format json writes JSON lines, one per round with its metrics",
     await Deno.remove(runDir, { recursive: true });
   }
 });
+
+Deno.test("plain HTTP on every interface warns at start; --public-url names the join and dashboard links", async () => {
+  const start = async (args: string[]) => {
+    const runDir = await Deno.makeTempDir({ prefix: "log-start-" });
+    const port = freePort();
+    const child = spawnCoordinator({
+      taskFile: "mnist-mlp",
+      runDir,
+      port,
+      adminToken: "adm_log_test_0123456789abcdef",
+      enrolmentToken: "enr_log_test_0123456789abcdef",
+      linger: 0,
+      args,
+      stdout: "piped",
+    });
+    try {
+      assert.ok(await waitUntilUp(`http://127.0.0.1:${port}`, child));
+    } finally {
+      child.kill("SIGINT");
+    }
+    const output = await child.output();
+    await Deno.remove(runDir, { recursive: true });
+    const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+    return { port, stdout: decode(output.stdout), stderr: decode(output.stderr) };
+  };
+  // Listening on every interface (no traffic leaves the machine: the test only reads the log).
+  const open = await start(["--host", "0.0.0.0"]);
+  assert.match(
+    open.stderr,
+    /PLAIN HTTP on 0\.0\.0\.0: tokens and updates cross the network in clear text/,
+  );
+  assert.match(open.stderr, /--tls-cert FILE --tls-key FILE/);
+  const loopback = await start(["--public-url", "https://fl.example.org:8443"]);
+  assert.doesNotMatch(loopback.stderr, /PLAIN HTTP/);
+  assert.match(
+    loopback.stdout,
+    /browser clients join at https:\/\/fl\.example\.org:8443\/client\/\?enrol=enr_log_test_0123456789abcdef/,
+  );
+  assert.match(loopback.stdout, /dashboard at https:\/\/fl\.example\.org:8443\//);
+});
