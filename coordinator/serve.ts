@@ -10,12 +10,7 @@ import type { Federation } from "./federation.ts";
 import { type LoadedTask, resolveTaskFile } from "./load_task.ts";
 import { TaskRegistry } from "./registry.ts";
 import { StateStore } from "./state_store.ts";
-import {
-  checkCertificate,
-  type ConnectionLimits,
-  listen,
-  type ListenOptions,
-} from "./http_server.ts";
+import { type ConnectionLimits, listen, type ListenOptions } from "./http_server.ts";
 import { defaultPublicUrl, parsePublicUrl } from "./public_url.ts";
 
 /** Options of {@linkcode startCoordinator}. */
@@ -97,9 +92,8 @@ export interface Coordinator {
  * ```
  */
 export async function startCoordinator(options: StartCoordinatorOptions): Promise<Coordinator> {
-  // What can be refused is refused before anything is opened.
+  // A bad public URL is refused before anything is opened (listen checks the certificate).
   let publicUrl = options.publicUrl === undefined ? undefined : parsePublicUrl(options.publicUrl);
-  if (options.tls) checkCertificate(options.tls);
   await startBackend("wasm");
   const store = options.runDir ? StateStore.open(options.runDir) : null;
   const resumed = store?.hasTasks() ?? false;

@@ -84,6 +84,16 @@ async function runRound(s: Scenario, seed: number) {
   };
 }
 
+/** The coordinator's unmasking of a round, from what it collected. */
+const unmaskRound = (r: Awaited<ReturnType<typeof runRound>>, revealed = r.revealed) =>
+  unmask({
+    params: r.params,
+    keys: r.shared,
+    graph: r.graph,
+    maskedInputs: r.maskedInputs,
+    revealed,
+  });
+
 Deno.test("the coordinator gets exactly the survivors' sum, with clients dropping at every stage", async () => {
   const scenarios: Scenario[] = [
     { n: 3, threshold: 2, degree: 2 },
@@ -95,13 +105,7 @@ Deno.test("the coordinator gets exactly the survivors' sum, with clients droppin
   ];
   for (const [i, s] of scenarios.entries()) {
     const r = await runRound(s, 100 + i);
-    const { sum, survivors } = await unmask({
-      params: r.params,
-      keys: r.shared,
-      graph: r.graph,
-      maskedInputs: r.maskedInputs,
-      revealed: r.revealed,
-    });
+    const { sum, survivors } = await unmaskRound(r);
     assert.deepEqual(sum, r.expected, `scenario ${i}`);
     assert.deepEqual(survivors, [...r.survivors].sort());
     // One masked input tells nothing of its input: it differs from it almost everywhere.
@@ -123,13 +127,7 @@ Deno.test("with fewer survivors than the threshold the round fails and no client
   }
   // ... and the coordinator cannot unmask from too few inputs.
   await assert.rejects(
-    unmask({
-      params: r.params,
-      keys: r.shared,
-      graph: r.graph,
-      maskedInputs: r.maskedInputs,
-      revealed: [],
-    }),
+    unmaskRound(r, []),
     (error) =>
       error instanceof UnmaskError &&
       /4 clients sent their input, fewer than the threshold 5/.test(error.message),
@@ -139,13 +137,7 @@ Deno.test("with fewer survivors than the threshold the round fails and no client
 Deno.test("too few revealed shares fail cleanly; a client never reveals both shares of one neighbour", async () => {
   const r = await runRound({ n: 8, threshold: 6, degree: 7, afterInput: 3 }, 9);
   await assert.rejects(
-    unmask({
-      params: r.params,
-      keys: r.shared,
-      graph: r.graph,
-      maskedInputs: r.maskedInputs,
-      revealed: r.revealed,
-    }),
+    unmaskRound(r),
     /fewer than the threshold 6/,
   );
   const fresh = await runRound({ n: 4, threshold: 2, degree: 3, noReveal: true }, 10);
