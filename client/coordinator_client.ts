@@ -17,6 +17,12 @@ import {
   type UpdateCodec,
 } from "../shared/schemas.ts";
 import { certificateError } from "./certificate_error.ts";
+import {
+  type SecureAccepted,
+  SecureAcceptedSchema,
+  type SecureState,
+  SecureStateSchema,
+} from "../shared/secagg/wire.ts";
 
 /** Options of {@linkcode CoordinatorClient}. */
 export interface CoordinatorClientOptions {
@@ -230,6 +236,36 @@ export class CoordinatorClient {
     return await this.postUpdate(encodeUpdateBody(delta, info, options));
   }
 
+  /** The secure-aggregation endpoints (a task with `secureAggregation`). */
+  get secure(): SecureCalls {
+    const json = (body: unknown): RequestInit => ({
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    return {
+      state: async (clientId) =>
+        SecureStateSchema.parse(
+          await (await this.#request(`/v1/secagg?clientId=${encodeURIComponent(clientId)}`))
+            .json(),
+        ),
+      post: async (stage, body) =>
+        SecureAcceptedSchema.parse(
+          await (await this.#request(`/v1/secagg/${stage}`, json(body))).json(),
+        ),
+      input: async (clientId, round, input) => {
+        const bytes = new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
+        const query = `?clientId=${encodeURIComponent(clientId)}&round=${round}`;
+        const response = await this.#request(`/v1/secagg/input${query}`, {
+          method: "POST",
+          headers: { "Content-Type": "application/octet-stream" },
+          body: bytes as Uint8Array<ArrayBuffer>,
+        });
+        return SecureAcceptedSchema.parse(await response.json());
+      },
+    };
+  }
+
   /**
    * POST /v1/updates with an encoded update. Resending the same bytes after a
    * lost answer is safe: the coordinator answers as the first time.
@@ -242,6 +278,16 @@ export class CoordinatorClient {
     });
     return UpdateAcceptedSchema.parse(await response.json());
   }
+}
+
+/** What the secure-aggregation calls of {@linkcode CoordinatorClient} send and get. */
+export interface SecureCalls {
+  /** GET /v1/secagg: the open secure round as `clientId` sees it. */
+  state(clientId: string): Promise<SecureState>;
+  /** POST /v1/secagg/keys, /shares or /reveal with a JSON body. */
+  post(stage: "keys" | "shares" | "reveal", body: Record<string, unknown>): Promise<SecureAccepted>;
+  /** POST /v1/secagg/input: the masked input, little-endian uint32 values. */
+  input(clientId: string, round: number, input: Uint32Array): Promise<SecureAccepted>;
 }
 
 /**

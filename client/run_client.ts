@@ -19,12 +19,22 @@ import { ErrorFeedback } from "../shared/codec.ts";
 import { LocalTrainer, type StepProgress, type TrainResult } from "./trainer.ts";
 import { Evaluator } from "../shared/evaluate.ts";
 import { describeRuntime } from "../shared/runtime.ts";
+import { secureSubmit } from "./secure_submit.ts";
 
 /** What a client reports while it runs. */
 export type ClientEvent =
   | { kind: "joined"; task: TaskResponse }
   | { kind: "step"; round: number; progress: StepProgress }
-  | { kind: "sent"; round: number; result: TrainResult; received: number; targetClients: number }
+  | {
+    kind: "sent";
+    round: number;
+    result: TrainResult;
+    /** Updates in so far; a secure round: the survivors among this client's neighbours. */
+    received: number;
+    targetClients: number;
+    /** Sent as a masked input (secure aggregation) and summed. */
+    secure?: boolean;
+  }
   | { kind: "rejected"; round: number; status: number; message: string }
   | { kind: "retry"; message: string; delayMs: number }
   | { kind: "finished" };
@@ -64,6 +74,8 @@ export interface RunClientOptions {
   stepDelayMs?: number;
   /** Called on each event. */
   onEvent?: (event: ClientEvent) => void;
+  /** Called with each round's plain delta before it is sent (a client's own record, e.g. for audits). */
+  onDelta?: (round: number, delta: Map<string, Float32Tensor>) => void;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -155,9 +167,9 @@ export async function runClient(options: RunClientOptions): Promise<void> {
       writeWeights(model, global.weights);
       // Federated evaluation: the global model on this client's labeled rows.
       const evaluation = await evaluationFields(task.training, evaluator, model);
-      let result;
+      let trained;
       try {
-        result = await trainer.train(task.training, {
+        trained = await trainer.train(task.training, {
           round: global.round,
           onStep: (progress) => onEvent?.({ kind: "step", round: global.round, progress }),
           stepDelayMs: options.stepDelayMs,
@@ -174,6 +186,36 @@ export async function runClient(options: RunClientOptions): Promise<void> {
         global.weights,
       );
       lastRound = global.round;
+      options.onDelta?.(global.round, delta);
+      if (task.secureAggregation) {
+        const result = await secureSubmit({
+          api: api.secure,
+          clientId,
+          task,
+          round: global.round,
+          // The weight FedAvg gives the update (as the coordinator's clientWeight).
+          input: {
+            delta: task.weights.map((w) => delta.get(w.name)!.data),
+            weight: counts.numLabeled + task.aggregation.unlabeledWeight * counts.numUnlabeled,
+            ...counts,
+          },
+          retrying,
+          pollMs,
+        });
+        onEvent?.(
+          result.kind === "done"
+            ? {
+              kind: "sent",
+              round: global.round,
+              result: trained,
+              received: result.survivors,
+              targetClients: task.rounds.targetClients,
+              secure: true,
+            }
+            : { kind: "rejected", round: global.round, status: 409, message: result.reason },
+        );
+        continue;
+      }
       // Encoded once (error feedback moves on), resent as the same bytes.
       const body = encodeUpdateBody(delta, {
         round: global.round,
@@ -183,9 +225,9 @@ export async function runClient(options: RunClientOptions): Promise<void> {
         backend: options.backend ?? "wasm",
         ...(options.device ? { device: options.device } : {}),
         runtime: options.runtime ?? describeRuntime(),
-        loss: result.loss,
-        ce: result.ce,
-        kl: result.kl,
+        loss: trained.loss,
+        ce: trained.ce,
+        kl: trained.kl,
         ...evaluation,
       }, { codec: task.codec, feedback });
       try {
@@ -193,7 +235,7 @@ export async function runClient(options: RunClientOptions): Promise<void> {
         onEvent?.({
           kind: "sent",
           round: global.round,
-          result,
+          result: trained,
           received: accepted.received,
           targetClients: accepted.targetClients,
         });

@@ -15,6 +15,7 @@ import { Auth, type Principal } from "./auth.ts";
 import { clientPage, dashboardPage } from "./client_page.ts";
 import { docsPage } from "./docs_page.ts";
 import { enrolmentRoutes, smallJson } from "./_enrolment_routes.ts";
+import { secureRoutes } from "./_secure_routes.ts";
 import { createMetrics } from "./metrics.ts";
 import { openApiDocument } from "./openapi.ts";
 import { ApiError } from "./errors.ts";
@@ -256,6 +257,15 @@ export function createApp(registry: TaskRegistry, options: CreateAppOptions = {}
       return c.json(federation.status());
     });
   }
+
+  secureRoutes(app, {
+    prefixes: ["/v1/tasks/:taskId", "/v1"],
+    task: (c) => registry.get(c.req.param("taskId")),
+    who,
+    actingAs,
+    uploads,
+    uploadTimeoutMs,
+  });
 
   // The task routes, for a named task and for the default one.
   for (const prefix of ["/v1/tasks/:taskId", "/v1"]) {

@@ -31,6 +31,7 @@ export type ErrorCode =
   | "unsupported_media_type"
   | "not_found"
   | "not_built"
+  | "secure_aggregation_required"
   | "internal";
 
 /**

@@ -33,6 +33,12 @@ import { Evaluator } from "../shared/evaluate.ts";
 import { LocalTrainer } from "../client/trainer.ts";
 import { readUpdateMetadata, validateUpdate, type ValidUpdate } from "./validate_update.ts";
 import { StateError, type StoredClient, type StoredTask, type TaskStore } from "./state_store.ts";
+import { type SecureEvent, type SecureOutcome, SecureRound } from "./secure_round.ts";
+import { checkSecureTask, inputLength, secureMean } from "./_secure_task.ts";
+import type { SecureParams } from "../shared/secagg/params.ts";
+import { graphSeed } from "../shared/secagg/params.ts";
+import type { PublicKeys, RevealedShare, SealedShare } from "../shared/secagg/client.ts";
+import type { SecureAccepted, SecureState } from "../shared/secagg/wire.ts";
 
 /** Options of {@linkcode Federation.create}. */
 export interface FederationOptions {
@@ -182,6 +188,11 @@ export class Federation {
   #sum: RunningSum | null = null;
   #failed = new Map<string, string>();
   #finished: { promise: Promise<void>; resolve: () => void };
+  /** Secure aggregation's parameters (null for a plain task), and the open round's protocol. */
+  readonly #secureParams: SecureParams | null;
+  #secure: SecureRound | null = null;
+  /** A secure round's outcome, kept until its close is committed (a failed close is retried). */
+  #secureOutcome: SecureOutcome | null = null;
 
   private constructor(options: FederationOptions) {
     this.task = options.task;
@@ -192,6 +203,7 @@ export class Federation {
     this.#global = readWeights(options.model);
     this.#strategy = createStrategy(options.task.aggregation);
     checkStrategy(options.task, this.#strategy);
+    this.#secureParams = checkSecureTask(options.task, this.#strategy);
     // Rows are used in the task's shape (e.g. 784 values as [28, 28, 1]).
     const shaped = (data: Dataset): Dataset => reshapeRows(data, options.task.input.shape);
     this.#evaluator = options.holdout ? new Evaluator(shaped(options.holdout)) : null;
@@ -232,7 +244,7 @@ export class Federation {
     federation.#version = start.version;
     const initial = await federation.#measure(
       start.round - 1,
-      [],
+      summarize([]),
       start.version,
       performance.now(),
       federation.#global,
@@ -281,7 +293,7 @@ export class Federation {
         devices: c.devices ?? null,
       });
     }
-    this.#open();
+    this.#open(saved.secure ?? []);
     for (const p of saved.pending) {
       let update: ValidUpdate;
       try {
@@ -417,6 +429,116 @@ export class Federation {
     return { round: this.#round };
   }
 
+  /** GET /v1/secagg: where the open round's secure protocol stands, and what `clientId` needs next. */
+  secureState(clientId: string): SecureState {
+    const secure = this.#secureRoundOpen("report the secure round");
+    return { round: this.#round, ...secure.stateFor(clientId) };
+  }
+
+  /** POST /v1/secagg/keys: stage keys. */
+  secureKeys(clientId: string, round: number, keys: Omit<PublicKeys, "id">): SecureAccepted {
+    return this.#secureStep(clientId, round, "advertise keys", (secure) => {
+      const available = this.#clients.size + (this.#clients.has(clientId) ? 0 : 1);
+      if (available < this.#minAvailable) {
+        throw new ApiError(
+          409,
+          "not_started",
+          `Cannot advertise keys: rounds start once ${this.#minAvailable} clients have joined (${available} so far)`,
+        );
+      }
+      this.#checkSelected(clientId);
+      secure.addKeys({ id: clientId, ...keys });
+    });
+  }
+
+  /** POST /v1/secagg/shares: stage shares. */
+  secureShares(
+    clientId: string,
+    round: number,
+    shares: Omit<SealedShare, "from">[],
+  ): SecureAccepted {
+    return this.#secureStep(
+      clientId,
+      round,
+      "accept shares",
+      (secure) => secure.addShares(clientId, shares.map((s) => ({ ...s, from: clientId }))),
+    );
+  }
+
+  /** POST /v1/secagg/input: stage input, the masked input as integers modulo 2^bits. */
+  secureInput(clientId: string, round: number, input: Uint32Array): SecureAccepted {
+    return this.#secureStep(clientId, round, "accept a masked input", (secure) => {
+      const known = secure.hasInput(clientId);
+      secure.addInput(clientId, input);
+      if (!known && this.#options.keepUpdates && this.#options.runDir) {
+        const dir = join(
+          this.#options.runDir,
+          "updates",
+          `round-${String(round).padStart(4, "0")}`,
+        );
+        Deno.mkdirSync(dir, { recursive: true });
+        const bytes = new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
+        Deno.writeFileSync(join(dir, `${clientId}.masked`), bytes);
+      }
+    });
+  }
+
+  /** POST /v1/secagg/reveal: stage unmask. */
+  secureReveal(
+    clientId: string,
+    round: number,
+    shares: Omit<RevealedShare, "from">[],
+  ): SecureAccepted {
+    return this.#secureStep(
+      clientId,
+      round,
+      "accept revealed shares",
+      (secure) => secure.addReveal(clientId, shares.map((s) => ({ ...s, from: clientId }))),
+    );
+  }
+
+  #secureRoundOpen(what: string): SecureRound {
+    if (!this.#secureParams) {
+      throw new ApiError(
+        409,
+        "invalid_phase",
+        `Cannot ${what}: task "${this.task.id}" does not use secure aggregation`,
+      );
+    }
+    if (this.#phase === "paused" || this.#phase === "stopped") {
+      throw new ApiError(
+        409,
+        this.#phase === "paused" ? "task_paused" : "task_stopped",
+        `Cannot ${what}: task "${this.task.id}" is ${this.#phase}`,
+      );
+    }
+    if (!this.#secure || this.#phase === "finished") {
+      throw new ApiError(409, "stale_update", `Cannot ${what}: the run is ${this.#phase}`);
+    }
+    return this.#secure;
+  }
+
+  #secureStep(
+    clientId: string,
+    round: number,
+    what: string,
+    step: (secure: SecureRound) => void,
+  ): SecureAccepted {
+    const secure = this.#secureRoundOpen(what);
+    if (round !== this.#round) {
+      throw new ApiError(
+        round > this.#round ? 400 : 409,
+        round > this.#round ? "bad_request" : "stale_update",
+        `Cannot ${what}: round ${round} is not the open round ${this.#round}`,
+      );
+    }
+    step(secure);
+    this.#participants.add(clientId);
+    this.#failed.delete(clientId);
+    this.#seen(clientId);
+    return { accepted: true, round, stage: secure.stage };
+  }
+
   #seen(clientId: string): ClientRecord {
     const client = this.#clients.get(clientId) ??
       {
@@ -493,6 +615,13 @@ export class Federation {
         409,
         this.#phase === "paused" ? "task_paused" : "task_stopped",
         `Cannot accept update: task "${this.task.id}" is ${this.#phase}`,
+      );
+    }
+    if (this.#secureParams) {
+      throw new ApiError(
+        400,
+        "secure_aggregation_required",
+        `Cannot accept update: task "${this.task.id}" uses secure aggregation, so the coordinator takes masked inputs only (/v1/secagg); the plain update was not stored`,
       );
     }
     const digest = createHash("sha256").update(bytes).digest("hex");
@@ -646,7 +775,7 @@ export class Federation {
       version: this.#version,
       phase: this.#phase,
       totalRounds: this.task.rounds.total,
-      received: this.#pending.size,
+      received: this.#secure ? this.#secure.progress : this.#pending.size,
       targetClients: this.task.rounds.targetClients,
       strategy: this.#strategy.name,
       mode: this.task.rounds.mode,
@@ -711,6 +840,7 @@ export class Federation {
     if (this.#phase === "finished" || this.#phase === "stopped") return;
     this.#options.store?.savePhase("stopped", { dropPending: true });
     clearTimeout(this.#timer);
+    this.#secure?.close();
     this.#phase = "stopped";
     this.#pending.clear();
     await this.#exportFinal();
@@ -725,6 +855,7 @@ export class Federation {
   /** Stops the deadline timer. */
   close(): void {
     clearTimeout(this.#timer);
+    this.#secure?.close();
     this.#evaluator?.dispose();
     this.#evaluator = null;
     this.#serverTrainer?.dispose();
@@ -749,10 +880,15 @@ export class Federation {
     this.#pending.set(key, pending);
   }
 
-  #open(): void {
-    this.#sum = this.#strategy.needsAllUpdates || !this.#strategy.aggregateMean
+  /** Opens the round `this.#round`; a secure round replays its recorded `secureEvents`. */
+  #open(secureEvents: SecureEvent[] = []): void {
+    this.#sum = this.#strategy.needsAllUpdates || !this.#strategy.aggregateMean ||
+        this.#secureParams
       ? null
       : new RunningSum(this.trainable.map((w) => w.shape.reduce((a, b) => a * b, 1)));
+    this.#secure?.close();
+    this.#secureOutcome = null;
+    this.#secure = this.#secureParams ? this.#secureRound(secureEvents) : null;
     this.#phase = "training";
     this.#openedAt = performance.now();
     this.#deadlinePassed = false;
@@ -774,6 +910,12 @@ export class Federation {
 
   #maybeClose(): void {
     if (this.#phase !== "training") return;
+    if (this.#secure) {
+      // A secure round closes when its protocol ends (SecureRound's onDone).
+      if (this.#secureOutcome) this.#closeSecure(this.#secureOutcome);
+      else if (this.#deadlinePassed) this.#secure.deadlinePassed();
+      return;
+    }
     const { targetClients, minClients, bufferSize } = this.task.rounds;
     const count = this.#pending.size;
     const target = this.#async ? bufferSize : targetClients;
@@ -790,14 +932,46 @@ export class Federation {
     for (const clientId of this.#participants) {
       // Async clients train across buffers: only reported failures count.
       if (this.#async) break;
-      if (!this.#pending.has(clientId) && !this.#failed.has(clientId)) {
+      if (this.#secure) {
+        if (!this.#secure.hasInput(clientId) && !this.#failed.has(clientId)) {
+          failures.push({ clientId, reason: this.#secure.dropReason(clientId) });
+        }
+      } else if (!this.#pending.has(clientId) && !this.#failed.has(clientId)) {
         failures.push({ clientId, reason: "no update before the round closed" });
       }
     }
     return failures;
   }
 
-  async #closeRound(): Promise<void> {
+  /** Closes a secure round with its protocol's outcome (kept, so that a failed close is retried). */
+  #closeSecure(outcome: SecureOutcome): void {
+    this.#secureOutcome = outcome;
+    if (this.#phase !== "training") return;
+    clearTimeout(this.#timer);
+    this.#phase = "aggregating";
+    this.#closing = this.#closeRound(outcome).finally(() => (this.#closing = null));
+  }
+
+  /** The open round's secure protocol, new or restored from its recorded events. */
+  #secureRound(events: SecureEvent[]): SecureRound {
+    const params = this.#secureParams!;
+    const round = this.#round;
+    return SecureRound.create({
+      round,
+      params,
+      graphSeed: graphSeed(this.task.id, round),
+      inputLength: inputLength(this.trainable),
+      target: this.task.rounds.targetClients,
+      quorum: Math.max(this.task.rounds.minClients, params.threshold),
+      record: (event) => this.#options.store?.saveSecureEvent(round, event),
+      onDone: (outcome) => {
+        if (this.#round === round && this.#secure) this.#closeSecure(outcome);
+      },
+      onError: (error) => (this.#options.onError ?? console.error)(error),
+    }, events);
+  }
+
+  async #closeRound(secure?: SecureOutcome): Promise<void> {
     // In client order, not arrival order: float sums depend on their order,
     // and this keeps a round's result the same however the updates raced in.
     const pending = [...this.#pending.values()].sort((a, b) =>
@@ -805,6 +979,18 @@ export class Federation {
     );
     const updates = pending.map((p) => p.update);
     const failures = this.#failures();
+    const decoded = secure?.kind === "sum"
+      ? secureMean(secure.sum, secure.survivors.length, this.trainable, this.#secureParams!)
+      : null;
+    const summary: RoundSummary = decoded && secure?.kind === "sum"
+      ? {
+        clients: secure.survivors.length,
+        numLabeled: decoded.numLabeled,
+        numUnlabeled: decoded.numUnlabeled,
+        bytesReceived: secure.survivors.length * inputLength(this.trainable) * 4,
+        evaluations: [],
+      }
+      : summarize(updates);
     let next = this.#global;
     let metrics: RoundMetrics;
     let closing = { last: false, round: this.#round + 1, version: this.#version + 1 };
@@ -812,7 +998,16 @@ export class Federation {
     const strategyBefore = this.#strategy.saveState();
     try {
       const aggregationStart = performance.now();
-      const outcome = this.#sum && this.#strategy.aggregateMean
+      const outcome = secure?.kind === "failed"
+        ? { step: null, keptBecause: `secure aggregation failed: ${secure.reason}`, used: [] }
+        : secure?.kind === "sum"
+        ? this.#strategy.aggregateMean!({
+          round: this.#round,
+          mean: decoded!.meanOrNull,
+          used: secure.survivors,
+          failures,
+        })
+        : this.#sum && this.#strategy.aggregateMean
         ? this.#strategy.aggregateMean({
           round: this.#round,
           mean: this.#sum.mean(),
@@ -844,9 +1039,9 @@ export class Federation {
           delta: new Map(
             this.trainable.map((w, i) => [w.name, { shape: w.shape, data: step[i]! }]),
           ),
-          numLabeled: updates.reduce((n, u) => n + u.metadata.numLabeled, 0),
-          numUnlabeled: updates.reduce((n, u) => n + u.metadata.numUnlabeled, 0),
-          devices: updates.length,
+          numLabeled: summary.numLabeled,
+          numUnlabeled: summary.numUnlabeled,
+          devices: summary.clients,
         });
         next = new Map(this.weights.map((w) => [w.name, upstream.global.get(w.name)!]));
         nextRound = upstream.round;
@@ -860,16 +1055,28 @@ export class Federation {
         next = new Map([...next, ...readWeights(this.#model, { trainableOnly: true })]);
       }
       metrics = {
-        ...await this.#measure(this.#round, updates, nextVersion, this.#openedAt, next),
+        ...await this.#measure(this.#round, summary, nextVersion, this.#openedAt, next),
         failures,
         keptBecause: outcome.keptBecause,
-        updates: pending.map((p) => ({
-          clientId: p.clientId,
-          staleness: p.staleness,
-          weight: this.#async ? stalenessWeight(p.staleness, this.task.rounds.staleness) : 1,
-          norm: p.update.norm,
-        })),
+        updates: secure?.kind === "sum"
+          ? secure.survivors.map((clientId) => ({ clientId, staleness: 0, weight: 1 }))
+          : pending.map((p) => ({
+            clientId: p.clientId,
+            staleness: p.staleness,
+            weight: this.#async ? stalenessWeight(p.staleness, this.task.rounds.staleness) : 1,
+            norm: p.update.norm,
+          })),
         aggregationSeconds,
+        ...(secure
+          ? {
+            secureAggregation: {
+              advertised: secure.advertised,
+              survivors: secure.kind === "sum" ? secure.survivors.length : 0,
+              dropped: secure.kind === "sum" ? secure.dropped.length : 0,
+              unmaskSeconds: secure.kind === "sum" ? secure.unmaskSeconds : 0,
+            },
+          }
+          : {}),
       };
       const last = finishing;
       closing = { last, round: nextRound, version: nextVersion };
@@ -927,7 +1134,7 @@ export class Federation {
 
   async #measure(
     round: number,
-    updates: ValidUpdate[],
+    summary: RoundSummary,
     version: number,
     openedAt: number,
     weights: Map<string, Float32Tensor>,
@@ -946,29 +1153,47 @@ export class Federation {
     return {
       round,
       version,
-      clients: updates.length,
-      numLabeled: updates.reduce((n, u) => n + u.metadata.numLabeled, 0),
-      numUnlabeled: updates.reduce((n, u) => n + u.metadata.numUnlabeled, 0),
+      clients: summary.clients,
+      numLabeled: summary.numLabeled,
+      numUnlabeled: summary.numUnlabeled,
       accuracy: evaluation?.accuracy ?? null,
       loss: evaluation?.loss ?? null,
       seconds: (performance.now() - openedAt) / 1000,
-      bytesReceived: updates.reduce((n, u) => n + u.bytes, 0),
+      bytesReceived: summary.bytesReceived,
       checkpoint,
       strategy: this.#strategy.name,
       failures: [],
       keptBecause: null,
       mode: this.task.rounds.mode,
-      federated: this.#strategy.aggregateEvaluation(
-        updates.flatMap(({ metadata: m }) =>
-          m.evalExamples === undefined
-            ? []
-            : [{ accuracy: m.evalAccuracy!, loss: m.evalLoss!, examples: m.evalExamples }]
-        ),
-      ),
+      federated: this.#strategy.aggregateEvaluation(summary.evaluations),
       updates: [],
       ...(this.#evaluator ? { evaluationSeconds } : {}),
     };
   }
+}
+
+/** What a round's metrics count of the updates it used. */
+interface RoundSummary {
+  clients: number;
+  numLabeled: number;
+  numUnlabeled: number;
+  bytesReceived: number;
+  /** The clients' federated evaluations. */
+  evaluations: { accuracy: number; loss: number; examples: number }[];
+}
+
+function summarize(updates: ValidUpdate[]): RoundSummary {
+  return {
+    clients: updates.length,
+    numLabeled: updates.reduce((n, u) => n + u.metadata.numLabeled, 0),
+    numUnlabeled: updates.reduce((n, u) => n + u.metadata.numUnlabeled, 0),
+    bytesReceived: updates.reduce((n, u) => n + u.bytes, 0),
+    evaluations: updates.flatMap(({ metadata: m }) =>
+      m.evalExamples === undefined
+        ? []
+        : [{ accuracy: m.evalAccuracy!, loss: m.evalLoss!, examples: m.evalExamples }]
+    ),
+  };
 }
 
 function storedClient(client: ClientRecord): StoredClient {

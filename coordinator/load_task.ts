@@ -245,6 +245,7 @@ export async function resolveTaskFile(
     serverTraining: file.serverTraining,
     codec: file.codec,
     updates: file.updates,
+    secureAggregation: file.secureAggregation,
   });
   if (!config.success) throw new TaskFileError(source, formatZodError(config.error));
   const rows = async (field: "holdout" | "serverData"): Promise<Dataset | undefined> => {

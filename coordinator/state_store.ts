@@ -6,6 +6,8 @@
  * transaction (WAL, synchronous FULL) before the caller answers.
  * @module
  */
+import type { SecureEvent } from "./secure_round.ts";
+import { fromBase64, toBase64 } from "../shared/secagg/wire.ts";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { join } from "node:path";
 import type { Phase, RoundMetrics } from "../shared/schemas.ts";
@@ -61,6 +63,8 @@ export interface StoredTask {
   pending: StoredUpdate[];
   /** The answer given to each accepted update, by `clientId:digest`. */
   answers: Map<string, string>;
+  /** The open round's secure-aggregation events, in order (none for a plain task). */
+  secure: SecureEvent[];
 }
 
 /** What a round's close commits at once. */
@@ -144,6 +148,8 @@ export class StateStore {
     try {
       if (exists) checkFormat(db, path);
       else createSchema(db);
+      // Secure rounds' events: added without a schema change, so older runs resume.
+      db.exec(SECURE_EVENTS_TABLE);
     } catch (error) {
       db.close();
       throw error;
@@ -252,7 +258,11 @@ export class TaskStore {
     const answers = this.#prepare(
       "SELECT client_id, digest, response FROM answers WHERE task_id = ?",
     ).all(this.id) as unknown as { client_id: string; digest: string; response: string }[];
+    const secure = this.#prepare(
+      "SELECT event, bytes FROM secagg WHERE task_id = ? AND round = ? ORDER BY seq",
+    ).all(this.id, row.round) as unknown as { event: string; bytes: Uint8Array | null }[];
     return {
+      secure: secure.map((e) => decodeSecureEvent(e.event, e.bytes)),
       round: row.round,
       version: row.version,
       phase: row.phase,
@@ -317,6 +327,17 @@ export class TaskStore {
     });
   }
 
+  /** Stores one event of round `round`'s secure protocol, before it is applied. */
+  saveSecureEvent(round: number, event: SecureEvent): void {
+    const { json, bytes } = encodeSecureEvent(event);
+    this.#prepare("INSERT INTO secagg (task_id, round, event, bytes) VALUES (?, ?, ?, ?)").run(
+      this.id,
+      round,
+      json,
+      bytes,
+    );
+  }
+
   /** Saves a client record (first seen, or seen again). */
   saveClient(client: StoredClient): void {
     this.#saveClient(client);
@@ -334,6 +355,7 @@ export class TaskStore {
       ).run(commit.round, commit.version, commit.phase, commit.global, commit.strategy, this.id);
       this.#insertHistory(commit.metrics);
       this.#prepare("DELETE FROM pending WHERE task_id = ?").run(this.id);
+      this.#prepare("DELETE FROM secagg WHERE task_id = ?").run(this.id);
       for (const client of commit.clients) this.#saveClient(client);
     });
   }
@@ -344,6 +366,7 @@ export class TaskStore {
       this.#prepare("UPDATE tasks SET phase = ? WHERE id = ?").run(phase, this.id);
       if (options.dropPending) {
         this.#prepare("DELETE FROM pending WHERE task_id = ?").run(this.id);
+        this.#prepare("DELETE FROM secagg WHERE task_id = ?").run(this.id);
       }
     });
   }
@@ -361,6 +384,40 @@ export class TaskStore {
        ON CONFLICT (task_id, id) DO UPDATE SET record = excluded.record`,
     ).run(this.id, client.id, this.id, JSON.stringify(client));
   }
+}
+
+const SECURE_EVENTS_TABLE =
+  `CREATE TABLE IF NOT EXISTS secagg (seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  task_id TEXT NOT NULL, round INTEGER NOT NULL, event TEXT NOT NULL, bytes BLOB)`;
+
+/** A secure round's event as a row: JSON with bytes as base64, a masked input as a blob. */
+function encodeSecureEvent(event: SecureEvent): { json: string; bytes: Uint8Array | null } {
+  if (event.kind === "input") {
+    const { input, ...rest } = event;
+    return {
+      json: JSON.stringify(rest),
+      bytes: new Uint8Array(input.buffer, input.byteOffset, input.byteLength),
+    };
+  }
+  return {
+    json: JSON.stringify(event, (_, v) => (v instanceof Uint8Array ? { b64: toBase64(v) } : v)),
+    bytes: null,
+  };
+}
+
+function decodeSecureEvent(json: string, bytes: Uint8Array | null): SecureEvent {
+  const event = JSON.parse(
+    json,
+    (_, v) =>
+      v && typeof v === "object" && typeof v.b64 === "string" && Object.keys(v).length === 1
+        ? fromBase64(v.b64)
+        : v,
+  );
+  if (event.kind === "input") {
+    const copy = new Uint8Array(bytes!);
+    return { ...event, input: new Uint32Array(copy.buffer, 0, copy.byteLength / 4) };
+  }
+  return event;
 }
 
 function transaction<T>(db: DatabaseSync, fn: () => T): T {

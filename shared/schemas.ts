@@ -299,6 +299,30 @@ export const InputSpecSchema = z.strictObject({
   }
 });
 
+/**
+ * Secure aggregation (SecAgg+): the coordinator learns only the sum of a
+ * round's updates. Cross-field checks (threshold against the neighbour
+ * degree, bits against the round size, strategy, mode) are in
+ * `shared/secagg/params.ts` and the federation.
+ */
+export const SecureAggregationSchema = z.strictObject({
+  /** Shares needed to rebuild a secret; default a majority of each neighbourhood. */
+  threshold: z.int().min(2).max(255).optional(),
+  /** Neighbours of each client in the SecAgg+ graph; default all for rounds of up to 30, else about 3 log2(n). */
+  neighbours: z.int().min(1).max(254).optional(),
+  /** Each delta value is clipped to [-clipRange, clipRange] before quantization. */
+  clipRange: z.number().gt(0).max(1e6).default(1),
+  /** The sum is modulo 2^bits; the levels per value are (2^bits - 1) / targetClients. */
+  bits: z.int().min(8).max(32).default(32),
+  /** Example weights above this count as this (each weight is sent as w / maxWeight). */
+  maxWeight: z.number().gt(0).max(1e9).default(10000),
+  /** Seconds each stage after the first (share keys, masked input, unmask) may take. */
+  stageTimeoutSeconds: z.number().gt(0).max(86400).default(60),
+});
+
+/** @see {@linkcode SecureAggregationSchema} */
+export type SecureAggregationConfig = z.infer<typeof SecureAggregationSchema>;
+
 /** The task as configured: everything but the run's state. */
 export const TaskConfigSchema = z.strictObject({
   /** Identifier of the task. */
@@ -314,6 +338,8 @@ export const TaskConfigSchema = z.strictObject({
   codec: UpdateCodecSchema.default(UpdateCodecSchema.parse({})),
   /** Bounds on each update. */
   updates: UpdateLimitsSchema.default(UpdateLimitsSchema.parse({})),
+  /** Secure aggregation: clients send masked inputs, the coordinator unmasks only their sum. */
+  secureAggregation: SecureAggregationSchema.optional(),
 });
 
 /** Names of the built-in models. */
@@ -369,6 +395,7 @@ export const TaskFileSchema = z.strictObject({
   aggregation: AggregationConfigSchema.optional(),
   codec: UpdateCodecSchema.optional(),
   updates: UpdateLimitsSchema.optional(),
+  secureAggregation: SecureAggregationSchema.optional(),
   /** Labeled rows to evaluate on: a data file or folder in the input's format. */
   holdout: z.string().min(1).optional(),
   /** Labeled rows the coordinator fine-tunes on after each round (labels at the server). */
@@ -502,6 +529,13 @@ export const RoundMetricsSchema = z.strictObject({
   /** Seconds spent aggregating and evaluating at the round's close (absent in older rounds). */
   aggregationSeconds: z.number().optional(),
   evaluationSeconds: z.number().optional(),
+  /** A secure round: clients that advertised keys, sent their masked input, shared keys and then dropped; seconds to unmask. */
+  secureAggregation: z.strictObject({
+    advertised: z.int().min(0),
+    survivors: z.int().min(0),
+    dropped: z.int().min(0),
+    unmaskSeconds: z.number(),
+  }).optional(),
 });
 
 /** GET /v1/status. */

@@ -1,0 +1,158 @@
+/**
+ * The routes of secure aggregation, per task: GET /v1/secagg (where the open
+ * round's protocol stands for the asking client), POST /v1/secagg/keys,
+ * /shares, /input (the masked input, little-endian uint32 values) and
+ * /reveal. Part of {@linkcode createApp}; the protocol is in
+ * `secure_round.ts`, the bodies' schemas in `shared/secagg/wire.ts`.
+ * @module
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Context, Hono } from "hono";
+import type { z } from "zod";
+import type { Principal } from "./auth.ts";
+import { ApiError } from "./errors.ts";
+import type { Federation } from "./federation.ts";
+import { readBody, type UploadGate } from "./limits.ts";
+import { inputLength } from "./_secure_task.ts";
+import { formatZodError } from "../shared/schemas.ts";
+import {
+  fromBase64,
+  KeysRequestSchema,
+  RevealRequestSchema,
+  SharesRequestSchema,
+} from "../shared/secagg/wire.ts";
+
+/** What the secure routes need from the app. */
+export interface SecureRouteOptions {
+  /** The task prefixes (`/v1/tasks/:taskId`, `/v1`). */
+  prefixes: string[];
+  /** The federation a request's path names. */
+  task: (c: Context) => Federation;
+  who: (c: Context, need: "admin" | "client" | "any") => Principal;
+  actingAs: (principal: Principal, named: string | undefined) => string | undefined;
+  uploads: UploadGate;
+  uploadTimeoutMs: number;
+}
+
+/** Largest JSON body of a secure stage: 254 sealed shares with their ids. */
+const MAX_STAGE_JSON = 512 * 1024;
+
+/** Adds the secure-aggregation routes to `app`. */
+export function secureRoutes(app: Hono, options: SecureRouteOptions): void {
+  const { task, who, actingAs } = options;
+  const client = (c: Context, named: string | undefined, what: string): string => {
+    const id = actingAs(who(c, "client"), named);
+    if (!id) throw new ApiError(400, "bad_request", `Cannot ${what}: name the client (clientId)`);
+    return id;
+  };
+  const body = async <T extends z.ZodType>(c: Context, schema: T, what: string) => {
+    const bytes = await readBody(c.req.raw, { maxBytes: MAX_STAGE_JSON, timeoutMs: 30_000, what });
+    let value: unknown;
+    try {
+      value = JSON.parse(new TextDecoder().decode(bytes));
+    } catch {
+      throw new ApiError(400, "bad_request", `Cannot ${what}: the body is not JSON`);
+    }
+    const parsed = schema.safeParse(value);
+    if (!parsed.success) {
+      throw new ApiError(400, "bad_request", `Cannot ${what}: ${formatZodError(parsed.error)}`);
+    }
+    return parsed.data as z.infer<T>;
+  };
+  const bytes = (text: string, field: string, what: string): Uint8Array => {
+    try {
+      return fromBase64(text);
+    } catch {
+      throw new ApiError(400, "bad_request", `Cannot ${what}: ${field} is not base64`);
+    }
+  };
+
+  for (const prefix of options.prefixes) {
+    app.get(`${prefix}/secagg`, (c) => {
+      const id = client(c, c.req.query("clientId"), "report the secure round");
+      return c.json(task(c).secureState(id));
+    });
+    app.post(`${prefix}/secagg/keys`, async (c) => {
+      const what = "advertise keys";
+      const req = await body(c, KeysRequestSchema, what);
+      const id = client(c, req.clientId, what);
+      return c.json(
+        task(c).secureKeys(id, req.round, {
+          encryptionKey: bytes(req.encryptionKey, "encryptionKey", what),
+          maskKey: bytes(req.maskKey, "maskKey", what),
+        }),
+        202,
+      );
+    });
+    app.post(`${prefix}/secagg/shares`, async (c) => {
+      const what = "accept shares";
+      const req = await body(c, SharesRequestSchema, what);
+      const id = client(c, req.clientId, what);
+      const shares = req.shares.map((s) => ({
+        to: s.to,
+        ciphertext: bytes(s.ciphertext, "ciphertext", what),
+      }));
+      return c.json(task(c).secureShares(id, req.round, shares), 202);
+    });
+    app.post(`${prefix}/secagg/reveal`, async (c) => {
+      const what = "accept revealed shares";
+      const req = await body(c, RevealRequestSchema, what);
+      const id = client(c, req.clientId, what);
+      const shares = req.shares.map((s) => ({
+        about: s.about,
+        kind: s.kind,
+        share: bytes(s.share, "share", what),
+      }));
+      return c.json(task(c).secureReveal(id, req.round, shares), 202);
+    });
+    app.post(`${prefix}/secagg/input`, async (c) => {
+      const what = "accept a masked input";
+      const id = client(c, c.req.query("clientId"), what);
+      const round = Number(c.req.query("round"));
+      if (!Number.isInteger(round) || round < 1) {
+        throw new ApiError(400, "bad_request", `Cannot ${what}: give ?round=N`);
+      }
+      const type = c.req.header("Content-Type")?.split(";")[0]?.trim().toLowerCase();
+      if (type !== "application/octet-stream") {
+        throw new ApiError(
+          415,
+          "unsupported_media_type",
+          `Cannot ${what}: Content-Type must be application/octet-stream`,
+        );
+      }
+      const federation = task(c);
+      const env = c.env as { incoming?: IncomingMessage; outgoing?: ServerResponse } | undefined;
+      const gone = new AbortController();
+      env?.outgoing?.once("close", () => gone.abort());
+      let release: () => void;
+      try {
+        release = await options.uploads.acquire(id, gone.signal);
+      } catch (error) {
+        await c.req.raw.body?.cancel().catch(() => {});
+        throw error;
+      }
+      try {
+        const length = inputLength(federation.trainable);
+        const raw = await readBody(c.req.raw, {
+          incoming: env?.incoming,
+          maxBytes: length * 4,
+          timeoutMs: options.uploadTimeoutMs,
+          what,
+        });
+        if (raw.byteLength !== length * 4) {
+          throw new ApiError(
+            400,
+            "bad_request",
+            `Cannot ${what}: it has ${raw.byteLength} bytes, the task's masked input ${length * 4}`,
+          );
+        }
+        // Little-endian uint32 values (the byte order of every platform the clients run on).
+        const copy = new Uint8Array(raw);
+        const input = new Uint32Array(copy.buffer, 0, length);
+        return c.json(federation.secureInput(id, round, input), 202);
+      } finally {
+        release();
+      }
+    });
+  }
+}

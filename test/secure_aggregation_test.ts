@@ -1,0 +1,193 @@
+// Secure aggregation end to end: a real coordinator on a real port and 10 real
+// Deno clients training mnist-mlp over HTTP, each sending only a masked input.
+// The global model after each round is FedAvg of the clients' own record of
+// their plain deltas, within the quantization bound; every stored masked
+// input looks like noise (its norm, decoded as a delta, dwarfs the true
+// delta's, and its bytes pass a chi-square test for uniformity); a plain
+// update is refused. Clients that vanish at chosen stages (they stop talking,
+// as a closed tab does) are left out and the round unmasks exactly the
+// survivors' sum, or fails cleanly below the threshold with nothing unmasked.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { runClient } from "../client/run_client.ts";
+import { CoordinatorClient, type SecureCalls } from "../client/coordinator_client.ts";
+import { secureSubmit } from "../client/secure_submit.ts";
+import { startCoordinator } from "../coordinator/serve.ts";
+import { countRows, selectRows } from "../shared/dataset.ts";
+import { loadMnistSplit } from "../shared/mnist.ts";
+import { partition } from "../shared/partition.ts";
+import { seededRandom } from "../shared/random.ts";
+import { decodeSafetensors, encodeSafetensors, type Float32Tensor } from "../shared/safetensors.ts";
+import { type RoundMetrics, SecureAggregationSchema, type TaskConfig } from "../shared/schemas.ts";
+import { decodeSum, encodeInput, meanErrorBound } from "../shared/secagg/input.ts";
+import { secureParams } from "../shared/secagg/params.ts";
+import { addModular } from "../shared/secagg/quantize.ts";
+import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
+
+const secure = (task: TaskConfig, settings: Record<string, unknown> = {}): TaskConfig => ({
+  ...task,
+  secureAggregation: SecureAggregationSchema.parse(settings),
+});
+
+/** The global's trainable tensors after each round, from the coordinator's onRound. */
+function globalsByRound() {
+  const globals = new Map<number, Map<string, Float32Tensor>>();
+  return {
+    globals,
+    onRound:
+      (federation: () => { globalModel(): { safetensors: Uint8Array } }) =>
+      (_: string, metrics: RoundMetrics) => {
+        // Round 0 (the initial model) is measured before the coordinator is returned.
+        if (metrics.round === 0) return;
+        globals.set(
+          metrics.round,
+          decodeSafetensors(federation().globalModel().safetensors).tensors,
+        );
+      },
+  };
+}
+
+/** Chi-square statistic of the bytes against the uniform distribution over 256 values. */
+function chiSquare(bytes: Uint8Array): number {
+  const counts = new Float64Array(256);
+  for (const b of bytes) counts[b]!++;
+  const expected = bytes.length / 256;
+  return counts.reduce((x, c) => x + (c - expected) ** 2 / expected, 0);
+}
+
+Deno.test("10 Deno clients with secure aggregation: the global is FedAvg of their quantized deltas, and masked inputs look like noise", async () => {
+  const runDir = await Deno.makeTempDir({ prefix: "secagg-e2e-" });
+  const task = secure(mnistMlpTask({
+    rounds: { total: 2, targetClients: 10, minClients: 10, timeoutSeconds: 600 },
+    training: { localSteps: 4, labeledBatchSize: 16, unlabeledBatchSize: 16 },
+  }));
+  const { train, holdout } = await loadMnistSplit({ seed: 3 });
+  let coordinatorRef: Awaited<ReturnType<typeof startCoordinator>> | null = null;
+  const record = globalsByRound();
+  const coordinator = await startCoordinator({
+    tasks: [{ config: task, holdout }],
+    runDir,
+    auth: "insecure",
+    keepUpdates: true,
+    onRound: record.onRound(() => coordinatorRef!.federation),
+  });
+  coordinatorRef = coordinator;
+  const { url, federation } = coordinator;
+  try {
+    const initial = decodeSafetensors(federation.globalModel().safetensors).tensors;
+    // A plain update to a secure task is refused, and changes nothing.
+    const plain = new Map(
+      federation.trainable.map((w) => [w.name, {
+        shape: w.shape,
+        data: new Float32Array(w.shape.reduce((a, b) => a * b, 1)),
+      }]),
+    );
+    const refused = await fetch(`${url}/v1/updates`, {
+      method: "POST",
+      headers: { "Content-Type": "application/octet-stream" },
+      body: encodeSafetensors(plain, {
+        round: "1",
+        baseVersion: "0",
+        numLabeled: "1",
+        numUnlabeled: "0",
+        clientId: "plain",
+      }) as Uint8Array<ArrayBuffer>,
+    });
+    assert.equal(refused.status, 400);
+    assert.match((await refused.json()).error.message, /secure aggregation/);
+
+    const parts = partition(train.labels, [...train.labels.keys()], {
+      clients: 10,
+      beta: 1,
+      labeledFraction: 0.2,
+      seed: 3,
+    });
+    const deltas = new Map<
+      number,
+      Map<string, { delta: Map<string, Float32Tensor>; weight: number }>
+    >();
+    await Promise.all(parts.map((part, i) => {
+      const clientId = `client-${String(i).padStart(2, "0")}`;
+      const dataset = selectRows(train, part.rows, { hideLabels: part.unlabeledRows });
+      const counts = countRows(dataset);
+      const weight = counts.numLabeled + 0.5 * counts.numUnlabeled;
+      return runClient({
+        coordinator: url,
+        dataset,
+        clientId,
+        seed: i,
+        onDelta: (round, delta) => {
+          if (!deltas.has(round)) deltas.set(round, new Map());
+          deltas.get(round)!.set(clientId, { delta, weight });
+        },
+      });
+    }));
+    await federation.finished;
+    const status = federation.status();
+    assert.deepEqual(status.history.map((h) => h.clients), [0, 10, 10]);
+    assert.ok(status.history.slice(1).every((h) => h.keptBecause === null));
+    assert.deepEqual(status.history[1]!.secureAggregation, {
+      ...status.history[1]!.secureAggregation!,
+      advertised: 10,
+      survivors: 10,
+      dropped: 0,
+    });
+    const params = secureParams(task.secureAggregation!, task.rounds);
+    let before = initial;
+    for (const round of [1, 2]) {
+      const sent = [...deltas.get(round)!.values()];
+      assert.equal(sent.length, 10);
+      const after = record.globals.get(round)!;
+      const units = sent.map((s) => Math.min(s.weight, params.maxWeight) / params.maxWeight);
+      const weightUnits = units.reduce((a, b) => a + b, 0);
+      const bound = meanErrorBound(params, { count: 10, weightUnits });
+      let worst = 0;
+      for (const w of federation.trainable) {
+        const moved = after.get(w.name)!.data;
+        const base = before.get(w.name)!.data;
+        for (let j = 0; j < moved.length; j++) {
+          let expected = 0;
+          sent.forEach((s, k) => {
+            const v = Math.min(
+              params.clipRange,
+              Math.max(-params.clipRange, s.delta.get(w.name)!.data[j]!),
+            );
+            expected += units[k]! * v;
+          });
+          expected /= weightUnits;
+          worst = Math.max(worst, Math.abs(moved[j]! - base[j]! - expected));
+        }
+      }
+      // The bound, plus float32 rounding of the global (|w| < 1: 2^-24 each way).
+      assert.ok(worst <= bound + 2e-7, `round ${round}: off by ${worst}, bound ${bound}`);
+      assert.ok(bound < 1e-5, `the bound ${bound} is loose`);
+      before = after;
+
+      // Every stored masked input looks like noise.
+      const dir = join(runDir, task.id, "updates", `round-000${round}`);
+      const files = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+      assert.equal(files.length, 10);
+      for (const file of files) {
+        const bytes = Deno.readFileSync(join(dir, file));
+        const values = new Uint32Array(bytes.buffer, 0, bytes.byteLength / 4);
+        const step = (2 * params.clipRange) / params.levels;
+        let maskedNorm = 0;
+        for (let j = 0; j < values.length - 3; j++) {
+          maskedNorm += (values[j]! * step - params.clipRange) ** 2;
+        }
+        const trueDelta = deltas.get(round)!.get(file.replace(/\.masked$/, ""))!;
+        let trueNorm = 0;
+        for (const t of trueDelta.delta.values()) for (const v of t.data) trueNorm += v * v;
+        assert.ok(
+          Math.sqrt(maskedNorm) >= 100 * Math.sqrt(trueNorm),
+          `${file}: norm ${Math.sqrt(maskedNorm)} vs the delta's ${Math.sqrt(trueNorm)}`,
+        );
+        // 255 degrees of freedom: 350 is past the 0.9999 quantile (about 339).
+        const chi = chiSquare(bytes);
+        assert.ok(chi < 350, `${file}: chi-square ${chi.toFixed(1)} over 256 byte values`);
+      }
+    }
+  } finally {
+    await coordinator.shutdown();
+  }
+});
