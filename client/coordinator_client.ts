@@ -244,10 +244,11 @@ export class CoordinatorClient {
       body: JSON.stringify(body),
     });
     return {
-      state: async (clientId) =>
+      state: async (clientId, round) =>
         SecureStateSchema.parse(
-          await (await this.#request(`/v1/secagg?clientId=${encodeURIComponent(clientId)}`))
-            .json(),
+          await (await this.#request(
+            `/v1/secagg?clientId=${encodeURIComponent(clientId)}&round=${round}`,
+          )).json(),
         ),
       post: async (stage, body) =>
         SecureAcceptedSchema.parse(
@@ -282,8 +283,8 @@ export class CoordinatorClient {
 
 /** What the secure-aggregation calls of {@linkcode CoordinatorClient} send and get. */
 export interface SecureCalls {
-  /** GET /v1/secagg: the open secure round as `clientId` sees it. */
-  state(clientId: string): Promise<SecureState>;
+  /** GET /v1/secagg: secure round `round` (the open one, or the one closed last) as `clientId` sees it. */
+  state(clientId: string, round: number): Promise<SecureState>;
   /** POST /v1/secagg/keys, /shares or /reveal with a JSON body. */
   post(stage: "keys" | "shares" | "reveal", body: Record<string, unknown>): Promise<SecureAccepted>;
   /** POST /v1/secagg/input: the masked input, little-endian uint32 values. */

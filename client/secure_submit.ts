@@ -88,7 +88,15 @@ export async function secureSubmit(options: SecureSubmitOptions): Promise<Secure
   let survivors = 0;
   let stage: SecureState["stage"] | null = null;
   for (;;) {
-    const state = await retrying(() => api.state(clientId));
+    let state: SecureState;
+    try {
+      state = await retrying(() => api.state(clientId, round));
+    } catch (error) {
+      // 409: the round is neither open nor the one closed last.
+      const result = leftOut(error);
+      if (result) return result;
+      throw error;
+    }
     if (state.round !== round) {
       return { kind: "left out", reason: `round ${round} closed while this client waited` };
     }

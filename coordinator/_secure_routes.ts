@@ -70,7 +70,15 @@ export function secureRoutes(app: Hono, options: SecureRouteOptions): void {
   for (const prefix of options.prefixes) {
     app.get(`${prefix}/secagg`, (c) => {
       const id = client(c, c.req.query("clientId"), "report the secure round");
-      return c.json(task(c).secureState(id));
+      const round = c.req.query("round");
+      if (round !== undefined && !/^\d{1,12}$/.test(round)) {
+        throw new ApiError(
+          400,
+          "bad_request",
+          "Cannot report the secure round: round must be a number",
+        );
+      }
+      return c.json(task(c).secureState(id, round === undefined ? undefined : Number(round)));
     });
     app.post(`${prefix}/secagg/keys`, async (c) => {
       const what = "advertise keys";

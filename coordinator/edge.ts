@@ -14,7 +14,12 @@ import {
 } from "../client/coordinator_client.ts";
 import { dirname } from "node:path";
 import { describeRuntime } from "../shared/runtime.ts";
-import { type TaskConfig, TaskConfigSchema, type TaskResponse } from "../shared/schemas.ts";
+import {
+  type SecureAggregationConfig,
+  type TaskConfig,
+  TaskConfigSchema,
+  type TaskResponse,
+} from "../shared/schemas.ts";
 import type { Relay, RelayedUpdate } from "./federation.ts";
 import type { LoadedTask } from "./load_task.ts";
 
@@ -36,12 +41,27 @@ export interface UpstreamOptions {
   onEvent?: (message: string) => void;
   /** The `fetch` to reach the cloud with, e.g. one trusting its CA (`fetchTrusting`). @default fetch */
   fetch?: typeof fetch;
+  /**
+   * Secure aggregation with this edge's devices: the edge learns only their
+   * sum and forwards only that mean. @default none (the cloud's setting, which
+   * an edge cannot follow)
+   */
+  secureAggregation?: SecureAggregationConfig;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The task an edge serves: the cloud's, with FedAvg at the edge and the edge's own round sizes. */
-function edgeTask(task: TaskResponse, rounds: UpstreamOptions["rounds"] = {}): TaskConfig {
+function edgeTask(
+  task: TaskResponse,
+  rounds: UpstreamOptions["rounds"] = {},
+  secureAggregation?: SecureAggregationConfig,
+): TaskConfig {
+  if (task.secureAggregation) {
+    throw new Error(
+      `Cannot follow task "${task.id}": the cloud runs secure aggregation over its clients, and an edge forwards its devices' plain mean; run the cloud without it and give the edges --secure-aggregation`,
+    );
+  }
   if (task.rounds.mode !== "sync") {
     throw new Error(
       `Cannot follow task "${task.id}": edges follow sync rounds, the cloud runs ${task.rounds.mode}`,
@@ -63,6 +83,7 @@ function edgeTask(task: TaskResponse, rounds: UpstreamOptions["rounds"] = {}): T
     },
     // The cloud fine-tunes on its labels, if it holds any; the edge does not.
     serverTraining: undefined,
+    secureAggregation,
   });
 }
 
@@ -129,7 +150,7 @@ export async function connectUpstream(options: UpstreamOptions): Promise<LoadedT
     }
   };
   const task = await patiently("reading the task", () => api.task());
-  const config = edgeTask(task, options.rounds);
+  const config = edgeTask(task, options.rounds, options.secureAggregation);
   const global = await patiently("reading the model", () => api.model());
 
   const relay: Relay = {

@@ -191,6 +191,8 @@ export class Federation {
   /** Secure aggregation's parameters (null for a plain task), and the open round's protocol. */
   readonly #secureParams: SecureParams | null;
   #secure: SecureRound | null = null;
+  /** The secure round closed last, so its clients can learn how it ended. */
+  #lastSecure: { round: number; secure: SecureRound } | null = null;
   /** A secure round's outcome, kept until its close is committed (a failed close is retried). */
   #secureOutcome: SecureOutcome | null = null;
 
@@ -429,8 +431,26 @@ export class Federation {
     return { round: this.#round };
   }
 
-  /** GET /v1/secagg: where the open round's secure protocol stands, and what `clientId` needs next. */
-  secureState(clientId: string): SecureState {
+  /**
+   * GET /v1/secagg: where the open round's secure protocol stands, and what
+   * `clientId` needs next; with `round`, that round's (the open one or the
+   * one closed last, so a client learns how its round ended).
+   */
+  secureState(clientId: string, round?: number): SecureState {
+    const last = this.#lastSecure;
+    if (
+      round !== undefined && last?.round === round &&
+      (round !== this.#round || !this.#secure || this.#phase === "finished")
+    ) {
+      return { round, ...last.secure.stateFor(clientId) };
+    }
+    if (round !== undefined && round !== this.#round && this.#secureParams) {
+      throw new ApiError(
+        409,
+        "stale_update",
+        `Cannot report secure round ${round}: the open round is ${this.#round}`,
+      );
+    }
     const secure = this.#secureRoundOpen("report the secure round");
     return { round: this.#round, ...secure.stateFor(clientId) };
   }
@@ -797,6 +817,7 @@ export class Federation {
       deadline: this.#phase === "training" && this.#deadlineAt !== null && !this.#deadlinePassed
         ? new Date(this.#deadlineAt).toISOString()
         : null,
+      ...(this.#secure ? { secureStage: this.#secure.stage } : {}),
     };
   }
 
@@ -1103,6 +1124,7 @@ export class Federation {
     }
     this.#global = next;
     this.#version = closing.version;
+    if (this.#secure) this.#lastSecure = { round: this.#round, secure: this.#secure };
     this.#history.push(metrics);
     this.#options.onRound?.(metrics);
     if (closing.last) {

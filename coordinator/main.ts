@@ -10,6 +10,8 @@ import {
   AggregationConfigSchema,
   formatZodError,
   RoundConfigSchema,
+  type SecureAggregationConfig,
+  SecureAggregationSchema,
   STRATEGIES,
 } from "../shared/schemas.ts";
 import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
@@ -85,14 +87,25 @@ Options:
   --edge-id NAME        the client id to enrol the edge under (default: a random one)
   --ca-cert FILE        trust the certificate authority in FILE (PEM) for the cloud's HTTPS
                         certificate, besides the system's (default: $FL_CA_CERT)
+  --secure-aggregation [K=V,...]
+                        secure aggregation (SecAgg+): clients send masked inputs and this
+                        coordinator learns only their sum; settings threshold, neighbours,
+                        clipRange, bits, maxWeight, stageTimeoutSeconds (default: the task's,
+                        else defaults). With --upstream: between this edge and its devices
   --keep-updates        keep a copy of every accepted update, as sent, under
                         RUN_DIR/<task>/updates/round-NNNN/<client>.safetensors
   --log-format F        text (default) or json: one JSON object a line, with the round's metrics
   --log-level L         debug, info (default), warn or error
   -h, --help            this help`;
 
+// `--secure-aggregation` takes an optional K=V,... value.
+const argv = Deno.args.flatMap((arg, i, all) =>
+  arg === "--secure-aggregation" && !(all[i + 1] ?? "").includes("=")
+    ? ["--secure-aggregation="]
+    : [arg]
+);
 const args = parseFlags(
-  Deno.args,
+  argv,
   [
     "port",
     "host",
@@ -130,6 +143,7 @@ const args = parseFlags(
     "keep-alive-timeout",
     "max-connections",
     "max-connections-per-address",
+    "secure-aggregation",
   ],
   HELP,
   { multiple: ["task", "cors-origin"], booleans: ["insecure", "keep-updates"] },
@@ -159,6 +173,19 @@ const log = createLogger({ format: logFormat, level: logLevel });
 const runDir = args["run-dir"] ??
   join("runs", `coordinator-${new Date().toISOString().replace(/[:.]/g, "-")}`);
 const tasks: LoadedTask[] = [];
+/** `--secure-aggregation` over `base` (a task's own settings), or `base` without the flag. */
+function secureFlag(taskId: string, base: SecureAggregationConfig | undefined) {
+  const flag = args["secure-aggregation"];
+  if (flag === undefined) return base;
+  const parsed = SecureAggregationSchema.safeParse({
+    ...base,
+    ...keyValueFlag("secure-aggregation", flag),
+  });
+  if (!parsed.success) {
+    fail(`task "${taskId}": --secure-aggregation: ${formatZodError(parsed.error)}`);
+  }
+  return parsed.data;
+}
 // Edge mode: the task, the global and the rounds' numbering come from the cloud.
 const upstreamToken = args["upstream-token"] ?? Deno.env.get("FL_UPSTREAM_TOKEN");
 if (args.upstream) {
@@ -203,6 +230,7 @@ if (args.upstream) {
         },
         rounds,
         fetch: upstreamCa ? fetchTrusting(upstreamCa) : undefined,
+        secureAggregation: secureFlag("edge", undefined),
         onEvent: (message) => log.info(`edge: ${message}`, { event: "upstream" }),
       }),
     );
@@ -263,7 +291,12 @@ for (const name of args.upstream ? [] : args.task ?? ["mnist-mlp"]) {
   }
   tasks.push({
     ...task,
-    config: { ...task.config, rounds: rounds.data, aggregation: aggregation.data },
+    config: {
+      ...task.config,
+      rounds: rounds.data,
+      aggregation: aggregation.data,
+      secureAggregation: secureFlag(task.config.id, task.config.secureAggregation),
+    },
   });
 }
 const port = numberFlag("port", args.port, 8787, { min: 0, max: 65535, integer: true });

@@ -22,6 +22,13 @@ import {
   TaskResponseSchema,
   UpdateAcceptedSchema,
 } from "../shared/schemas.ts";
+import {
+  KeysRequestSchema,
+  RevealRequestSchema,
+  SecureAcceptedSchema,
+  SecureStateSchema,
+  SharesRequestSchema,
+} from "../shared/secagg/wire.ts";
 
 /** Who may call an operation. */
 type Access = "none" | "any" | "client" | "admin";
@@ -42,6 +49,8 @@ interface Operation {
   response: Body | null;
   /** Error statuses besides those of `access`. */
   errors: number[];
+  /** Query parameters. */
+  query?: { name: string; description: string; required?: boolean }[];
 }
 
 const ERROR_TEXT: Record<number, string> = {
@@ -246,6 +255,67 @@ const OPERATIONS: Operation[] = [
     response: { json: UpdateAcceptedSchema, name: "UpdateAccepted" },
     errors: [400, 404, 408, 409, 413, 415, 503],
   },
+  {
+    method: "get",
+    path: "/secagg",
+    summary:
+      "Secure aggregation: where the round's protocol stands for a client, and what it needs next (neighbours' keys, shares sealed to it, survivors and dropped)",
+    access: "client",
+    perTask: true,
+    query: [
+      { name: "clientId", description: "the client (open mode; else its token's)" },
+      { name: "round", description: "the open round, or the one closed last" },
+    ],
+    status: 200,
+    response: { json: SecureStateSchema, name: "SecureState" },
+    errors: [400, 404, 409],
+  },
+  ...([
+    [
+      "keys",
+      "Secure aggregation, stage keys: a client's two X25519 public keys",
+      KeysRequestSchema,
+      "KeysRequest",
+    ],
+    [
+      "shares",
+      "Secure aggregation, stage shares: the shares sealed to each neighbour (AES-GCM; the coordinator forwards them)",
+      SharesRequestSchema,
+      "SharesRequest",
+    ],
+    [
+      "reveal",
+      "Secure aggregation, stage unmask: the shares of survivors' self-mask seeds and dropped clients' mask keys",
+      RevealRequestSchema,
+      "RevealRequest",
+    ],
+  ] as const).map(([stage, summary, schema, name]): Operation => ({
+    method: "post",
+    path: `/secagg/${stage}`,
+    summary,
+    access: "client",
+    perTask: true,
+    request: { json: schema, name },
+    status: 202,
+    response: { json: SecureAcceptedSchema, name: "SecureAccepted" },
+    errors: [400, 404, 409, 413],
+  })),
+  {
+    method: "post",
+    path: "/secagg/input",
+    summary:
+      "Secure aggregation, stage input: the masked input, little-endian uint32 values modulo 2^bits (the trainable values, then weight, numLabeled, numUnlabeled)",
+    access: "client",
+    perTask: true,
+    query: [
+      { name: "round", description: "the open round", required: true },
+      { name: "clientId", description: "the client (open mode; else its token's)" },
+    ],
+    request: { binary: "application/octet-stream" },
+    status: 202,
+    response: { json: SecureAcceptedSchema, name: "SecureAccepted" },
+    errors: [400, 404, 408, 409, 413, 415, 503],
+  },
 ];
 
 function jsonSchema(schema: z.ZodType, io: "input" | "output"): Record<string, unknown> {
@@ -277,7 +347,16 @@ function operation(op: Operation, perTask: boolean, schemas: Record<string, unkn
   const parameters = [
     ...(perTask ? ["taskId"] : []),
     ...[...op.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!),
-  ].map((name) => ({ name, in: "path", required: true, schema: { type: "string" } }));
+  ].map((name) => ({ name, in: "path", required: true, schema: { type: "string" } } as Record<
+    string,
+    unknown
+  >)).concat((op.query ?? []).map((q) => ({
+    name: q.name,
+    in: "query",
+    required: q.required ?? false,
+    description: q.description,
+    schema: { type: "string" },
+  })));
   return {
     summary: op.summary,
     operationId: `${op.method}${perTask ? "Task" : ""}${

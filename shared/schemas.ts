@@ -4,6 +4,7 @@
  * @module
  */
 import { z } from "zod";
+import { SECURE_STAGES } from "./secagg/wire.ts";
 
 /** Local training settings that the coordinator hands to every client. */
 export const TrainingConfigSchema = z.strictObject({
@@ -574,6 +575,8 @@ export const StatusSchema = z.strictObject({
   finalModel: z.string().nullable(),
   /** When the open round's deadline passes (ISO time); null when no deadline runs. */
   deadline: z.string().nullable(),
+  /** A secure task: the open round's stage (`received` counts the clients done with it). */
+  secureStage: z.enum(SECURE_STAGES).optional(),
 });
 
 /** POST /v1/enrol and POST /v1/clients: the id to enrol under (optional for /v1/enrol). */

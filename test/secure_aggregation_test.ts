@@ -191,3 +191,113 @@ Deno.test("10 Deno clients with secure aggregation: the global is FedAvg of thei
     await coordinator.shutdown();
   }
 });
+
+/** A client's secure calls that stop at a stage: its requests from then on never complete. */
+function vanishing(api: SecureCalls, at: "before input" | "after input" | null): SecureCalls {
+  const never = new Promise<never>(() => {});
+  let gone = false;
+  return {
+    state: (id, round) => (gone ? never : api.state(id, round)),
+    post: (stage, body) => (gone ? never : api.post(stage, body)),
+    input: async (id, round, input) => {
+      if (at === "before input") {
+        gone = true;
+        return await never;
+      }
+      const answer = await api.input(id, round, input);
+      if (at === "after input") gone = true;
+      return answer;
+    },
+  };
+}
+
+Deno.test("dropouts: 1 client gone before its masked input and 3 after still give the survivors' exact sum; below the threshold the round fails and nothing is unmasked", async () => {
+  const task = secure(
+    mnistMlpTask({ rounds: { total: 2, targetClients: 10, minClients: 6, timeoutSeconds: 60 } }),
+    { stageTimeoutSeconds: 2 },
+  );
+  const params = secureParams(task.secureAggregation!, task.rounds);
+  assert.equal(params.threshold, 6);
+  const coordinator = await startCoordinator({ tasks: [{ config: task }], auth: "insecure" });
+  const { url, federation } = coordinator;
+  const sizes = federation.trainable.map((w) => w.shape.reduce((a, b) => a * b, 1));
+  /** Runs 10 clients on round `round`, the first ones vanishing as `plan` says; resolves with their quantized inputs. */
+  const runRound = async (round: number, plan: ("before input" | "after input" | null)[]) => {
+    const stagesSeen = new Set<string>();
+    const quantized = new Map<string, Uint32Array>();
+    for (let i = 0; i < 10; i++) {
+      const clientId = `r${round}-client-${i}`;
+      const api = new CoordinatorClient(url);
+      const global = await api.model({ clientId });
+      assert.equal(global.round, round);
+      const random = seededRandom(100 * round + i);
+      const input = {
+        delta: sizes.map((n) => Float32Array.from({ length: n }, () => (random() - 0.5) * 0.02)),
+        weight: 50 + 10 * i,
+        numLabeled: 40 + 10 * i,
+        numUnlabeled: 20,
+      };
+      if (plan[i] !== "before input") {
+        quantized.set(clientId, encodeInput(input, params, seededRandom(7 * round + i)));
+      }
+      // Not awaited: a vanished client's never ends.
+      secureSubmit({
+        api: vanishing(api.secure, plan[i] ?? null),
+        clientId,
+        task: await api.task(),
+        round,
+        input,
+        random: seededRandom(7 * round + i),
+        pollMs: 50,
+        onStage: (stage) => stagesSeen.add(stage),
+      });
+    }
+    while (federation.status().history.length <= round) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return { stagesSeen, quantized };
+  };
+  try {
+    const before = decodeSafetensors(federation.globalModel().safetensors).tensors;
+    const first = await runRound(1, ["before input", "after input", "after input", "after input"]);
+    const metrics = federation.status().history[1]!;
+    assert.equal(metrics.keptBecause, null);
+    assert.deepEqual(
+      { ...metrics.secureAggregation!, unmaskSeconds: 0 },
+      { advertised: 10, survivors: 9, dropped: 1, unmaskSeconds: 0 },
+    );
+    assert.deepEqual(metrics.failures, [{
+      clientId: "r1-client-0",
+      reason: "shared its keys, then sent no masked input",
+    }]);
+    // The survivors' exact sum: their quantized inputs added modulo 2^32, decoded.
+    const sum = new Uint32Array(sizes.reduce((a, b) => a + b, 0) + 3);
+    for (const q of first.quantized.values()) addModular(sum, q, 1, 32);
+    const expected = decodeSum(sum, 9, sizes, params);
+    assert.equal(metrics.numLabeled, expected.numLabeled);
+    assert.equal(metrics.numLabeled, [...Array(9).keys()].reduce((n, i) => n + 50 + 10 * i, 0));
+    const after = decodeSafetensors(federation.globalModel().safetensors).tensors;
+    federation.trainable.forEach((w, k) => {
+      const moved = after.get(w.name)!.data;
+      const base = before.get(w.name)!.data;
+      for (let j = 0; j < moved.length; j++) {
+        assert.equal(moved[j], Math.fround(base[j]! + expected.mean[k]![j]!), `${w.name}[${j}]`);
+      }
+    });
+
+    // Round 2: 5 of 10 gone before their input, fewer than the threshold 6.
+    const second = await runRound(2, Array(5).fill("before input"));
+    const failed = federation.status().history[2]!;
+    assert.match(
+      failed.keptBecause!,
+      /5 clients sent their masked input, fewer than the threshold 6/,
+    );
+    assert.ok(!second.stagesSeen.has("unmask"), "no client was asked to reveal a share");
+    assert.deepEqual(
+      decodeSafetensors(federation.globalModel().safetensors).tensors.get("logits/bias")!.data,
+      after.get("logits/bias")!.data,
+    );
+  } finally {
+    await coordinator.shutdown();
+  }
+});
