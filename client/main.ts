@@ -204,9 +204,11 @@ try {
           console.log(
             `round ${event.round}: ${event.result.steps} steps in ${
               event.result.seconds.toFixed(1)
-            } s, ce ${event.result.ce.toFixed(4)}, kl ${
-              event.result.kl.toFixed(4)
-            }; update accepted (${event.received}/${event.targetClients})`,
+            } s, ce ${event.result.ce.toFixed(4)}, kl ${event.result.kl.toFixed(4)}; ${
+              event.secure
+                ? "masked input summed (secure aggregation)"
+                : `update accepted (${event.received}/${event.targetClients})`
+            }`,
           );
           break;
         case "rejected":

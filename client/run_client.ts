@@ -201,6 +201,11 @@ export async function runClient(options: RunClientOptions): Promise<void> {
           },
           retrying,
           pollMs,
+          about: {
+            backend: options.backend ?? "wasm",
+            ...(options.device ? { device: options.device } : {}),
+            runtime: options.runtime ?? describeRuntime(),
+          },
         });
         onEvent?.(
           result.kind === "done"

@@ -28,6 +28,8 @@ export interface SecureSubmitOptions {
   retrying?: <T>(call: () => Promise<T>) => Promise<T>;
   /** How often to ask where the round stands, in ms. @default 200 */
   pollMs?: number;
+  /** What the client runs on, shown in the coordinator's status. @default none */
+  about?: { backend?: string; device?: string; runtime?: string };
   /** Uniform numbers in [0, 1) for the stochastic rounding. @default Math.random */
   random?: () => number;
   /** Called when the client enters a stage. */
@@ -74,6 +76,7 @@ export async function secureSubmit(options: SecureSubmitOptions): Promise<Secure
         clientId,
         encryptionKey: toBase64(keys.encryptionKey),
         maskKey: toBase64(keys.maskKey),
+        ...options.about,
       })
     );
   } catch (error) {

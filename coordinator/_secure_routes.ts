@@ -88,7 +88,7 @@ export function secureRoutes(app: Hono, options: SecureRouteOptions): void {
         task(c).secureKeys(id, req.round, {
           encryptionKey: bytes(req.encryptionKey, "encryptionKey", what),
           maskKey: bytes(req.maskKey, "maskKey", what),
-        }),
+        }, { backend: req.backend, device: req.device, runtime: req.runtime }),
         202,
       );
     });

@@ -456,7 +456,12 @@ export class Federation {
   }
 
   /** POST /v1/secagg/keys: stage keys. */
-  secureKeys(clientId: string, round: number, keys: Omit<PublicKeys, "id">): SecureAccepted {
+  secureKeys(
+    clientId: string,
+    round: number,
+    keys: Omit<PublicKeys, "id">,
+    about: { backend?: string; device?: string; runtime?: string } = {},
+  ): SecureAccepted {
     return this.#secureStep(clientId, round, "advertise keys", (secure) => {
       const available = this.#clients.size + (this.#clients.has(clientId) ? 0 : 1);
       if (available < this.#minAvailable) {
@@ -468,6 +473,10 @@ export class Federation {
       }
       this.#checkSelected(clientId);
       secure.addKeys({ id: clientId, ...keys });
+      const client = this.#seen(clientId);
+      client.backend = about.backend ?? client.backend;
+      client.device = about.device ?? client.device;
+      client.runtime = about.runtime ?? client.runtime;
     });
   }
 
@@ -1124,6 +1133,12 @@ export class Federation {
     }
     this.#global = next;
     this.#version = closing.version;
+    if (secure?.kind === "sum") {
+      for (const id of secure.survivors) {
+        const client = this.#clients.get(id);
+        if (client) client.updatesAccepted++;
+      }
+    }
     if (this.#secure) this.#lastSecure = { round: this.#round, secure: this.#secure };
     this.#history.push(metrics);
     this.#options.onRound?.(metrics);

@@ -15,7 +15,12 @@ import { selectRows } from "../shared/dataset.ts";
 import { loadMnistSplit } from "../shared/mnist.ts";
 import { partition } from "../shared/partition.ts";
 import { decodeSafetensors } from "../shared/safetensors.ts";
-import { type Status, StatusSchema, type TaskConfigInput } from "../shared/schemas.ts";
+import {
+  SecureAggregationSchema,
+  type Status,
+  StatusSchema,
+  type TaskConfigInput,
+} from "../shared/schemas.ts";
 import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
 import { launchChromium, progress, screenshot, waitFor } from "./_browser.ts";
 
@@ -26,13 +31,17 @@ const ADMIN = "adm_browser_test_0123456789abcdef";
 
 async function start(
   rounds: TaskConfigInput["rounds"],
-  options: { runDir?: string; port?: number } = {},
+  options: { runDir?: string; port?: number; secure?: boolean } = {},
 ): Promise<Coordinator> {
-  const task = mnistMlpTask({ rounds, training: { localSteps: 5 } });
+  const { secure, ...rest } = options;
+  const task = {
+    ...mnistMlpTask({ rounds, training: { localSteps: 5 } }),
+    ...(secure ? { secureAggregation: SecureAggregationSchema.parse({}) } : {}),
+  };
   return await startCoordinator({
     tasks: [{ config: task, holdout }],
     auth: { enrolmentToken: ENROLMENT, adminToken: ADMIN },
-    ...options,
+    ...rest,
   });
 }
 
@@ -71,7 +80,7 @@ async function finished(coordinator: Coordinator): Promise<Status> {
  * Chromium (with or without WebGPU) and a page; tears them down afterwards.
  */
 async function session(
-  options: { rounds: number; clients: number; webgpu: boolean },
+  options: { rounds: number; clients: number; webgpu: boolean; secure?: boolean },
   fn: (coordinator: Coordinator, page: Page) => Promise<void>,
 ): Promise<void> {
   const coordinator = await start({
@@ -79,7 +88,7 @@ async function session(
     targetClients: options.clients,
     minClients: options.clients,
     timeoutSeconds: 600,
-  });
+  }, { secure: options.secure });
   const browser = await launchChromium({ webgpu: options.webgpu });
   try {
     await fn(coordinator, await browser.newPage());
@@ -267,4 +276,54 @@ Deno.test("one browser client and two Deno clients complete two rounds together"
     const path = await screenshot(page, "browser-client.png");
     assert.ok((await Deno.stat(path)).size > 10_000);
   });
+});
+
+Deno.test("secure aggregation: one browser client and two Deno clients complete two secure rounds together", async () => {
+  await session(
+    { rounds: 2, clients: 3, webgpu: true, secure: true },
+    async (coordinator, page) => {
+      const initial = await globalWeights(coordinator);
+      await joinWithDemoShard(page, coordinator, "4/20");
+      const parts = partition(train.labels, [...train.labels.keys()], {
+        clients: 20,
+        labeledFraction: 0.1,
+        seed: 4,
+      });
+      const deno = [0, 1].map((i) =>
+        spawnClientWorker({
+          coordinator: coordinator.url,
+          dataset: selectRows(train, parts[i]!.rows, { hideLabels: parts[i]!.unlabeledRows }),
+          clientId: `secure-deno-${i + 1}`,
+          enrolmentToken: ENROLMENT,
+          seed: i,
+        })
+      );
+      await Promise.all([coordinator.federation.finished, ...deno.map((c) => c.done)]);
+      const done = await status(coordinator);
+      assert.equal(done.phase, "finished");
+      const browserClient = done.clients.find((c) => c.backend === "webgpu");
+      assert.ok(browserClient, JSON.stringify(done.clients));
+      assert.deepEqual(
+        done.clients.map((c) => [c.runtime?.split(" ")[0], c.backend, c.updatesAccepted]).sort(),
+        [["chromium-headless", "webgpu", 2], ["deno", "wasm", 2], ["deno", "wasm", 2]],
+      );
+      for (const round of [1, 2]) {
+        const h = done.history[round]!;
+        assert.equal(h.keptBecause, null);
+        assert.deepEqual(
+          { ...h.secureAggregation!, unmaskSeconds: 0 },
+          { advertised: 3, survivors: 3, dropped: 0, unmaskSeconds: 0 },
+        );
+        assert.deepEqual(
+          h.updates.map((u) => u.clientId).sort(),
+          [browserClient.id, "secure-deno-1", "secure-deno-2"].sort(),
+        );
+      }
+      assert.notDeepEqual(await globalWeights(coordinator), initial);
+      await waitFor("the page to show round 2 summed securely", async () => {
+        const v = await progress(page);
+        return /round 2: accepted, masked/.test(v["last-update"] ?? "") ? v : undefined;
+      });
+    },
+  );
 });

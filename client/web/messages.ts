@@ -54,6 +54,8 @@ export type TrainMessage =
   | {
     kind: "sent";
     round: number;
+    /** Sent as a masked input (secure aggregation); `received`: survivors around this client. */
+    secure?: boolean;
     received: number;
     targetClients: number;
     loss: number;

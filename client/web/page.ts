@@ -150,7 +150,9 @@ function onMessage(message: TrainMessage): void {
       text("accepted", String(accepted));
       text(
         "last-update",
-        `round ${message.round}: accepted (${message.received} of ${message.targetClients} updates in)`,
+        message.secure
+          ? `round ${message.round}: accepted, masked (secure aggregation: the coordinator saw only the sum)`
+          : `round ${message.round}: accepted (${message.received} of ${message.targetClients} updates in)`,
       );
       setConnection("connected", "update accepted; waiting for the next round");
       log(

@@ -92,6 +92,7 @@ self.onmessage = async (message: MessageEvent<TrainStart>) => {
                 post({
                   kind: "sent",
                   round: event.round,
+                  secure: event.secure,
                   received: event.received,
                   targetClients: event.targetClients,
                   loss: event.result.loss,

@@ -35,6 +35,10 @@ export const KeysRequestSchema = z.strictObject({
   clientId: clientId.optional(),
   encryptionKey: base64(64),
   maskKey: base64(64),
+  /** What the client runs on, as in an update's metadata (shown in /v1/status). */
+  backend: z.string().max(64).optional(),
+  device: z.string().max(128).optional(),
+  runtime: z.string().max(128).optional(),
 });
 
 /** POST /v1/secagg/shares: stage 2, the shares sealed to each neighbour. */
