@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { type Coordinator, startCoordinator } from "../coordinator/serve.ts";
 import { loadMnistSplit } from "../shared/mnist.ts";
-import { type Status, StatusSchema } from "../shared/schemas.ts";
+import { SecureAggregationSchema, type Status, StatusSchema } from "../shared/schemas.ts";
 import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
 
 const ENROLMENT = "enr_gpu_node_test_0123456789abcdef";
@@ -17,11 +17,18 @@ const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const NODE_CLIENT = "client/node/dist/client.mjs";
 const { holdout } = await loadMnistSplit({ seed: 1 });
 
-async function withCoordinator(fn: (coordinator: Coordinator) => Promise<void>): Promise<void> {
-  const task = mnistMlpTask({
-    rounds: { total: 1, targetClients: 1, minClients: 1, timeoutSeconds: 600 },
-    training: { localSteps: 5 },
-  });
+async function withCoordinator(
+  fn: (coordinator: Coordinator) => Promise<void>,
+  options: { clients?: number; secure?: boolean } = {},
+): Promise<void> {
+  const { clients = 1 } = options;
+  const task = {
+    ...mnistMlpTask({
+      rounds: { total: 1, targetClients: clients, minClients: clients, timeoutSeconds: 600 },
+      training: { localSteps: 5 },
+    }),
+    ...(options.secure ? { secureAggregation: SecureAggregationSchema.parse({}) } : {}),
+  };
   const coordinator = await startCoordinator({
     tasks: [{ config: task, holdout }],
     auth: { enrolmentToken: ENROLMENT, adminToken: ADMIN },
@@ -105,6 +112,24 @@ Deno.test("the Node.js entry trains a round on wasm against a real coordinator",
     assert.equal(client!.updatesAccepted, 1);
     assert.ok(s.history[1]!.accuracy! > s.history[0]!.accuracy! + 0.05);
   });
+});
+
+Deno.test("secure aggregation: the Node.js CLI and the Deno CLI complete a secure round together", async () => {
+  await withCoordinator(async (coordinator) => {
+    const [node, deno] = await Promise.all([
+      runCli("node", [NODE_CLIENT, ...clientArgs(coordinator, "wasm")]),
+      runCli(Deno.execPath(), ["run", "-A", "client/main.ts", ...clientArgs(coordinator, "cpu")]),
+    ]);
+    for (const run of [node, deno]) {
+      assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+      assert.match(run.stdout, /masked input summed \(secure aggregation\)/);
+    }
+    const s = await status(coordinator);
+    assert.equal(s.phase, "finished");
+    assert.deepEqual(s.clients.map((c) => c.runtime!.split(" ")[0]).sort(), ["deno", "node"]);
+    assert.equal(s.history[1]!.secureAggregation!.survivors, 2);
+    assert.ok(s.history[1]!.accuracy! > s.history[0]!.accuracy! + 0.05);
+  }, { clients: 2, secure: true });
 });
 
 Deno.test("--backend tensorflow without tfjs-node-gpu fails and says how to install it", async () => {
