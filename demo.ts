@@ -2,7 +2,7 @@
  * The main job: a coordinator on a free port and K clients in workers train
  * the `mnist-mlp` task with R-Drop over real HTTP, one line per round.
  *
- * `deno task demo [--clients 8] [--rounds 10] [--beta 0.5|iid] [--labeled 0.1] [--seed 0] [--run-dir DIR] [--tls]`
+ * `deno task demo [--clients 8] [--rounds 10] [--beta 0.5|iid] [--labeled 0.1] [--seed 0] [--run-dir DIR] [--tls] [--secure-aggregation]`
  * @module
  */
 import { join } from "node:path";
@@ -14,6 +14,8 @@ import { countRows, selectRows } from "./shared/dataset.ts";
 import { loadMnistSplit } from "./shared/mnist.ts";
 import { partition } from "./shared/partition.ts";
 import { mnistMlpTask } from "./shared/tasks/mnist_mlp.ts";
+import { SecureAggregationSchema } from "./shared/schemas.ts";
+import { secureParams } from "./shared/secagg/params.ts";
 
 const HELP = `Usage: deno task demo [options]
 
@@ -30,13 +32,16 @@ Options:
   --run-dir DIR     where checkpoints go (default runs/demo-<time>)
   --tls             the same over HTTPS: a development CA and certificate for localhost in
                     RUN_DIR/.certs, which the clients trust (--ca-cert's way)
+  --secure-aggregation
+                    the same with secure aggregation (SecAgg+): each client sends a masked
+                    input and the coordinator learns only the round's sum
   -h, --help        this help`;
 
 const args = parseFlags(
   Deno.args,
   ["clients", "rounds", "beta", "labeled", "local-steps", "alpha", "seed", "run-dir"],
   HELP,
-  { booleans: ["tls"] },
+  { booleans: ["tls", "secure-aggregation"] },
 );
 const clients = numberFlag("clients", args.clients, 8, { min: 1, integer: true });
 const rounds = numberFlag("rounds", args.rounds, 10, { min: 1, integer: true });
@@ -52,13 +57,16 @@ const runDir = args["run-dir"] ??
   join("runs", `demo-${new Date().toISOString().replace(/[:.]/g, "-")}`);
 
 const started = performance.now();
-const task = mnistMlpTask({
-  rounds: { total: rounds, targetClients: clients, minClients: 1 },
-  training: {
-    ...(alpha === undefined ? {} : { alpha }),
-    ...(localSteps === undefined ? {} : { localSteps }),
-  },
-});
+const task = {
+  ...mnistMlpTask({
+    rounds: { total: rounds, targetClients: clients, minClients: 1 },
+    training: {
+      ...(alpha === undefined ? {} : { alpha }),
+      ...(localSteps === undefined ? {} : { localSteps }),
+    },
+  }),
+  ...(args["secure-aggregation"] ? { secureAggregation: SecureAggregationSchema.parse({}) } : {}),
+};
 const { train, holdout } = await loadMnistSplit({ seed });
 const parts = partition(train.labels, [...train.labels.keys()], {
   clients,
@@ -73,6 +81,14 @@ console.log(
     }% labeled, ${rounds} rounds`,
 );
 
+if (task.secureAggregation) {
+  const p = secureParams(task.secureAggregation, task.rounds);
+  console.log(
+    `secure aggregation: each secret ${p.threshold}-of-${
+      p.degree + 1
+    } (${p.degree} neighbours), values clipped to ±${p.clipRange}, sums modulo 2^${p.bits}`,
+  );
+}
 const pad = (value: string | number, width: number) => String(value).padStart(width);
 console.log(
   `${pad("round", 5)} ${pad("clients", 7)} ${pad("labeled", 7)} ${pad("unlabeled", 9)} ${
@@ -127,6 +143,16 @@ try {
 await coordinator.shutdown();
 const status = coordinator.federation.status();
 const last = status.history.at(-1);
+const trained = status.history.slice(1);
+const perClient = trained.reduce((n, h) => n + h.bytesReceived / Math.max(1, h.clients), 0) /
+  Math.max(1, trained.length);
+console.log(
+  `${(perClient / 1024).toFixed(0)} KiB received per client a round${
+    task.secureAggregation ? " (masked inputs)" : ""
+  }; ${
+    (trained.reduce((n, h) => n + h.seconds, 0) / Math.max(1, trained.length)).toFixed(1)
+  } s a round`,
+);
 console.log(
   `done in ${((performance.now() - started) / 1000).toFixed(1)} s: holdout accuracy ${
     ((last?.accuracy ?? 0) * 100).toFixed(2)
