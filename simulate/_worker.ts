@@ -13,6 +13,7 @@ import { Evaluator } from "../shared/evaluate.ts";
 import { countRows, type Dataset, reshapeRows } from "../shared/dataset.ts";
 import { buildModel, readWeights, writeWeights } from "../shared/model.ts";
 import type { TaskResponse } from "../shared/schemas.ts";
+import { secureSubmit } from "../client/secure_submit.ts";
 
 /** Messages the driver sends. */
 export type WorkerRequest =
@@ -66,6 +67,8 @@ async function init(request: Extract<WorkerRequest, { kind: "init" }>): Promise<
 }
 
 async function train(request: Extract<WorkerRequest, { kind: "train" }>): Promise<void> {
+  // Secure aggregation: each client's protocol runs while the next ones train.
+  const secure: Promise<unknown>[] = [];
   for (const id of request.ids) {
     const client = clients.get(id);
     if (!client) throw new Error(`Unknown client "${id}"`);
@@ -86,6 +89,22 @@ async function train(request: Extract<WorkerRequest, { kind: "train" }>): Promis
         for (let i = 0; i < tensor.data.length; i++) tensor.data[i]! *= -client.attackScale;
       }
     }
+    if (task.secureAggregation) {
+      const counts = countRows(client.dataset);
+      secure.push(secureSubmit({
+        api: api.secure,
+        clientId: id,
+        task,
+        round: global.round,
+        input: {
+          delta: task.weights.map((w) => delta.get(w.name)!.data),
+          weight: counts.numLabeled + task.aggregation.unlabeledWeight * counts.numUnlabeled,
+          ...counts,
+        },
+        about: { backend: "wasm" },
+      }));
+      continue;
+    }
     await api.sendUpdate(delta, {
       round: global.round,
       baseVersion: global.version,
@@ -98,6 +117,7 @@ async function train(request: Extract<WorkerRequest, { kind: "train" }>): Promis
       ...evaluation,
     }, { codec: task.codec, feedback: client.feedback });
   }
+  await Promise.all(secure);
 }
 
 self.onmessage = async (message: MessageEvent<WorkerRequest>) => {

@@ -4,6 +4,7 @@
  */
 import {
   AggregationConfigSchema,
+  SecureAggregationSchema,
   type TaskConfig,
   type TrainingConfig,
 } from "../shared/schemas.ts";
@@ -72,6 +73,7 @@ export function armTask(
     ...base,
     training,
     codec: config.codec,
+    ...(config.secureAggregation ? { secureAggregation: SecureAggregationSchema.parse({}) } : {}),
     aggregation: AggregationConfigSchema.parse({
       ...config.aggregation,
       strategy: config.strategy,

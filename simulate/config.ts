@@ -66,6 +66,8 @@ export const SimulationConfigSchema = z.strictObject({
   codec: UpdateCodecSchema.default(UpdateCodecSchema.parse({})),
   /** Aggregation strategy. */
   strategy: z.enum(STRATEGIES).default("fedavg"),
+  /** Secure aggregation (SecAgg+, default settings): clients send masked inputs. */
+  secureAggregation: z.boolean().default(false),
   /**
    * The strategy's hyperparameters (the task spec's \`aggregation\` fields:
    * trimBeta, krumF, krumM, serverMomentum, eta, ...).

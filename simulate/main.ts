@@ -66,6 +66,8 @@ Options (override the preset and the config file):
   --aggregation K=V,...   the strategy's hyperparameters, e.g. trimBeta=0.25 or krumF=2,krumM=6
   --byzantine N           the last N clients attack: they send -scale x their delta (default 0)
   --byzantine-scale S     the attackers' scale (default 10)
+  --secure-aggregation    clients send masked inputs (SecAgg+, default settings): the
+                          coordinator learns only each round's sum
   --seeds 1,2,3           seeds (default 1)
   --workers N             workers hosting the clients (default: cores)
   --out DIR               run directory (default runs/simulate-<time>)
@@ -112,7 +114,7 @@ const args = parseFlags(
     "ca-cert",
   ],
   HELP,
-  { booleans: ["compare", "quick", "tls"] },
+  { booleans: ["compare", "quick", "tls", "secure-aggregation"] },
 );
 
 async function configFile(path: string): Promise<Record<string, unknown>> {
@@ -173,6 +175,7 @@ const flags: Record<string, unknown> = {
   byzantine: numberFlag("byzantine", args.byzantine, undefined),
   byzantineScale: numberFlag("byzantine-scale", args["byzantine-scale"], undefined),
   workers: numberFlag("workers", args.workers, undefined),
+  secureAggregation: args["secure-aggregation"] || undefined,
 };
 if (args.compare && args.quick) fail("give --compare or --quick, not both");
 const parsed = SimulationConfigSchema.safeParse({
@@ -301,7 +304,14 @@ for (const seed of config.seeds) {
   central?.catch(() => {}); // awaited below; this only keeps an early failure from going unhandled
   const seedRuns: ArmRun[] = [];
   for (const arm of config.arms) {
-    if (arm !== "centralized") seedRuns.push(await runArm(arm, options(arm)));
+    if (arm !== "centralized") {
+      // A task the coordinator refuses (e.g. a strategy secure aggregation cannot run) says why.
+      seedRuns.push(
+        await runArm(arm, options(arm)).catch((error) =>
+          error instanceof TypeError ? fail(error.message) : Promise.reject(error)
+        ),
+      );
+    }
   }
   if (central) seedRuns.push(await central);
   runs.push(...config.arms.map((arm) => seedRuns.find((r) => r.arm === arm)!));
