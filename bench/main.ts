@@ -2,8 +2,9 @@
  * Benchmarks, in sections: `kernels` (the R-Drop step on wasm with and
  * without the project's kernels), `training` (step and inference speed per
  * backend), `codecs` (safetensors and update codecs), `aggregation`
- * (strategies, the streaming sum against a plain add) and `ingest` (updates
- * over loopback HTTP). Prints a table and writes the figures to
+ * (strategies, the streaming sum against a plain add), `ingest` (updates
+ * over loopback HTTP) and `secagg` (secure rounds of 10-100 clients against
+ * plain ones, SecAgg+'s degree against the complete graph). Prints a table and writes the figures to
  * `runs/bench/bench-<time>.json` (or `--out FILE`).
  *
  * `deno task bench [--only SECTION,...] [--out FILE]`
@@ -30,9 +31,10 @@ import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
 import type { Row } from "./_row.ts";
 import { aggregationRows } from "./_aggregation.ts";
 import { ingestRows } from "./_ingest.ts";
+import { secaggRows } from "./_secagg.ts";
 import { machine, trainingRows, trainingSpeed } from "./_training.ts";
 
-const SECTIONS = ["kernels", "training", "codecs", "aggregation", "ingest"] as const;
+const SECTIONS = ["kernels", "training", "codecs", "aggregation", "ingest", "secagg"] as const;
 const { values: args } = parseArgs({
   args: Deno.args,
   options: { out: { type: "string" }, only: { type: "string" } },
@@ -265,6 +267,9 @@ stockModel.dispose();
 
 // Ingest over HTTP.
 if (run("ingest")) rows.push(...await ingestRows());
+
+// Secure aggregation: rounds of 10, 50 and 100 clients, secure against plain.
+if (run("secagg")) rows.push(...await secaggRows());
 
 console.log(`machine: ${machine()}, deno ${Deno.version.deno}`);
 const width = Math.max(...rows.map((r) => r.name.length));
