@@ -5,11 +5,14 @@
  * or under Node.js `node client/node/dist/client.mjs ...` (built by `deno task build-node`).
  * @module
  */
+import { mkdirSync, writeFileSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import process from "node:process";
 import { countRows, type Dataset, selectRows } from "../shared/dataset.ts";
 import { loadMnistSplit } from "../shared/mnist.ts";
 import { partition } from "../shared/partition.ts";
+import { encodeSafetensors } from "../shared/safetensors.ts";
 import { type BackendChoice, BACKENDS, startBackend } from "./backend.ts";
 import { betaFlag, fail, numberFlag, parseFlags } from "./cli.ts";
 import { CoordinatorClient, CoordinatorError } from "./coordinator_client.ts";
@@ -41,6 +44,9 @@ Options:
   --token-file PATH   where the enrolled id and token are kept (read if it exists, else
                       written after enrolling), so a restart rejoins as the same client
   --seed N            seed of batch sampling and of --mnist-shard (default 0)
+  --keep-deltas DIR   keep this client's own plain delta of each round in
+                      DIR/round-NNNN.safetensors (with its row counts), e.g. to check a
+                      secure task's global against what this client sent
   -h, --help          this help`;
 
 const args = parseFlags(
@@ -59,6 +65,7 @@ const args = parseFlags(
     "enrolment-token",
     "token-file",
     "ca-cert",
+    "keep-deltas",
   ],
   HELP,
 );
@@ -178,6 +185,16 @@ try {
     backend: backend.name,
     device: backend.device,
     runtime: backend.runtime,
+    onDelta: args["keep-deltas"]
+      ? (round, delta) => {
+        const dir = args["keep-deltas"]!;
+        mkdirSync(dir, { recursive: true });
+        writeFileSync(
+          join(dir, `round-${String(round).padStart(4, "0")}.safetensors`),
+          encodeSafetensors(delta, { round: String(round), ...stringCounts(counts) }),
+        );
+      }
+      : undefined,
     onEvent(event) {
       switch (event.kind) {
         case "step": {
@@ -224,4 +241,8 @@ try {
   });
 } catch (error) {
   fail(error instanceof Error ? error.message : String(error));
+}
+
+function stringCounts(counts: { numLabeled: number; numUnlabeled: number }) {
+  return { numLabeled: String(counts.numLabeled), numUnlabeled: String(counts.numUnlabeled) };
 }

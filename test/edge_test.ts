@@ -9,7 +9,10 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { freePort, spawnCoordinator, waitUntilUp } from "../coordinator/_spawn.ts";
 import { decodeSafetensors, type Float32Tensor } from "../shared/safetensors.ts";
+import { DatabaseSync } from "node:sqlite";
 import { type Status, StatusSchema, TaskResponseSchema } from "../shared/schemas.ts";
+import { meanErrorBound } from "../shared/secagg/input.ts";
+import { secureParams } from "../shared/secagg/params.ts";
 
 const ADMIN = "adm_edge_test_0123456789abcdef";
 const ENROLMENT = "enr_edge_test_0123456789abcdef";
@@ -22,7 +25,7 @@ interface Tier {
   process: Deno.ChildProcess;
 }
 
-function startCloud(runDir: string, port: number): Tier {
+function startCloud(runDir: string, port: number, args: string[] = []): Tier {
   const process = spawnCoordinator({
     taskFile: "mnist-mlp",
     runDir,
@@ -30,13 +33,18 @@ function startCloud(runDir: string, port: number): Tier {
     adminToken: ADMIN,
     enrolmentToken: ENROLMENT,
     linger: 120,
-    args: ["--rounds", String(ROUNDS), "--target-clients", "2", "--min-clients", "2"],
+    args: ["--rounds", String(ROUNDS), "--target-clients", "2", "--min-clients", "2", ...args],
   });
   return { url: `http://127.0.0.1:${port}`, port, runDir, process };
 }
 
 /** An edge with its client token at the cloud, or enrolling itself as `{ edgeId }`. */
-function startEdge(cloud: string, token: string | { edgeId: string }, runDir: string): Tier {
+function startEdge(
+  cloud: string,
+  token: string | { edgeId: string },
+  runDir: string,
+  args: string[] = [],
+): Tier {
   const port = freePort();
   const process = spawnCoordinator({
     runDir,
@@ -55,12 +63,13 @@ function startEdge(cloud: string, token: string | { edgeId: string }, runDir: st
       "--min-clients",
       "3",
       "--keep-updates",
+      ...args,
     ],
   });
   return { url: `http://127.0.0.1:${port}`, port, runDir, process };
 }
 
-function startClient(edge: string, shard: number): Deno.ChildProcess {
+function startClient(edge: string, shard: number, args: string[] = []): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -76,6 +85,7 @@ function startClient(edge: string, shard: number): Deno.ChildProcess {
       "wasm",
       "--seed",
       String(shard),
+      ...args,
     ],
     stdout: "null",
     stderr: "piped",
@@ -275,4 +285,149 @@ Deno.test("the cloud goes away for a round: edges keep collecting and deliver on
     assert.ok(await waitUntilUp(back.url, back.process));
     return back;
   });
+});
+
+/** Chi-square statistic of the bytes against the uniform distribution over 256 values. */
+function chiSquare(bytes: Uint8Array): number {
+  const counts = new Float64Array(256);
+  for (const b of bytes) counts[b]!++;
+  const expected = bytes.length / 256;
+  return counts.reduce((x, c) => x + (c - expected) ** 2 / expected, 0);
+}
+
+Deno.test("secure at the edges: the cloud's model is the flat FedAvg of the six devices' quantized updates within the bound, and no stored object is one device's update in the clear", async () => {
+  const dirs = await Promise.all(
+    ["cloud", "edge-1", "edge-2", "deltas"].map((p) =>
+      Deno.makeTempDir({ prefix: `secure-${p}-` })
+    ),
+  );
+  const cloud = startCloud(dirs[0]!, freePort(), ["--keep-updates"]);
+  const processes: Deno.ChildProcess[] = [];
+  try {
+    assert.ok(await waitUntilUp(cloud.url, cloud.process));
+    const initial = await weights(cloud.url);
+    const task = TaskResponseSchema.parse(await (await get(cloud.url, "/v1/task")).json());
+    const edges: Tier[] = [];
+    for (const [i, dir] of [dirs[1]!, dirs[2]!].entries()) {
+      const response = await fetch(`${cloud.url}/v1/clients`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${ADMIN}`, "Content-Type": "application/json" },
+        body: JSON.stringify({ clientId: `edge-${i + 1}` }),
+      });
+      const edge = startEdge(cloud.url, (await response.json()).token, dir, [
+        "--secure-aggregation",
+      ]);
+      edges.push(edge);
+      processes.push(edge.process);
+      assert.ok(await waitUntilUp(edge.url, edge.process));
+    }
+    const edgeTask = TaskResponseSchema.parse(await (await get(edges[0]!.url, "/v1/task")).json());
+    assert.ok(edgeTask.secureAggregation, "the edge announces secure aggregation to its devices");
+    for (let shard = 1; shard <= 6; shard++) {
+      processes.push(startClient(edges[(shard - 1) % 2]!.url, shard, [
+        "--keep-deltas",
+        join(dirs[3]!, `device-${shard}`),
+      ]));
+    }
+    const done = await until("the cloud to finish", async () => {
+      const s = await status(cloud.url);
+      return s.phase === "finished" ? s : undefined;
+    });
+    for (const round of done.history.slice(1)) {
+      assert.deepEqual(round.updates.map((u) => u.clientId).sort(), ["edge-1", "edge-2"]);
+    }
+    for (const edge of edges) {
+      const s = await status(edge.url);
+      for (const h of s.history.slice(1)) assert.equal(h.secureAggregation?.survivors, 3);
+    }
+
+    // The flat FedAvg of the devices' own record of their plain deltas, clipped
+    // as they were; each edge's mean is off by at most its quantization bound,
+    // and the cloud's weighted mean of the two by at most the larger.
+    const params = secureParams(edgeTask.secureAggregation!, edgeTask.rounds);
+    const flat = new Map([...initial].map(([k, t]) => [k, Float64Array.from(t.data)]));
+    let bound = 0;
+    for (let round = 1; round <= ROUNDS; round++) {
+      const sums = new Map([...flat].map(([k, t]) => [k, new Float64Array(t.length)]));
+      let total = 0;
+      const edgeUnits = [0, 0];
+      for (let shard = 1; shard <= 6; shard++) {
+        const file = join(
+          dirs[3]!,
+          `device-${shard}`,
+          `round-${String(round).padStart(4, "0")}.safetensors`,
+        );
+        const { tensors, metadata } = decodeSafetensors(await Deno.readFile(file));
+        const weight = Number(metadata.numLabeled) +
+          task.aggregation.unlabeledWeight * Number(metadata.numUnlabeled);
+        assert.ok(weight < params.maxWeight, "no weight is capped");
+        edgeUnits[(shard - 1) % 2]! += weight / params.maxWeight;
+        total += weight;
+        for (const [name, t] of tensors) {
+          const sum = sums.get(name)!;
+          for (let i = 0; i < sum.length; i++) {
+            sum[i]! += weight * Math.min(params.clipRange, Math.max(-params.clipRange, t.data[i]!));
+          }
+        }
+      }
+      for (const [name, sum] of sums) {
+        const g = flat.get(name)!;
+        for (let i = 0; i < g.length; i++) g[i]! += sum[i]! / total;
+      }
+      bound += Math.max(
+        ...edgeUnits.map((weightUnits) => meanErrorBound(params, { count: 3, weightUnits })),
+      );
+    }
+    const final = await weights(cloud.url);
+    let worst = 0;
+    for (const [name, t] of flat) {
+      const got = final.get(name)!.data;
+      for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i]! - t[i]!));
+    }
+    assert.ok(bound < 1e-5, `the bound ${bound} is loose`);
+    // The bound, plus float32 rounding over three rounds and two tiers.
+    assert.ok(worst <= bound + 1e-5, `off by ${worst}, bound ${bound}`);
+
+    // Nothing stored at an edge is one device's update in the clear: its kept
+    // copies are masked inputs that look like noise, its state holds no update.
+    for (const dir of [dirs[1]!, dirs[2]!]) {
+      for (let round = 1; round <= ROUNDS; round++) {
+        const folder = join(dir, "mnist-mlp", "updates", `round-${String(round).padStart(4, "0")}`);
+        const files = [...Deno.readDirSync(folder)].map((e) => e.name);
+        assert.equal(files.length, 3);
+        for (const name of files) {
+          assert.match(name, /\.masked$/);
+          const chi = chiSquare(await Deno.readFile(join(folder, name)));
+          assert.ok(chi < 350, `${name}: chi-square ${chi.toFixed(1)}`);
+        }
+      }
+      const db = new DatabaseSync(join(dir, "state.db"), { readOnly: true });
+      try {
+        for (const table of ["pending", "secagg"]) {
+          const { n } = db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number };
+          assert.equal(n, 0, `${table} is empty at the edge`);
+        }
+      } finally {
+        db.close();
+      }
+    }
+    // The cloud keeps only the edges' combined updates.
+    const cloudRound = join(dirs[0]!, "mnist-mlp", "updates", "round-0001");
+    assert.deepEqual(
+      [...Deno.readDirSync(cloudRound)].map((e) => e.name).sort(),
+      ["edge-1.safetensors", "edge-2.safetensors"],
+    );
+    for (const p of processes.slice(2)) {
+      const { code, stderr } = await p.output();
+      assert.equal(code, 0, new TextDecoder().decode(stderr));
+    }
+  } finally {
+    for (const p of [cloud.process, ...processes]) {
+      try {
+        p.kill("SIGKILL");
+      } catch { /* already gone */ }
+      await p.status;
+    }
+    for (const dir of dirs) await Deno.remove(dir, { recursive: true });
+  }
 });
