@@ -24,7 +24,7 @@ function refused(fn: () => void, status: number, message: RegExp): void {
   });
 }
 
-async function setup(events: SecureEvent[] = []) {
+function setup(events: SecureEvent[] = []) {
   const outcomes: SecureOutcome[] = [];
   const recorded: SecureEvent[] = [...events];
   const round = SecureRound.create({
