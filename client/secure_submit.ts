@@ -147,8 +147,13 @@ export async function secureSubmit(options: SecureSubmitOptions): Promise<Secure
       }
     } catch (error) {
       const result = leftOut(error);
-      if (result) return result;
-      throw error;
+      if (!result) throw error;
+      // The round may have ended meanwhile (unmasked without this client's
+      // shares, once enough were in): say how it ended.
+      const ended = await retrying(() => api.state(clientId, round)).catch(() => null);
+      if (ended?.stage === "done" && ended.participant) return { kind: "done", survivors };
+      if (ended?.stage === "failed") return { kind: "failed", reason: ended.reason ?? "failed" };
+      return result;
     }
   }
 }

@@ -194,7 +194,8 @@ export class SecureRound {
 
   /** Stage unmask: `from` reveals shares of its neighbours' (and its own) secrets. */
   addReveal(from: string, shares: RevealedShare[]): void {
-    if (this.#revealed.has(from)) return;
+    // Late shares of a survivor, once the masks are being removed, are not needed.
+    if (this.#revealed.has(from) || (this.#unmasking && this.#survivors.has(from))) return;
     this.#expect("unmask", "accept revealed shares");
     if (!this.#survivors.has(from)) {
       throw conflict(`Cannot accept revealed shares: "${from}" sent no masked input this round`);

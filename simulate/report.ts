@@ -19,6 +19,8 @@ export interface RoundPoint {
   bytesReceived: number;
   /** Clients that took part in the round. */
   clients: number;
+  /** A secure round: the clients whose masked inputs were summed. */
+  secureSurvivors?: number;
 }
 
 /** One run of an arm with one seed. */

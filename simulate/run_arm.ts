@@ -95,6 +95,7 @@ function point(m: RoundMetrics): RoundPoint {
     seconds: m.seconds,
     bytesReceived: m.bytesReceived,
     clients: m.clients,
+    ...(m.secureAggregation ? { secureSurvivors: m.secureAggregation.survivors } : {}),
   };
 }
 

@@ -57,3 +57,40 @@ Deno.test("deno task simulate --quick runs every arm and writes table, JSON, par
     await Deno.remove(out, { recursive: true });
   }
 });
+
+Deno.test("deno task simulate --secure-aggregation: the simulated clients send masked inputs, summed each round", async () => {
+  const out = await Deno.makeTempDir({ prefix: "simulate-secure-" });
+  try {
+    const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        new URL("../simulate/main.ts", import.meta.url).pathname,
+        "--secure-aggregation",
+        "--clients",
+        "4",
+        "--rounds",
+        "2",
+        "--local-steps",
+        "5",
+        "--arms",
+        "rdrop-ssl",
+        "--out",
+        out,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(stdout);
+    assert.equal(code, 0, `${text}\n${new TextDecoder().decode(stderr)}`);
+    const results = JSON.parse(await Deno.readTextFile(join(out, "results.json")));
+    const [run] = results.runs;
+    assert.deepEqual(
+      run.rounds.slice(1).map((r: { secureSurvivors?: number }) => r.secureSurvivors),
+      [4, 4],
+    );
+    assert.ok(run.rounds[2].accuracy > run.rounds[0].accuracy + 0.2, JSON.stringify(run.rounds));
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});

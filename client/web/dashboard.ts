@@ -76,7 +76,13 @@ function render(): void {
   const history = status.history;
   text("round", `${status.round} of ${status.totalRounds}`);
   text("version", String(status.version));
-  text("phase", status.phase);
+  // A secure round: its protocol stage, and how many clients are done with it.
+  text(
+    "phase",
+    status.secureStage && status.phase === "training"
+      ? `${status.phase}, secure aggregation: ${status.secureStage}`
+      : status.phase,
+  );
   text("received", `${status.received} of ${status.targetClients}`);
   const last = history.at(-1);
   text("accuracy", last?.accuracy == null ? "–" : `${(100 * last.accuracy).toFixed(2)}%`);
