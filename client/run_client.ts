@@ -19,7 +19,7 @@ import { ErrorFeedback } from "../shared/codec.ts";
 import { LocalTrainer, type StepProgress, type TrainResult } from "./trainer.ts";
 import { Evaluator } from "../shared/evaluate.ts";
 import { describeRuntime } from "../shared/runtime.ts";
-import { secureSubmit } from "./secure_submit.ts";
+import { secureInput, secureSubmit } from "./secure_submit.ts";
 
 /** What a client reports while it runs. */
 export type ClientEvent =
@@ -193,12 +193,7 @@ export async function runClient(options: RunClientOptions): Promise<void> {
           clientId,
           task,
           round: global.round,
-          // The weight FedAvg gives the update (as the coordinator's clientWeight).
-          input: {
-            delta: task.weights.map((w) => delta.get(w.name)!.data),
-            weight: counts.numLabeled + task.aggregation.unlabeledWeight * counts.numUnlabeled,
-            ...counts,
-          },
+          input: secureInput(task, delta, counts),
           retrying,
           pollMs,
           about: {

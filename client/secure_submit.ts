@@ -11,6 +11,13 @@ import { encodeInput, type PlainInput } from "../shared/secagg/input.ts";
 import { secureParams } from "../shared/secagg/params.ts";
 import { fromBase64, type SecureState, toBase64 } from "../shared/secagg/wire.ts";
 import type { TaskResponse } from "../shared/schemas.ts";
+import {
+  clipFactor,
+  distributedFewest,
+  gaussian,
+  l2Norm,
+  noiseShareStd,
+} from "../shared/privacy/mechanism.ts";
 import { CoordinatorError, type SecureCalls } from "./coordinator_client.ts";
 
 /** Options of {@linkcode secureSubmit}. */
@@ -44,6 +51,40 @@ export type SecureResult =
   | { kind: "left out"; reason: string };
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * What a client of a secure task contributes: its delta (in the task's
+ * tensor order) weighted as FedAvg weighs it; under distributed differential
+ * privacy, clipped to the L2 bound, with its share of the Gaussian noise
+ * added, and weighted like every other client.
+ */
+export function secureInput(
+  task: TaskResponse,
+  delta: Map<string, { data: Float32Array }>,
+  counts: { numLabeled: number; numUnlabeled: number },
+): PlainInput {
+  const tensors = task.weights.map((w) => delta.get(w.name)!.data);
+  const privacy = task.privacy;
+  if (privacy?.mode !== "distributed" || !task.secureAggregation) {
+    return {
+      delta: tensors,
+      weight: counts.numLabeled + task.aggregation.unlabeledWeight * counts.numUnlabeled,
+      ...counts,
+    };
+  }
+  const params = secureParams(task.secureAggregation, task.rounds);
+  const factor = clipFactor(l2Norm(tensors), privacy.clip);
+  const std = noiseShareStd({
+    noiseMultiplier: privacy.noiseMultiplier,
+    clip: privacy.clip,
+    fewest: distributedFewest({ minClients: task.rounds.minClients, threshold: params.threshold }),
+  });
+  const noised = tensors.map((t) => {
+    const z = gaussian(t.length);
+    return Float32Array.from(t, (v, i) => v * factor + std * z[i]!);
+  });
+  return { delta: noised, weight: params.maxWeight, ...counts };
+}
 
 /**
  * Runs this client's part of the open secure round and resolves when the

@@ -57,6 +57,11 @@ function edgeTask(
   rounds: UpstreamOptions["rounds"] = {},
   secureAggregation?: SecureAggregationConfig,
 ): TaskConfig {
+  if (task.privacy) {
+    throw new Error(
+      `Cannot follow task "${task.id}": it is differentially private, and an edge's combined update is many devices' (client-level privacy would hold for the edge, not each device)`,
+    );
+  }
   if (task.secureAggregation) {
     throw new Error(
       `Cannot follow task "${task.id}": the cloud runs secure aggregation over its clients, and an edge forwards its devices' plain mean; run the cloud without it and give the edges --secure-aggregation`,

@@ -39,6 +39,8 @@ import type { SecureParams } from "../shared/secagg/params.ts";
 import { graphSeed } from "../shared/secagg/params.ts";
 import type { PublicKeys, RevealedShare, SealedShare } from "../shared/secagg/client.ts";
 import type { SecureAccepted, SecureState } from "../shared/secagg/wire.ts";
+import { checkPrivacyTask, isDrawn, type PrivacyParams, spentAfter } from "./_privacy_task.ts";
+import { clipFactor, gaussian, nextClip, noisedMean } from "../shared/privacy/mechanism.ts";
 
 /** Options of {@linkcode Federation.create}. */
 export interface FederationOptions {
@@ -195,6 +197,12 @@ export class Federation {
   #lastSecure: { round: number; secure: SecureRound } | null = null;
   /** A secure round's outcome, kept until its close is committed (a failed close is retried). */
   #secureOutcome: SecureOutcome | null = null;
+  /** Differential privacy's parameters (null without), the secret of its sampling, the L2 bound. */
+  readonly #privacy: PrivacyParams | null;
+  #samplingSecret: Uint8Array;
+  #clip = 0;
+  /** Central mode: the open round's updates within the bound (adaptive clipping). */
+  #within = 0;
 
   private constructor(options: FederationOptions) {
     this.task = options.task;
@@ -206,6 +214,11 @@ export class Federation {
     this.#strategy = createStrategy(options.task.aggregation);
     checkStrategy(options.task, this.#strategy);
     this.#secureParams = checkSecureTask(options.task, this.#strategy);
+    this.#privacy = checkPrivacyTask(options.task, this.#strategy, this.#secureParams);
+    this.#clip = this.#privacy?.clip ?? 0;
+    // A secret no client can predict; kept with the run so a restart draws the same.
+    this.#samplingSecret = options.store?.secret("sampling") ??
+      crypto.getRandomValues(new Uint8Array(32));
     // Rows are used in the task's shape (e.g. 784 values as [28, 28, 1]).
     const shaped = (data: Dataset): Dataset => reshapeRows(data, options.task.input.shape);
     this.#evaluator = options.holdout ? new Evaluator(shaped(options.holdout)) : null;
@@ -282,6 +295,8 @@ export class Federation {
     this.#version = saved.version;
     this.#history = saved.history;
     this.#answers = saved.answers;
+    const lastPrivate = saved.history.findLast((h) => h.privacy);
+    if (lastPrivate?.privacy) this.#clip = lastPrivate.privacy.nextClip;
     for (const c of saved.clients) {
       this.#clients.set(c.id, {
         ...c,
@@ -394,6 +409,24 @@ export class Federation {
    */
   #checkSelected(clientId: string): void {
     const { fraction } = this.task.rounds;
+    if (this.#privacy) {
+      // Poisson sampling from a secret seed, with no filling-in after the
+      // deadline: the accountant's sampling rate holds.
+      const drawn = isDrawn(this.#samplingSecret, {
+        taskId: this.task.id,
+        clientId,
+        round: this.#round,
+        sampleRate: this.#privacy.sampleRate,
+      });
+      if (!drawn) {
+        throw new ApiError(
+          409,
+          "not_selected",
+          `Client "${clientId}" is not drawn for round ${this.#round} (Poisson sampling at rate ${fraction}, differential privacy); it may be drawn in a later round`,
+        );
+      }
+      return;
+    }
     if (this.#async || fraction >= 1 || this.#deadlinePassed) return;
     if (!isSelected({ taskId: this.task.id, clientId, round: this.#round, fraction })) {
       throw new ApiError(
@@ -827,6 +860,25 @@ export class Federation {
         ? new Date(this.#deadlineAt).toISOString()
         : null,
       ...(this.#secure ? { secureStage: this.#secure.stage } : {}),
+      ...(this.#privacy ? { privacy: this.#privacyStatus() } : {}),
+    };
+  }
+
+  #privacyStatus(): NonNullable<Status["privacy"]> {
+    const p = this.#privacy!;
+    const spent = this.#history.findLast((h) => h.privacy)?.privacy?.epsilon ?? 0;
+    const rounds = this.#history.filter((h) => h.privacy).length;
+    const early = this.#phase === "finished" && rounds < this.task.rounds.total &&
+      p.maxEpsilon !== null;
+    return {
+      epsilon: spent,
+      delta: p.delta,
+      maxEpsilon: p.maxEpsilon,
+      stoppedBecause: early
+        ? `privacy budget: round ${rounds + 1} would take epsilon to ${
+          spentAfter(p, rounds + 1).toFixed(3)
+        }, past maxEpsilon ${p.maxEpsilon}`
+        : null,
     };
   }
 
@@ -898,7 +950,12 @@ export class Federation {
    * memory does not grow with the number of clients.
    */
   #hold(key: string, pending: PendingUpdate): void {
-    if (this.#sum) {
+    if (this.#sum && this.#privacy) {
+      // DP-FedAvg: each update clipped to the bound, all weighted alike.
+      this.#sum.add(pending.update.tensors, 1, clipFactor(pending.update.norm, this.#clip));
+      if (pending.update.norm <= this.#clip) this.#within++;
+      pending = { ...pending, update: { ...pending.update, tensors: [] } };
+    } else if (this.#sum) {
       const { numLabeled, numUnlabeled } = pending.update.metadata;
       this.#sum.add(
         pending.update.tensors,
@@ -918,6 +975,7 @@ export class Federation {
       : new RunningSum(this.trainable.map((w) => w.shape.reduce((a, b) => a * b, 1)));
     this.#secure?.close();
     this.#secureOutcome = null;
+    this.#within = 0;
     this.#secure = this.#secureParams ? this.#secureRound(secureEvents) : null;
     this.#phase = "training";
     this.#openedAt = performance.now();
@@ -1033,14 +1091,19 @@ export class Federation {
         : secure?.kind === "sum"
         ? this.#strategy.aggregateMean!({
           round: this.#round,
-          mean: decoded!.meanOrNull,
+          // Distributed DP: the noised sum over the fixed denominator.
+          mean: this.#privacy && decoded!.meanOrNull
+            ? decoded!.meanOrNull.map((t) =>
+              t.map((v) => (v * secure.survivors.length) / this.#privacy!.expectedClients)
+            )
+            : decoded!.meanOrNull,
           used: secure.survivors,
           failures,
         })
         : this.#sum && this.#strategy.aggregateMean
         ? this.#strategy.aggregateMean({
           round: this.#round,
-          mean: this.#sum.mean(),
+          mean: this.#privacy ? this.#centralNoisedMean() : this.#sum.mean(),
           used: pending.map((p) => p.clientId),
           failures,
         })
@@ -1060,6 +1123,9 @@ export class Federation {
       let nextRound = this.#round + 1;
       let nextVersion = this.#version + 1;
       let finishing = this.#round >= this.task.rounds.total;
+      const privacy = this.#privacy ? this.#privacyAfterRound() : null;
+      // The budget: the run ends before a round that would exceed it.
+      if (privacy?.exhausted) finishing = true;
       if (this.#options.relay && outcome.step) {
         // Edge: the combined update goes upstream; the cloud's next global comes back.
         const step = outcome.step;
@@ -1097,6 +1163,7 @@ export class Federation {
             norm: p.update.norm,
           })),
         aggregationSeconds,
+        ...(privacy ? { privacy: privacy.metrics } : {}),
         ...(secure
           ? {
             secureAggregation: {
@@ -1133,6 +1200,7 @@ export class Federation {
     }
     this.#global = next;
     this.#version = closing.version;
+    if (metrics.privacy) this.#clip = metrics.privacy.nextClip;
     if (secure?.kind === "sum") {
       for (const id of secure.survivors) {
         const client = this.#clients.get(id);
@@ -1156,6 +1224,41 @@ export class Federation {
       this.#round = closing.round;
       this.#open();
     }
+  }
+
+  /** Central DP: the clipped sum plus Gaussian noise of z x C, over the fixed denominator. */
+  #centralNoisedMean(): Float32Array[] | null {
+    const p = this.#privacy!;
+    if (!this.#sum || this.#sum.count === 0) return null;
+    const z = p.adaptive?.updateNoiseMultiplier ?? p.noiseMultiplier;
+    return noisedMean(this.#sum.sums(), {
+      noiseStd: z * this.#clip,
+      denominator: p.expectedClients,
+    });
+  }
+
+  /** The privacy metrics of the round being closed, and whether the budget allows another. */
+  #privacyAfterRound(): { metrics: NonNullable<RoundMetrics["privacy"]>; exhausted: boolean } {
+    const p = this.#privacy!;
+    const rounds = this.#history.filter((h) => h.privacy).length + 1;
+    let next = this.#clip;
+    if (p.adaptive) {
+      // The noised share of updates within the bound moves it towards the quantile.
+      const within = (this.#within + p.adaptive.countStd * gaussian(1)[0]!) / p.expectedClients;
+      next = nextClip(this.#clip, { withinFraction: within, ...p.adaptive });
+    }
+    return {
+      metrics: {
+        epsilon: spentAfter(p, rounds),
+        delta: p.delta,
+        noiseMultiplier: p.noiseMultiplier,
+        clip: this.#clip,
+        nextClip: next,
+        sampleRate: p.sampleRate,
+        expectedClients: p.expectedClients,
+      },
+      exhausted: p.maxEpsilon !== null && spentAfter(p, rounds + 1) > p.maxEpsilon,
+    };
   }
 
   /** Writes the global model as `final/` (tfjs and model.safetensors) under the run dir. */

@@ -246,6 +246,7 @@ export async function resolveTaskFile(
     codec: file.codec,
     updates: file.updates,
     secureAggregation: file.secureAggregation,
+    privacy: file.privacy,
   });
   if (!config.success) throw new TaskFileError(source, formatZodError(config.error));
   const rows = async (field: "holdout" | "serverData"): Promise<Dataset | undefined> => {

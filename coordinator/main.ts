@@ -9,6 +9,8 @@ import { loadMnistSplit } from "../shared/mnist.ts";
 import {
   AggregationConfigSchema,
   formatZodError,
+  type PrivacyConfig,
+  PrivacySchema,
   RoundConfigSchema,
   type SecureAggregationConfig,
   SecureAggregationSchema,
@@ -92,6 +94,11 @@ Options:
                         coordinator learns only their sum; settings threshold, neighbours,
                         clipRange, bits, maxWeight, stageTimeoutSeconds (default: the task's,
                         else defaults). With --upstream: between this edge and its devices
+  --privacy K=V,...     client-level differential privacy (DP-FedAvg) with epsilon each round:
+                        mode=central|distributed (distributed with --secure-aggregation),
+                        noiseMultiplier, clip, delta, maxEpsilon, population, and adaptive
+                        clipping with adaptive=true or targetQuantile, learningRate, countStd
+                        (over the task's own privacy settings)
   --keep-updates        keep a copy of every accepted update, as sent, under
                         RUN_DIR/<task>/updates/round-NNNN/<client>.safetensors
   --log-format F        text (default) or json: one JSON object a line, with the round's metrics
@@ -144,6 +151,7 @@ const args = parseFlags(
     "max-connections",
     "max-connections-per-address",
     "secure-aggregation",
+    "privacy",
   ],
   HELP,
   { multiple: ["task", "cors-origin"], booleans: ["insecure", "keep-updates"] },
@@ -173,6 +181,30 @@ const log = createLogger({ format: logFormat, level: logLevel });
 const runDir = args["run-dir"] ??
   join("runs", `coordinator-${new Date().toISOString().replace(/[:.]/g, "-")}`);
 const tasks: LoadedTask[] = [];
+/** `--privacy` over `base` (a task's own settings), or `base` without the flag. */
+function privacyFlag(taskId: string, base: PrivacyConfig | undefined) {
+  const flag = args.privacy;
+  if (flag === undefined) return base;
+  const { adaptive, targetQuantile, learningRate, countStd, ...rest } = keyValueFlag(
+    "privacy",
+    flag,
+  );
+  const adaptiveSettings = Object.fromEntries(
+    Object.entries({ targetQuantile, learningRate, countStd }).filter(([, v]) => v !== undefined),
+  );
+  const parsed = PrivacySchema.safeParse({
+    ...base,
+    ...rest,
+    ...(adaptive === true || Object.keys(adaptiveSettings).length
+      ? { adaptive: { ...base?.adaptive, ...adaptiveSettings } }
+      : adaptive === false
+      ? { adaptive: undefined }
+      : {}),
+  });
+  if (!parsed.success) fail(`task "${taskId}": --privacy: ${formatZodError(parsed.error)}`);
+  return parsed.data;
+}
+
 /** `--secure-aggregation` over `base` (a task's own settings), or `base` without the flag. */
 function secureFlag(taskId: string, base: SecureAggregationConfig | undefined) {
   const flag = args["secure-aggregation"];
@@ -296,6 +328,7 @@ for (const name of args.upstream ? [] : args.task ?? ["mnist-mlp"]) {
       rounds: rounds.data,
       aggregation: aggregation.data,
       secureAggregation: secureFlag(task.config.id, task.config.secureAggregation),
+      privacy: privacyFlag(task.config.id, task.config.privacy),
     },
   });
 }
@@ -341,7 +374,10 @@ const coordinator = await startCoordinator({
         (m.accuracy === null
           ? "no holdout"
           : `accuracy ${(100 * m.accuracy).toFixed(2)}%, loss ${m.loss?.toFixed(4)}`) +
-        `, ${m.seconds.toFixed(1)} s${m.checkpoint ? `, checkpoint ${m.checkpoint}` : ""}`,
+        `, ${m.seconds.toFixed(1)} s${m.checkpoint ? `, checkpoint ${m.checkpoint}` : ""}` +
+        (m.privacy
+          ? `, epsilon ${m.privacy.epsilon.toFixed(3)} at delta ${m.privacy.delta.toPrecision(3)}`
+          : ""),
       {
         event: "round",
         task: taskId,
@@ -360,6 +396,7 @@ const coordinator = await startCoordinator({
         failures: m.failures.length,
         keptBecause: m.keptBecause,
         checkpoint: m.checkpoint,
+        ...(m.privacy ? { epsilon: m.privacy.epsilon, delta: m.privacy.delta } : {}),
       },
     ),
 }).catch((error) => fail(error instanceof Error ? error.message : String(error)));

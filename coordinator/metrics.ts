@@ -84,6 +84,12 @@ export function createMetrics(registry: TaskRegistry): Metrics {
     labelNames: ["task"],
     registers: [register],
   });
+  const epsilon = new Gauge({
+    name: "fl_privacy_epsilon",
+    help: "Differential privacy: epsilon spent so far (at the task's delta)",
+    labelNames: ["task"],
+    registers: [register],
+  });
   const http = new Histogram({
     name: "fl_http_request_duration_seconds",
     help: "HTTP request latency by method, route and status",
@@ -131,6 +137,7 @@ export function createMetrics(registry: TaskRegistry): Metrics {
           }
         }
         counted.set(id, Math.max(seen, status.history.length - 1));
+        if (status.privacy) epsilon.set({ task: id }, status.privacy.epsilon);
         connected.set(
           { task: id },
           status.clients.filter((c) => now - Date.parse(c.lastSeen) < CONNECTED_SECONDS * 1000)

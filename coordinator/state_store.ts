@@ -148,8 +148,9 @@ export class StateStore {
     try {
       if (exists) checkFormat(db, path);
       else createSchema(db);
-      // Secure rounds' events: added without a schema change, so older runs resume.
+      // Secure rounds' events and secrets: added without a schema change, so older runs resume.
       db.exec(SECURE_EVENTS_TABLE);
+      db.exec(SECRETS_TABLE);
     } catch (error) {
       db.close();
       throw error;
@@ -327,6 +328,25 @@ export class TaskStore {
     });
   }
 
+  /**
+   * The task's secret `name` (32 random bytes, made and stored the first time
+   * it is asked for), e.g. the seed of differential privacy's sampling.
+   */
+  secret(name: string): Uint8Array {
+    const row = this.#prepare("SELECT value FROM secrets WHERE task_id = ? AND name = ?").get(
+      this.id,
+      name,
+    ) as { value: Uint8Array } | undefined;
+    if (row) return new Uint8Array(row.value);
+    const value = crypto.getRandomValues(new Uint8Array(32));
+    this.#prepare("INSERT INTO secrets (task_id, name, value) VALUES (?, ?, ?)").run(
+      this.id,
+      name,
+      value,
+    );
+    return value;
+  }
+
   /** Stores one event of round `round`'s secure protocol, before it is applied. */
   saveSecureEvent(round: number, event: SecureEvent): void {
     const { json, bytes } = encodeSecureEvent(event);
@@ -385,6 +405,10 @@ export class TaskStore {
     ).run(this.id, client.id, this.id, JSON.stringify(client));
   }
 }
+
+const SECRETS_TABLE =
+  `CREATE TABLE IF NOT EXISTS secrets (task_id TEXT NOT NULL, name TEXT NOT NULL,
+  value BLOB NOT NULL, PRIMARY KEY (task_id, name))`;
 
 const SECURE_EVENTS_TABLE =
   `CREATE TABLE IF NOT EXISTS secagg (seq INTEGER PRIMARY KEY AUTOINCREMENT,

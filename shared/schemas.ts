@@ -324,6 +324,43 @@ export const SecureAggregationSchema = z.strictObject({
 /** @see {@linkcode SecureAggregationSchema} */
 export type SecureAggregationConfig = z.infer<typeof SecureAggregationSchema>;
 
+/**
+ * Client-level differential privacy (DP-FedAvg): each update clipped to an L2
+ * bound, Gaussian noise on the sum, a fixed denominator, clients drawn by
+ * Poisson sampling from a secret seed, and epsilon accounted after every
+ * round. Cross-field checks are in `coordinator/_privacy_task.ts`.
+ */
+export const PrivacySchema = z.strictObject({
+  /**
+   * `central`: the coordinator clips each update and noises the sum (a
+   * trusted coordinator); `distributed`: each client clips and adds its share
+   * of the noise inside its masked input (needs secureAggregation).
+   */
+  mode: z.enum(["central", "distributed"]),
+  /** Noise standard deviation over the clip bound (z). */
+  noiseMultiplier: z.number().gt(0).max(1000),
+  /** L2 bound C on each update (the first bound, with adaptive clipping). */
+  clip: z.number().gt(0).max(1e6).default(1),
+  /** Adaptive clipping (Andrew et al. 2021; central mode): the bound follows a quantile of the update norms. */
+  adaptive: z.strictObject({
+    /** The share of updates the bound should keep whole. */
+    targetQuantile: z.number().min(0).max(1).default(0.5),
+    /** Geometric step of the bound a round. */
+    learningRate: z.number().gt(0).max(10).default(0.2),
+    /** Standard deviation of the noise on the count of updates within the bound; default expected clients / 20. */
+    countStd: z.number().gt(0).max(1e6).optional(),
+  }).optional(),
+  /** The delta of (epsilon, delta); default 1 / population^1.1. */
+  delta: z.number().gt(0).lt(1).optional(),
+  /** The run ends, its final model exported, before a round that would take epsilon past this. */
+  maxEpsilon: z.number().gt(0).max(1e6).optional(),
+  /** Clients the rounds draw from (N); default rounds.targetClients / rounds.fraction. */
+  population: z.int().min(1).max(1e9).optional(),
+});
+
+/** @see {@linkcode PrivacySchema} */
+export type PrivacyConfig = z.infer<typeof PrivacySchema>;
+
 /** The task as configured: everything but the run's state. */
 export const TaskConfigSchema = z.strictObject({
   /** Identifier of the task. */
@@ -341,6 +378,8 @@ export const TaskConfigSchema = z.strictObject({
   updates: UpdateLimitsSchema.default(UpdateLimitsSchema.parse({})),
   /** Secure aggregation: clients send masked inputs, the coordinator unmasks only their sum. */
   secureAggregation: SecureAggregationSchema.optional(),
+  /** Client-level differential privacy, with epsilon reported each round. */
+  privacy: PrivacySchema.optional(),
 });
 
 /** Names of the built-in models. */
@@ -397,6 +436,7 @@ export const TaskFileSchema = z.strictObject({
   codec: UpdateCodecSchema.optional(),
   updates: UpdateLimitsSchema.optional(),
   secureAggregation: SecureAggregationSchema.optional(),
+  privacy: PrivacySchema.optional(),
   /** Labeled rows to evaluate on: a data file or folder in the input's format. */
   holdout: z.string().min(1).optional(),
   /** Labeled rows the coordinator fine-tunes on after each round (labels at the server). */
@@ -530,6 +570,18 @@ export const RoundMetricsSchema = z.strictObject({
   /** Seconds spent aggregating and evaluating at the round's close (absent in older rounds). */
   aggregationSeconds: z.number().optional(),
   evaluationSeconds: z.number().optional(),
+  /** Differential privacy after this round: epsilon so far at delta, and the round's mechanism. */
+  privacy: z.strictObject({
+    epsilon: z.number(),
+    delta: z.number(),
+    noiseMultiplier: z.number(),
+    /** The L2 bound this round used, and the next round's (adaptive clipping). */
+    clip: z.number(),
+    nextClip: z.number(),
+    sampleRate: z.number(),
+    /** The fixed denominator: the expected number of clients a round. */
+    expectedClients: z.number(),
+  }).optional(),
   /** A secure round: clients that advertised keys, sent their masked input, shared keys and then dropped; seconds to unmask. */
   secureAggregation: z.strictObject({
     advertised: z.int().min(0),
@@ -575,6 +627,13 @@ export const StatusSchema = z.strictObject({
   finalModel: z.string().nullable(),
   /** When the open round's deadline passes (ISO time); null when no deadline runs. */
   deadline: z.string().nullable(),
+  /** Differential privacy: epsilon spent so far at delta, the budget, and why the run ended early, if it did. */
+  privacy: z.strictObject({
+    epsilon: z.number(),
+    delta: z.number(),
+    maxEpsilon: z.number().nullable(),
+    stoppedBecause: z.string().nullable(),
+  }).optional(),
   /** A secure task: the open round's stage (`received` counts the clients done with it). */
   secureStage: z.enum(SECURE_STAGES).optional(),
 });

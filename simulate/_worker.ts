@@ -13,7 +13,7 @@ import { Evaluator } from "../shared/evaluate.ts";
 import { countRows, type Dataset, reshapeRows } from "../shared/dataset.ts";
 import { buildModel, readWeights, writeWeights } from "../shared/model.ts";
 import type { TaskResponse } from "../shared/schemas.ts";
-import { secureSubmit } from "../client/secure_submit.ts";
+import { secureInput, secureSubmit } from "../client/secure_submit.ts";
 
 /** Messages the driver sends. */
 export type WorkerRequest =
@@ -96,11 +96,7 @@ async function train(request: Extract<WorkerRequest, { kind: "train" }>): Promis
         clientId: id,
         task,
         round: global.round,
-        input: {
-          delta: task.weights.map((w) => delta.get(w.name)!.data),
-          weight: counts.numLabeled + task.aggregation.unlabeledWeight * counts.numUnlabeled,
-          ...counts,
-        },
+        input: secureInput(task, delta, counts),
         about: { backend: "wasm" },
       }));
       continue;

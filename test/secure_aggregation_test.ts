@@ -224,6 +224,7 @@ Deno.test("dropouts: 1 client gone before its masked input and 3 after still giv
   /** Runs 10 clients on round `round`, the first ones vanishing as `plan` says; resolves with their quantized inputs. */
   const runRound = async (round: number, plan: ("before input" | "after input" | null)[]) => {
     const stagesSeen = new Set<string>();
+    const staying: Promise<{ kind: string }>[] = [];
     const quantized = new Map<string, Uint32Array>();
     for (let i = 0; i < 10; i++) {
       const clientId = `r${round}-client-${i}`;
@@ -240,8 +241,8 @@ Deno.test("dropouts: 1 client gone before its masked input and 3 after still giv
       if (plan[i] !== "before input") {
         quantized.set(clientId, encodeInput(input, params, seededRandom(7 * round + i)));
       }
-      // Not awaited: a vanished client's never ends.
-      secureSubmit({
+      // A vanished client's never ends; the others' end with the round.
+      const run = secureSubmit({
         api: vanishing(api.secure, plan[i] ?? null),
         clientId,
         task: await api.task(),
@@ -251,15 +252,16 @@ Deno.test("dropouts: 1 client gone before its masked input and 3 after still giv
         pollMs: 50,
         onStage: (stage) => stagesSeen.add(stage),
       });
+      if (!plan[i]) staying.push(run);
     }
-    while (federation.status().history.length <= round) {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    return { stagesSeen, quantized };
+    const results = await Promise.all(staying);
+    assert.ok(federation.status().history.length > round);
+    return { stagesSeen, quantized, results };
   };
   try {
     const before = decodeSafetensors(federation.globalModel().safetensors).tensors;
     const first = await runRound(1, ["before input", "after input", "after input", "after input"]);
+    assert.deepEqual(first.results.map((r) => r.kind), Array(6).fill("done"));
     const metrics = federation.status().history[1]!;
     assert.equal(metrics.keptBecause, null);
     assert.deepEqual(
@@ -287,6 +289,7 @@ Deno.test("dropouts: 1 client gone before its masked input and 3 after still giv
 
     // Round 2: 5 of 10 gone before their input, fewer than the threshold 6.
     const second = await runRound(2, Array(5).fill("before input"));
+    assert.deepEqual(second.results.map((r) => r.kind), Array(5).fill("failed"));
     const failed = federation.status().history[2]!;
     assert.match(
       failed.keptBecause!,

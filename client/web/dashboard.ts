@@ -119,6 +119,21 @@ function render(): void {
       norms.map((n) => (n.length ? Math.max(...n) : null)),
     ],
   );
+  // Differential privacy: epsilon against round, with the budget.
+  $("privacy").hidden = !status.privacy;
+  if (status.privacy) {
+    const p = status.privacy;
+    text(
+      "privacy-budget",
+      `(delta ${p.delta.toPrecision(3)}${p.maxEpsilon === null ? "" : `, budget ${p.maxEpsilon}`}${
+        p.stoppedBecause ? `; stopped: ${p.stoppedBecause}` : ""
+      })`,
+    );
+    plot(
+      chart("chart-epsilon", [{ label: "epsilon", stroke: "#b3261e" }], "epsilon"),
+      [rounds, history.map((h) => (h.round === 0 ? 0 : h.privacy?.epsilon ?? null))],
+    );
+  }
   const body = $("clients").querySelector("tbody")!;
   body.replaceChildren(...status.clients.map((c) => {
     const row = document.createElement("tr");

@@ -82,6 +82,11 @@ export class RunningSum {
     }
   }
 
+  /** The weighted sums themselves (float64, not copied). */
+  sums(): readonly Float64Array[] {
+    return this.#sums;
+  }
+
   /** The weighted mean as float32, or null when nothing with weight was added. */
   mean(): Float32Array[] | null {
     if (!(this.#total > 0)) return null;
