@@ -461,6 +461,8 @@ export class Federation {
     this.#failed.set(report.clientId, report.reason);
     this.#participants.add(report.clientId);
     this.#seen(report.clientId);
+    // A Poisson-sampled round may now have heard from every client drawn.
+    if (this.#privacy) this.#maybeClose();
     return { round: this.#round };
   }
 
@@ -1002,12 +1004,14 @@ export class Federation {
       // A secure round closes when its protocol ends (SecureRound's onDone).
       if (this.#secureOutcome) this.#closeSecure(this.#secureOutcome);
       else if (this.#deadlinePassed) this.#secure.deadlinePassed();
+      else this.#secure.recheck();
       return;
     }
     const { targetClients, minClients, bufferSize } = this.task.rounds;
     const count = this.#pending.size;
     const target = this.#async ? bufferSize : targetClients;
-    if (count >= target || (this.#deadlinePassed && count >= minClients)) {
+    const drawnIn = this.#privacy !== null && this.#allDrawnAnswered(new Set(this.#pending.keys()));
+    if (count >= target || (this.#deadlinePassed && count >= minClients) || drawnIn) {
       clearTimeout(this.#timer);
       this.#phase = "aggregating";
       this.#closing = this.#closeRound().finally(() => (this.#closing = null));
@@ -1051,6 +1055,7 @@ export class Federation {
       inputLength: inputLength(this.trainable),
       target: this.task.rounds.targetClients,
       quorum: Math.max(this.task.rounds.minClients, params.threshold),
+      complete: this.#privacy ? (advertised) => this.#allDrawnAnswered(advertised) : undefined,
       record: (event) => this.#options.store?.saveSecureEvent(round, event),
       onDone: (outcome) => {
         if (this.#round === round && this.#secure) this.#closeSecure(outcome);
@@ -1224,6 +1229,32 @@ export class Federation {
       this.#round = closing.round;
       this.#open();
     }
+  }
+
+  /**
+   * Poisson-sampled rounds: whether the whole population (privacy.population)
+   * has shown up and every client drawn for the open round has answered (is
+   * in `answered`, or reported a failure), at least one drawn. Such a round
+   * closes without waiting for targetClients or the deadline.
+   */
+  #allDrawnAnswered(answered: ReadonlySet<string>): boolean {
+    // Only once the whole population is known: a client not yet seen may be drawn.
+    if (!this.#privacy || !this.#started || this.#clients.size < this.#privacy.population) {
+      return false;
+    }
+    let drawn = 0;
+    for (const clientId of this.#clients.keys()) {
+      const isIn = isDrawn(this.#samplingSecret, {
+        taskId: this.task.id,
+        clientId,
+        round: this.#round,
+        sampleRate: this.#privacy.sampleRate,
+      });
+      if (!isIn) continue;
+      drawn++;
+      if (!answered.has(clientId) && !this.#failed.has(clientId)) return false;
+    }
+    return drawn > 0;
   }
 
   /** Central DP: the clipped sum plus Gaussian noise of z x C, over the fixed denominator. */

@@ -60,6 +60,12 @@ export interface SecureRoundOptions {
   record?: (event: SecureEvent) => void;
   /** Called once, when the round is unmasked or has failed. */
   onDone: (outcome: SecureOutcome) => void;
+  /**
+   * Whether every client expected this round has advertised (Poisson-sampled
+   * rounds: the drawn ones); the keys stage then closes without waiting for
+   * `target`, or fails below `quorum`. @default never
+   */
+  complete?: (advertised: ReadonlySet<string>) => boolean;
   /** Called when unmasking throws for a reason that is not the protocol's. */
   onError?: (error: unknown) => void;
 }
@@ -140,6 +146,11 @@ export class SecureRound {
   /** Stops the stage timer. */
   close(): void {
     clearTimeout(this.#timer);
+  }
+
+  /** Something changed outside the round (a client reported a failure): see if a stage is complete. */
+  recheck(): void {
+    if (this.#stage === "keys") this.#maybeAdvance();
   }
 
   /** The round's deadline passed: the keys stage may now close with a quorum. */
@@ -363,12 +374,19 @@ export class SecureRound {
   #maybeAdvance(): void {
     const { threshold } = this.#o.params;
     switch (this.#stage) {
-      case "keys":
+      case "keys": {
+        const complete = this.#o.complete?.(new Set(this.#keys.keys())) ?? false;
         if (
           this.#keys.size >= this.#o.target ||
-          (this.#keysDeadlinePassed && this.#keys.size >= this.#o.quorum)
+          ((this.#keysDeadlinePassed || complete) && this.#keys.size >= this.#o.quorum)
         ) this.#move("shares");
+        else if (complete) {
+          this.#fail(
+            `every client drawn advertised keys, ${this.#keys.size} of them, fewer than the quorum ${this.#o.quorum}`,
+          );
+        }
         break;
+      }
       case "shares":
         if (this.#shares.size === this.#graph.size) this.#move("input");
         break;

@@ -4,7 +4,7 @@
 /// <reference lib="deno.worker" />
 import type * as tf from "@tensorflow/tfjs";
 import { startBackend } from "../client/backend.ts";
-import { CoordinatorClient } from "../client/coordinator_client.ts";
+import { CoordinatorClient, CoordinatorError } from "../client/coordinator_client.ts";
 import { fetchTrusting } from "../client/trust.ts";
 import { ErrorFeedback } from "../shared/codec.ts";
 import { evaluationFields, subtractWeights } from "../client/run_client.ts";
@@ -72,7 +72,17 @@ async function train(request: Extract<WorkerRequest, { kind: "train" }>): Promis
   for (const id of request.ids) {
     const client = clients.get(id);
     if (!client) throw new Error(`Unknown client "${id}"`);
-    const global = await api.model({ clientId: id });
+    let global;
+    try {
+      global = await api.model({ clientId: id });
+    } catch (error) {
+      // Differential privacy: the coordinator did not draw this client for the round.
+      if (error instanceof CoordinatorError && error.code === "not_selected") continue;
+      throw error;
+    }
+    // Under DP a round closes once its drawn clients answered: a client not
+    // drawn may find the next round open already, and waits to be asked then.
+    if (global.round !== request.round && task.privacy) continue;
     if (global.round !== request.round) {
       throw new Error(
         `Client "${id}" expected round ${request.round}, the coordinator is at ${global.round}`,

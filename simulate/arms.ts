@@ -4,6 +4,7 @@
  */
 import {
   AggregationConfigSchema,
+  PrivacySchema,
   SecureAggregationSchema,
   type TaskConfig,
   type TrainingConfig,
@@ -63,6 +64,39 @@ export function armTraining(arm: Arm, config: SimulationConfig): TrainingConfig 
  * assert.equal(task.serverTraining?.unlabeledBatchSize, 0);
  * ```
  */
+/**
+ * The task's secureAggregation and privacy settings for `config`: distributed
+ * DP brings secure aggregation with a threshold of about half the expected
+ * clients a round, and a clip range that keeps each client's noise share.
+ */
+function privacySettings(config: SimulationConfig): Partial<TaskConfig> {
+  const population = config.clients - config.absent;
+  if (config.privacy === "none") {
+    return config.secureAggregation ? { secureAggregation: SecureAggregationSchema.parse({}) } : {};
+  }
+  const privacy = PrivacySchema.parse({
+    mode: config.privacy,
+    noiseMultiplier: config.noiseMultiplier,
+    clip: config.clip,
+    population,
+  });
+  if (config.privacy === "central") {
+    return {
+      privacy,
+      ...(config.secureAggregation ? { secureAggregation: SecureAggregationSchema.parse({}) } : {}),
+    };
+  }
+  const threshold = Math.max(2, Math.floor((config.fraction * population) / 2));
+  const share = (config.noiseMultiplier * config.clip) / Math.sqrt(threshold);
+  return {
+    privacy,
+    secureAggregation: SecureAggregationSchema.parse({
+      threshold,
+      clipRange: config.clip + 8 * share,
+    }),
+  };
+}
+
 export function armTask(
   arm: Arm,
   options: { base: TaskConfig; config: SimulationConfig },
@@ -73,7 +107,7 @@ export function armTask(
     ...base,
     training,
     codec: config.codec,
-    ...(config.secureAggregation ? { secureAggregation: SecureAggregationSchema.parse({}) } : {}),
+    ...privacySettings(config),
     aggregation: AggregationConfigSchema.parse({
       ...config.aggregation,
       strategy: config.strategy,

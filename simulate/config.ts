@@ -68,6 +68,12 @@ export const SimulationConfigSchema = z.strictObject({
   strategy: z.enum(STRATEGIES).default("fedavg"),
   /** Secure aggregation (SecAgg+, default settings): clients send masked inputs. */
   secureAggregation: z.boolean().default(false),
+  /** Client-level differential privacy: none, central, or distributed (with secure aggregation). */
+  privacy: z.enum(["none", "central", "distributed"]).default("none"),
+  /** DP: noise standard deviation over the clip bound. */
+  noiseMultiplier: z.number().gt(0).max(1000).default(1),
+  /** DP: the L2 bound of each client's update. */
+  clip: z.number().gt(0).max(1e6).default(1),
   /**
    * The strategy's hyperparameters (the task spec's \`aggregation\` fields:
    * trimBeta, krumF, krumM, serverMomentum, eta, ...).

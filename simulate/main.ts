@@ -66,6 +66,12 @@ Options (override the preset and the config file):
   --aggregation K=V,...   the strategy's hyperparameters, e.g. trimBeta=0.25 or krumF=2,krumM=6
   --byzantine N           the last N clients attack: they send -scale x their delta (default 0)
   --byzantine-scale S     the attackers' scale (default 10)
+  --privacy central|distributed
+                          client-level differential privacy: the coordinator draws each
+                          round's clients (Poisson, rate --fraction) and reports epsilon;
+                          distributed brings secure aggregation
+  --noise-multiplier Z    DP noise over the clip bound (default 1)
+  --clip C                DP L2 bound of each update (default 1)
   --secure-aggregation    clients send masked inputs (SecAgg+, default settings): the
                           coordinator learns only each round's sum
   --seeds 1,2,3           seeds (default 1)
@@ -108,6 +114,9 @@ const args = parseFlags(
     "byzantine",
     "byzantine-scale",
     "workers",
+    "privacy",
+    "noise-multiplier",
+    "clip",
     "out",
     "tls-cert",
     "tls-key",
@@ -176,6 +185,9 @@ const flags: Record<string, unknown> = {
   byzantineScale: numberFlag("byzantine-scale", args["byzantine-scale"], undefined),
   workers: numberFlag("workers", args.workers, undefined),
   secureAggregation: args["secure-aggregation"] || undefined,
+  privacy: args.privacy,
+  noiseMultiplier: numberFlag("noise-multiplier", args["noise-multiplier"], undefined),
+  clip: numberFlag("clip", args.clip, undefined),
 };
 if (args.compare && args.quick) fail("give --compare or --quick, not both");
 const parsed = SimulationConfigSchema.safeParse({

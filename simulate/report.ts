@@ -21,6 +21,8 @@ export interface RoundPoint {
   clients: number;
   /** A secure round: the clients whose masked inputs were summed. */
   secureSurvivors?: number;
+  /** Differential privacy: epsilon spent after the round. */
+  epsilon?: number;
 }
 
 /** One run of an arm with one seed. */
@@ -56,6 +58,8 @@ export interface ArmSummary {
   meanWallSeconds: number;
   /** Mean bytes sent per run. */
   meanBytesSent: number;
+  /** Differential privacy: the mean epsilon spent by the end of a run (absent without DP). */
+  meanEpsilon?: number;
 }
 
 /** Options of {@linkcode markdownTable}. */
@@ -154,8 +158,16 @@ export function summarize(runs: ArmRun[]): ArmSummary[] {
       rounds: Math.max(0, ...group.flatMap((run) => run.rounds.map((r) => r.round))),
       meanWallSeconds: mean(group.map((run) => run.wallSeconds)),
       meanBytesSent: mean(group.map((run) => run.bytesSent)),
+      ...(epsilons(group).length ? { meanEpsilon: mean(epsilons(group)) } : {}),
     };
   });
+}
+
+/** The epsilon each run ended with, for runs under differential privacy. */
+function epsilons(runs: ArmRun[]): number[] {
+  return runs.map((run) => run.rounds.findLast((r) => r.epsilon !== undefined)?.epsilon).filter(
+    isNumber,
+  );
 }
 
 const BYTE_UNITS = ["B", "kB", "MB", "GB", "TB", "PB"] as const;
@@ -203,9 +215,10 @@ function cell(text: string): string {
 export function markdownTable(summaries: ArmSummary[], options: MarkdownTableOptions = {}): string {
   const lines: string[] = [];
   if (options.title !== undefined) lines.push(`## ${options.title.replace(/\r?\n/g, " ")}`, "");
+  const dp = summaries.some((s) => s.meanEpsilon !== undefined);
   lines.push(
-    "| arm | holdout accuracy (%) | rounds | wall time (s) | bytes sent |",
-    "| --- | ---: | ---: | ---: | ---: |",
+    `| arm | holdout accuracy (%) | rounds | wall time (s) | bytes sent |${dp ? " epsilon |" : ""}`,
+    `| --- | ---: | ---: | ---: | ---: |${dp ? " ---: |" : ""}`,
   );
   for (const s of summaries) {
     const accuracy = Number.isFinite(s.meanAccuracy)
@@ -217,6 +230,7 @@ export function markdownTable(summaries: ArmSummary[], options: MarkdownTableOpt
       String(s.rounds),
       formatFixed(s.meanWallSeconds, 1),
       formatBytes(s.meanBytesSent),
+      ...(dp ? [s.meanEpsilon === undefined ? "n/a" : formatFixed(s.meanEpsilon, 2)] : []),
     ];
     lines.push(`| ${cells.join(" | ")} |`);
   }

@@ -96,6 +96,7 @@ function point(m: RoundMetrics): RoundPoint {
     bytesReceived: m.bytesReceived,
     clients: m.clients,
     ...(m.secureAggregation ? { secureSurvivors: m.secureAggregation.survivors } : {}),
+    ...(m.privacy ? { epsilon: m.privacy.epsilon } : {}),
   };
 }
 
@@ -147,12 +148,24 @@ export async function runArm(arm: Arm, options: RunArmOptions): Promise<ArmRun> 
       config: {
         ...task,
         model: { ...task.model, seed },
-        rounds: RoundConfigSchema.parse({
-          total: config.rounds,
-          targetClients: count,
-          minClients: count,
-          timeoutSeconds: 86400,
-        }),
+        // Under DP the coordinator draws each round's clients (Poisson, at
+        // rate fraction); a round closes once every drawn client answered.
+        rounds: RoundConfigSchema.parse(
+          task.privacy
+            ? {
+              total: config.rounds,
+              targetClients: config.clients,
+              minClients: task.secureAggregation?.threshold ?? 1,
+              fraction: config.fraction,
+              timeoutSeconds: 86400,
+            }
+            : {
+              total: config.rounds,
+              targetClients: count,
+              minClients: count,
+              timeoutSeconds: 86400,
+            },
+        ),
       },
       holdout: data.holdout,
       serverData: arm === "rdrop-ssl-server" ? split.server : undefined,
@@ -184,8 +197,22 @@ export async function runArm(arm: Arm, options: RunArmOptions): Promise<ArmRun> 
         ),
       })
     ));
+    const everyone = [...Array(config.clients - config.absent).keys()];
+    if (task.privacy) {
+      // Each client shows up once (as its first model request would), so the
+      // coordinator knows the population it draws from.
+      for (const i of everyone) {
+        try {
+          coordinator.federation.join(`client-${i + 1}`);
+        } catch {
+          // not drawn for round 1: known all the same
+        }
+      }
+    }
     for (let round = 1; round <= config.rounds; round++) {
-      const chosen = participants(config, seed, round);
+      if (coordinator.federation.status().phase === "finished") break;
+      // Under DP every client asks; those not drawn are told so (409) and skip.
+      const chosen = task.privacy ? everyone : participants(config, seed, round);
       await Promise.all(workers.map((worker, w) => {
         const ids = chosen.filter((i) => home(i) === w).map((i) => `client-${i + 1}`);
         return ids.length ? worker.send({ kind: "train", round, ids }) : null;
