@@ -317,3 +317,32 @@ Deno.test("differential privacy refuses settings it cannot run with, saying why"
     model.dispose();
   }
 });
+
+Deno.test("adaptive clipping: the bound moves towards the target quantile of the update norms", async () => {
+  // Both updates far within the bound (norm 0.03 against 1): the bound shrinks
+  // geometrically, round by round, and each round reports the bound it used.
+  const config = task(8, {
+    mode: "central",
+    noiseMultiplier: 1,
+    clip: 1,
+    adaptive: { targetQuantile: 0.5, learningRate: 0.5, countStd: 0.6 },
+  });
+  const model = await buildModel(config.model.topology);
+  const federation = await Federation.create({ task: config, model });
+  try {
+    for (let r = 1; r <= 8; r++) {
+      federation.submit(body(federation, "a", 0.01));
+      federation.submit(body(federation, "b", 0.01));
+      await federation.settled();
+    }
+    const clips = federation.status().history.slice(1).map((h) => h.privacy!.clip);
+    assert.equal(clips[0], 1);
+    for (let i = 1; i < clips.length; i++) {
+      assert.equal(clips[i], federation.status().history[i]!.privacy!.nextClip);
+    }
+    assert.ok(clips[7]! < 0.8, `the bound after 7 moves is ${clips[7]}`);
+  } finally {
+    federation.close();
+    model.dispose();
+  }
+});

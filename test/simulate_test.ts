@@ -94,3 +94,47 @@ Deno.test("deno task simulate --secure-aggregation: the simulated clients send m
     await Deno.remove(out, { recursive: true });
   }
 });
+
+Deno.test("deno task simulate --privacy central: the coordinator draws the clients, and epsilon is in the table and the JSON", async () => {
+  const out = await Deno.makeTempDir({ prefix: "simulate-dp-" });
+  try {
+    const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        new URL("../simulate/main.ts", import.meta.url).pathname,
+        "--privacy",
+        "central",
+        "--noise-multiplier",
+        "1",
+        "--clients",
+        "20",
+        "--fraction",
+        "0.5",
+        "--rounds",
+        "2",
+        "--local-steps",
+        "3",
+        "--arms",
+        "rdrop-ssl",
+        "--out",
+        out,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(stdout);
+    assert.equal(code, 0, `${text}\n${new TextDecoder().decode(stderr)}`);
+    const table = await Deno.readTextFile(join(out, "table.md"));
+    assert.match(table, /\| bytes sent \| epsilon \|/);
+    const results = JSON.parse(await Deno.readTextFile(join(out, "results.json")));
+    const rounds = results.runs[0].rounds.slice(1);
+    assert.equal(rounds.length, 2);
+    // Epsilon grows round by round; the drawn clients vary about q x N = 10.
+    assert.ok(rounds[0].epsilon > 0 && rounds[1].epsilon > rounds[0].epsilon);
+    for (const r of rounds) assert.ok(r.clients >= 1 && r.clients <= 20, JSON.stringify(r));
+    assert.equal(results.summaries[0].meanEpsilon, rounds[1].epsilon);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
