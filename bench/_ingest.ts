@@ -5,7 +5,10 @@
  * the coordinator's peak memory.
  * @module
  */
+import { join } from "node:path";
 import { runIngest } from "../coordinator/_ingest.ts";
+import { encodeSafetensors } from "../shared/safetensors.ts";
+import { dense, sequential } from "../shared/tasks/_layers.ts";
 import type { Row } from "./_row.ts";
 
 function percentile(sorted: number[], p: number): number {
@@ -44,4 +47,71 @@ export async function ingestRows(
     });
   }
   return rows;
+}
+
+/**
+ * The federation alone, in this process (no HTTP): N 1M-parameter updates
+ * accepted one after another, their bytes in SQLite blobs (each stored and
+ * synced on the event loop) against the spool (written and synced
+ * asynchronously, with group commit); updates a second and the longest the
+ * event loop went without running a 5 ms timer.
+ */
+export async function federationIngestRows(count = 40): Promise<Row[]> {
+  const { Federation } = await import("../coordinator/federation.ts");
+  const { StateStore } = await import("../coordinator/state_store.ts");
+  const { Spool } = await import("../coordinator/spool.ts");
+  const { buildModel } = await import("../shared/model.ts");
+  const { TaskConfigSchema } = await import("../shared/schemas.ts");
+  const task = TaskConfigSchema.parse({
+    id: "ingest",
+    model: { topology: sequential("ingest", [dense("wide", 1000, "linear", [1000])]) },
+    input: { shape: [1000], labels: Array.from({ length: 1000 }, (_, i) => `c${i}`) },
+    rounds: { total: 1, targetClients: count, minClients: count, timeoutSeconds: 3600 },
+    training: { evaluate: false },
+  });
+  const figures: Record<string, { rate: number; stall: number }> = {};
+  for (const storage of ["blob", "spool"] as const) {
+    const dir = await Deno.makeTempDir({ prefix: "federation-ingest-" });
+    const store = StateStore.open(dir);
+    const taskStore = store.task(task.id, JSON.stringify(task));
+    const spool = storage === "spool"
+      ? await Spool.open(join(dir, "spool"), { transaction: (c) => taskStore.transaction(c) })
+      : undefined;
+    const model = await buildModel(task.model.topology);
+    const federation = await Federation.create({ task, model, store: taskStore, spool });
+    const bodies = Array.from({ length: count }, (_, i) =>
+      encodeSafetensors(
+        new Map(federation.trainable.map((w) => [w.name, {
+          shape: w.shape,
+          data: new Float32Array(w.shape.reduce((a, b) => a * b, 1)).fill(0.001 * (i + 1)),
+        }])),
+        { round: "1", baseVersion: "0", numLabeled: "1", numUnlabeled: "0", clientId: `c${i}` },
+      ));
+    let last = performance.now();
+    let stall = 0;
+    const tick = setInterval(() => {
+      const now = performance.now();
+      stall = Math.max(stall, now - last);
+      last = now;
+    }, 5);
+    const started = performance.now();
+    for (const body of bodies) await federation.accept(body);
+    const seconds = (performance.now() - started) / 1000;
+    stall = Math.max(stall, performance.now() - last);
+    clearInterval(tick);
+    await federation.settled();
+    federation.close();
+    model.dispose();
+    store.close();
+    await Deno.remove(dir, { recursive: true });
+    figures[storage] = { rate: count / seconds, stall };
+  }
+  const { blob, spool } = figures as Record<"blob" | "spool", { rate: number; stall: number }>;
+  return [{
+    name: `federation alone, ${count} x 1M params one after another, spool`,
+    value: spool.rate,
+    unit: "up/s",
+    note: `SQLite blobs ${blob.rate.toFixed(1)} up/s (x${(spool.rate / blob.rate).toFixed(2)}); ` +
+      `longest event-loop stall ${spool.stall.toFixed(0)} ms (blobs ${blob.stall.toFixed(0)} ms)`,
+  }];
 }

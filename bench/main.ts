@@ -30,7 +30,7 @@ import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
 
 import type { Row } from "./_row.ts";
 import { aggregationRows } from "./_aggregation.ts";
-import { ingestRows } from "./_ingest.ts";
+import { federationIngestRows, ingestRows } from "./_ingest.ts";
 import { secaggRows } from "./_secagg.ts";
 import { machine, trainingRows, trainingSpeed } from "./_training.ts";
 
@@ -266,7 +266,7 @@ model.dispose();
 stockModel.dispose();
 
 // Ingest over HTTP.
-if (run("ingest")) rows.push(...await ingestRows());
+if (run("ingest")) rows.push(...await federationIngestRows(), ...await ingestRows());
 
 // Secure aggregation: rounds of 10, 50 and 100 clients, secure against plain.
 if (run("secagg")) rows.push(...await secaggRows());

@@ -362,7 +362,7 @@ export function createApp(registry: TaskRegistry, options: CreateAppOptions = {}
           timeoutMs: uploadTimeoutMs,
         });
         received = bytes.byteLength;
-        const answer = federation.submit(bytes, { clientId });
+        const answer = await federation.accept(bytes, { clientId });
         metrics.update(taskId, { accepted: true }, received);
         return c.json(answer, 202);
       } catch (error) {

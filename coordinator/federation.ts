@@ -32,7 +32,14 @@ import { isSelected } from "./select_clients.ts";
 import { Evaluator } from "../shared/evaluate.ts";
 import { LocalTrainer } from "../client/trainer.ts";
 import { readUpdateMetadata, validateUpdate, type ValidUpdate } from "./validate_update.ts";
-import { StateError, type StoredClient, type StoredTask, type TaskStore } from "./state_store.ts";
+import {
+  StateError,
+  type StoredClient,
+  type StoredTask,
+  type StoredUpdate,
+  type TaskStore,
+} from "./state_store.ts";
+import type { Spool } from "./spool.ts";
 import { type SecureEvent, type SecureOutcome, SecureRound } from "./secure_round.ts";
 import { checkSecureTask, inputLength, secureMean } from "./_secure_task.ts";
 import type { SecureParams } from "../shared/secagg/params.ts";
@@ -83,6 +90,12 @@ export interface FederationOptions {
    * recompute a run). @default false
    */
   keepUpdates?: boolean;
+  /**
+   * The spool that accepted updates' bytes go to, with group commit
+   * ({@linkcode Federation.accept}); with a store only. @default none (bytes
+   * in the store)
+   */
+  spool?: Spool;
   /** The round and version of the initial global (an edge starts where its cloud is). @default round 1, version 0 */
   start?: { round: number; version: number };
 }
@@ -115,6 +128,16 @@ export interface Relay {
 }
 
 const RETRY_CLOSE_MS = 2000;
+
+/** An update that passed the open round's checks, not yet stored. */
+interface Checked {
+  metadata: UpdateMetadata;
+  clientId: string;
+  digest: string;
+  key: string;
+  update: ValidUpdate;
+  staleness: number;
+}
 
 interface PendingUpdate {
   clientId: string;
@@ -193,6 +216,8 @@ export class Federation {
   /** Secure aggregation's parameters (null for a plain task), and the open round's protocol. */
   readonly #secureParams: SecureParams | null;
   #secure: SecureRound | null = null;
+  /** Updates being stored (spool), by key: a resend of the same bytes waits for the same answer. */
+  #inFlight = new Map<string, { digest: string; promise: Promise<UpdateAccepted> }>();
   /** The secure round closed last, so its clients can learn how it ended. */
   #lastSecure: { round: number; secure: SecureRound } | null = null;
   /** A secure round's outcome, kept until its close is committed (a failed close is retried). */
@@ -314,7 +339,7 @@ export class Federation {
     for (const p of saved.pending) {
       let update: ValidUpdate;
       try {
-        update = validateUpdate(p.bytes, this.trainable, this.#validation);
+        update = validateUpdate(this.#storedBytes(p), this.trainable, this.#validation);
       } catch (error) {
         throw new StateError(
           `Cannot resume task "${this.task.id}": a saved update of "${p.clientId}" no longer validates (${
@@ -325,6 +350,10 @@ export class Federation {
       this.#hold(p.key, { clientId: p.clientId, update, staleness: p.staleness });
       this.#participants.add(p.clientId);
     }
+    // Segments no stored update refers to (a batch that never committed) go.
+    this.#options.spool?.prune(
+      new Set(saved.pending.flatMap((p) => (p.spool ? [p.spool.file] : []))),
+    );
     if (saved.phase === "finished" || saved.phase === "stopped") {
       clearTimeout(this.#timer);
       this.#phase = saved.phase;
@@ -339,6 +368,19 @@ export class Federation {
       return;
     }
     this.#maybeClose();
+  }
+
+  /** A stored update's bytes: from the state, or read back from the spool and checked. */
+  #storedBytes(p: StoredUpdate): Uint8Array {
+    if (!p.spool) return p.bytes;
+    if (!this.#options.spool) {
+      throw new Error("the update's bytes are in a spool, and none is open");
+    }
+    const bytes = this.#options.spool.read(p.spool);
+    if (createHash("sha256").update(bytes).digest("hex") !== p.spool.sha256) {
+      throw new Error(`its bytes in spool segment "${p.spool.file}" do not match their SHA-256`);
+    }
+    return bytes;
   }
 
   /** The current round. */
@@ -662,6 +704,90 @@ export class Federation {
   }
 
   #submit(bytes: Uint8Array, options: { clientId?: string }): UpdateAccepted {
+    const checked = this.#check(bytes, options);
+    if ("resend" in checked) return checked.resend;
+    return this.#admit(checked, bytes, null);
+  }
+
+  /**
+   * POST /v1/updates: {@linkcode submit}, but with a spool (a run folder) the
+   * update's bytes are appended to it with group commit, off the event loop,
+   * and the update is stored and answered once they are on disk: updates that
+   * arrive while one batch is written share the next. A round that closed
+   * meanwhile refuses it (409), as it would have before.
+   */
+  async accept(bytes: Uint8Array, options: { clientId?: string } = {}): Promise<UpdateAccepted> {
+    const spool = this.#options.spool;
+    if (!spool || !this.#options.store) return this.submit(bytes, options);
+    try {
+      const checked = this.#check(bytes, options);
+      if ("resend" in checked) return checked.resend;
+      const flightKey = `${checked.clientId}:${checked.digest}`;
+      const inFlight = this.#inFlight.get(checked.key);
+      if (inFlight) {
+        // The same bytes again while the first are being stored: the same answer.
+        if (inFlight.digest === checked.digest) return await inFlight.promise;
+        if (!this.#async) {
+          throw new ApiError(
+            409,
+            "duplicate_update",
+            `Cannot accept update: client "${checked.clientId}" is already sending one for round ${this.#round}`,
+          );
+        }
+      }
+      const round = this.#round;
+      const version = this.#version;
+      const promise = spool.append(bytes, (ref) => {
+        // Still the round it was checked for, and still not there twice.
+        const answer = this.#answers.get(flightKey);
+        if (answer) return JSON.parse(answer) as UpdateAccepted;
+        if (
+          this.#round !== round || this.#phase !== "training" ||
+          (!this.#async && this.#version !== version)
+        ) {
+          throw new ApiError(
+            409,
+            "stale_update",
+            `Cannot accept update: round ${round} closed while it was being stored`,
+          );
+        }
+        if (this.#async) this.#checkAsync(checked.metadata);
+        else if (this.#pending.has(checked.key)) {
+          throw new ApiError(
+            409,
+            "duplicate_update",
+            `Cannot accept update: client "${checked.clientId}" already sent one for round ${this.#round}`,
+          );
+        }
+        return this.#admit(checked, bytes, { ...ref, sha256: checked.digest });
+      }).catch((error) => {
+        if (error instanceof ApiError) throw error;
+        // The write failed (or the round's segment went with its close).
+        if (this.#round !== round) {
+          throw new ApiError(409, "stale_update", `Cannot accept update: round ${round} closed`);
+        }
+        throw error;
+      });
+      this.#inFlight.set(checked.key, { digest: checked.digest, promise });
+      try {
+        return await promise;
+      } finally {
+        if (this.#inFlight.get(checked.key)?.promise === promise) {
+          this.#inFlight.delete(checked.key);
+        }
+      }
+    } catch (error) {
+      const known = options.clientId !== undefined ? this.#clients.get(options.clientId) : null;
+      if (known && error instanceof ApiError) {
+        known.updatesRejected++;
+        known.lastRejection = `${error.code}: ${error.message}`.slice(0, 300);
+      }
+      throw error;
+    }
+  }
+
+  /** Checks an update against the open round; a resend of an accepted one gets its first answer. */
+  #check(bytes: Uint8Array, options: { clientId?: string }): Checked | { resend: UpdateAccepted } {
     const metadata = readUpdateMetadata(bytes);
     // An authenticated sender submits as itself only.
     if (options.clientId !== undefined) {
@@ -693,7 +819,7 @@ export class Federation {
     const clientId = metadata.clientId ?? `anonymous-${digest.slice(0, 16)}`;
     // A resend of an accepted update is answered as the first time.
     const answer = this.#answers.get(`${clientId}:${digest}`);
-    if (answer) return JSON.parse(answer) as UpdateAccepted;
+    if (answer) return { resend: JSON.parse(answer) as UpdateAccepted };
     // The sender counts towards minAvailable, but is only recorded once its
     // update is accepted: a refused update changes nothing.
     const available = this.#clients.size + (this.#clients.has(clientId) ? 0 : 1);
@@ -711,6 +837,19 @@ export class Federation {
     const update = validateUpdate(bytes, this.trainable, this.#validation);
     // Async: a client may have several updates in a buffer, told apart by their bytes.
     const key = this.#async ? `${clientId}#${digest.slice(0, 32)}` : clientId;
+    return { metadata, clientId, digest, key, update, staleness };
+  }
+
+  /**
+   * Stores a checked update (its bytes in the state, or at `spool` in the
+   * spool) and folds it into the open round; durable before it returns.
+   */
+  #admit(
+    checked: Checked,
+    bytes: Uint8Array,
+    spool: StoredUpdate["spool"] | null,
+  ): UpdateAccepted {
+    const { metadata, clientId, digest, key, update, staleness } = checked;
     const accepted: UpdateAccepted = {
       accepted: true,
       round: this.#round,
@@ -734,7 +873,9 @@ export class Federation {
     const response = JSON.stringify(accepted);
     // Durable before it is answered; if storing fails, nothing has changed.
     this.#options.store?.saveUpdate(
-      { key, clientId, staleness, bytes },
+      spool
+        ? { key, clientId, staleness, bytes: new Uint8Array(0), spool }
+        : { key, clientId, staleness, bytes },
       { digest, response },
       storedClient(client),
     );
@@ -925,6 +1066,7 @@ export class Federation {
     this.#options.store?.savePhase("stopped", { dropPending: true });
     clearTimeout(this.#timer);
     this.#secure?.close();
+    this.#options.spool?.prune();
     this.#phase = "stopped";
     this.#pending.clear();
     await this.#exportFinal();
@@ -940,6 +1082,7 @@ export class Federation {
   close(): void {
     clearTimeout(this.#timer);
     this.#secure?.close();
+    this.#options.spool?.close();
     this.#evaluator?.dispose();
     this.#evaluator = null;
     this.#serverTrainer?.dispose();
@@ -1205,6 +1348,8 @@ export class Federation {
     }
     this.#global = next;
     this.#version = closing.version;
+    // The round's updates are in the global now: their spool segments go.
+    this.#options.spool?.prune();
     if (metrics.privacy) this.#clip = metrics.privacy.nextClip;
     if (secure?.kind === "sum") {
       for (const id of secure.survivors) {

@@ -9,6 +9,7 @@ import { ApiError } from "./errors.ts";
 import { Federation } from "./federation.ts";
 import { buildTaskModel, type LoadedTask } from "./load_task.ts";
 import type { StateStore } from "./state_store.ts";
+import { Spool } from "./spool.ts";
 
 /** Options of {@linkcode TaskRegistry}. */
 export interface TaskRegistryOptions {
@@ -70,16 +71,25 @@ export class TaskRegistry {
     }
     this.#adding.add(id);
     let model: tf.LayersModel | null = null;
+    let spool: Spool | undefined;
     let federation: Federation;
     try {
       model = await buildTaskModel(task);
+      const store = this.#options.store?.task(id, JSON.stringify(task.config));
+      // With a run folder and a store, accepted updates' bytes go to a spool.
+      spool = store && this.#options.runDir
+        ? await Spool.open(join(this.#options.runDir, "spool", id), {
+          transaction: (commits) => store.transaction(commits),
+        })
+        : undefined;
       federation = await Federation.create({
         task: task.config,
         model,
         holdout: task.holdout,
         serverData: task.serverData,
         runDir: this.#options.runDir ? join(this.#options.runDir, id) : undefined,
-        store: this.#options.store?.task(id, JSON.stringify(task.config)),
+        store,
+        spool,
         source: options.source,
         onRound: (metrics) => this.#options.onRound?.(id, metrics),
         relay: task.relay,
@@ -88,6 +98,7 @@ export class TaskRegistry {
       });
     } catch (error) {
       model?.dispose();
+      spool?.close();
       throw error;
     } finally {
       this.#adding.delete(id);

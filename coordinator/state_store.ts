@@ -7,6 +7,7 @@
  * @module
  */
 import type { SecureEvent } from "./secure_round.ts";
+import type { SpoolRef } from "./spool.ts";
 import { fromBase64, toBase64 } from "../shared/secagg/wire.ts";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { join } from "node:path";
@@ -46,7 +47,10 @@ export interface StoredUpdate {
   key: string;
   clientId: string;
   staleness: number;
+  /** The update's bytes, kept in the state file; or empty, with `spool`. */
   bytes: Uint8Array;
+  /** Where the bytes are in the spool (see spool.ts), with their SHA-256 (hex). */
+  spool?: SpoolRef & { sha256: string };
 }
 
 /** A task's saved state. */
@@ -151,6 +155,11 @@ export class StateStore {
       // Secure rounds' events and secrets: added without a schema change, so older runs resume.
       db.exec(SECURE_EVENTS_TABLE);
       db.exec(SECRETS_TABLE);
+      // Updates whose bytes are in the spool: where (added to older state files).
+      const columns = db.prepare("PRAGMA table_info(pending)").all() as { name: string }[];
+      if (!columns.some((c) => c.name === "spool")) {
+        db.exec("ALTER TABLE pending ADD COLUMN spool TEXT");
+      }
     } catch (error) {
       db.close();
       throw error;
@@ -249,12 +258,13 @@ export class TaskStore {
       "SELECT record FROM clients WHERE task_id = ? ORDER BY position",
     ).all(this.id) as unknown as { record: string }[];
     const pending = this.#prepare(
-      "SELECT key, client_id, staleness, bytes FROM pending WHERE task_id = ? ORDER BY seq",
+      "SELECT key, client_id, staleness, bytes, spool FROM pending WHERE task_id = ? ORDER BY seq",
     ).all(this.id) as unknown as {
       key: string;
       client_id: string;
       staleness: number;
       bytes: Uint8Array;
+      spool: string | null;
     }[];
     const answers = this.#prepare(
       "SELECT client_id, digest, response FROM answers WHERE task_id = ?",
@@ -276,6 +286,7 @@ export class TaskStore {
         clientId: p.client_id,
         staleness: p.staleness,
         bytes: new Uint8Array(p.bytes),
+        ...(p.spool ? { spool: JSON.parse(p.spool) } : {}),
       })),
       answers: new Map(answers.map((a) => [`${a.client_id}:${a.digest}`, a.response])),
     };
@@ -319,8 +330,15 @@ export class TaskStore {
   ): void {
     transaction(this.#db, () => {
       this.#prepare(
-        "INSERT INTO pending (task_id, key, client_id, staleness, bytes) VALUES (?, ?, ?, ?, ?)",
-      ).run(this.id, update.key, update.clientId, update.staleness, update.bytes);
+        "INSERT INTO pending (task_id, key, client_id, staleness, bytes, spool) VALUES (?, ?, ?, ?, ?, ?)",
+      ).run(
+        this.id,
+        update.key,
+        update.clientId,
+        update.staleness,
+        update.spool ? new Uint8Array(0) : update.bytes,
+        update.spool ? JSON.stringify(update.spool) : null,
+      );
       this.#prepare(
         "INSERT OR REPLACE INTO answers (task_id, client_id, digest, response) VALUES (?, ?, ?, ?)",
       ).run(this.id, update.clientId, answer.digest, answer.response);
@@ -356,6 +374,11 @@ export class TaskStore {
       json,
       bytes,
     );
+  }
+
+  /** Runs `fn` in one transaction (a spool batch's records); nested writes join it. */
+  transaction<T>(fn: () => T): T {
+    return transaction(this.#db, fn);
   }
 
   /** Saves a client record (first seen, or seen again). */
@@ -444,13 +467,32 @@ function decodeSecureEvent(json: string, bytes: Uint8Array | null): SecureEvent 
   return event;
 }
 
+/** Databases inside a transaction: an inner one is a savepoint of the outer (a spool batch's). */
+const inTransaction = new WeakSet<DatabaseSync>();
+
 function transaction<T>(db: DatabaseSync, fn: () => T): T {
+  if (inTransaction.has(db)) {
+    // Nested: a savepoint, so a failed inner write undoes only itself.
+    db.exec("SAVEPOINT inner");
+    try {
+      const result = fn();
+      db.exec("RELEASE inner");
+      return result;
+    } catch (error) {
+      db.exec("ROLLBACK TO inner");
+      db.exec("RELEASE inner");
+      throw error;
+    }
+  }
   db.exec("BEGIN IMMEDIATE");
+  inTransaction.add(db);
   try {
     const result = fn();
+    inTransaction.delete(db);
     db.exec("COMMIT");
     return result;
   } catch (error) {
+    inTransaction.delete(db);
     db.exec("ROLLBACK");
     throw error;
   }
