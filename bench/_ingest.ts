@@ -69,16 +69,24 @@ export async function federationIngestRows(count = 40): Promise<Row[]> {
     rounds: { total: 1, targetClients: count, minClients: count, timeoutSeconds: 3600 },
     training: { evaluate: false },
   });
+  const { ValidatePool } = await import("../coordinator/validate_pool.ts");
   const figures: Record<string, { rate: number; stall: number }> = {};
-  for (const storage of ["blob", "spool"] as const) {
+  for (const storage of ["blob", "spool", "spool+worker"] as const) {
     const dir = await Deno.makeTempDir({ prefix: "federation-ingest-" });
     const store = StateStore.open(dir);
     const taskStore = store.task(task.id, JSON.stringify(task));
-    const spool = storage === "spool"
-      ? await Spool.open(join(dir, "spool"), { transaction: (c) => taskStore.transaction(c) })
-      : undefined;
+    const spool = storage === "blob"
+      ? undefined
+      : await Spool.open(join(dir, "spool"), { transaction: (c) => taskStore.transaction(c) });
+    const validator = storage === "spool+worker" ? new ValidatePool() : undefined;
     const model = await buildModel(task.model.topology);
-    const federation = await Federation.create({ task, model, store: taskStore, spool });
+    const federation = await Federation.create({
+      task,
+      model,
+      store: taskStore,
+      spool,
+      validator,
+    });
     const bodies = Array.from({ length: count }, (_, i) =>
       encodeSafetensors(
         new Map(federation.trainable.map((w) => [w.name, {
@@ -101,17 +109,21 @@ export async function federationIngestRows(count = 40): Promise<Row[]> {
     clearInterval(tick);
     await federation.settled();
     federation.close();
+    validator?.close();
     model.dispose();
     store.close();
     await Deno.remove(dir, { recursive: true });
     figures[storage] = { rate: count / seconds, stall };
   }
-  const { blob, spool } = figures as Record<"blob" | "spool", { rate: number; stall: number }>;
-  return [{
-    name: `federation alone, ${count} x 1M params one after another, spool`,
-    value: spool.rate,
-    unit: "up/s",
-    note: `SQLite blobs ${blob.rate.toFixed(1)} up/s (x${(spool.rate / blob.rate).toFixed(2)}); ` +
-      `longest event-loop stall ${spool.stall.toFixed(0)} ms (blobs ${blob.stall.toFixed(0)} ms)`,
-  }];
+  const blob = figures.blob!;
+  return (["spool", "spool+worker"] as const).map((storage) => {
+    const f = figures[storage]!;
+    return {
+      name: `federation alone, ${count} x 1M params one after another, ${storage}`,
+      value: f.rate,
+      unit: "up/s",
+      note: `SQLite blobs ${blob.rate.toFixed(1)} up/s (x${(f.rate / blob.rate).toFixed(2)}); ` +
+        `longest event-loop stall ${f.stall.toFixed(0)} ms (blobs ${blob.stall.toFixed(0)} ms)`,
+    };
+  });
 }

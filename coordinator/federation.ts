@@ -40,6 +40,7 @@ import {
   type TaskStore,
 } from "./state_store.ts";
 import type { Spool } from "./spool.ts";
+import type { ValidatePool } from "./validate_pool.ts";
 import { type SecureEvent, type SecureOutcome, SecureRound } from "./secure_round.ts";
 import { checkSecureTask, inputLength, secureMean } from "./_secure_task.ts";
 import type { SecureParams } from "../shared/secagg/params.ts";
@@ -96,6 +97,8 @@ export interface FederationOptions {
    * in the store)
    */
   spool?: Spool;
+  /** Validates updates off the event loop ({@linkcode Federation.accept}). @default on the event loop */
+  validator?: ValidatePool;
   /** The round and version of the initial global (an edge starts where its cloud is). @default round 1, version 0 */
   start?: { round: number; version: number };
 }
@@ -720,8 +723,28 @@ export class Federation {
     const spool = this.#options.spool;
     if (!spool || !this.#options.store) return this.submit(bytes, options);
     try {
-      const checked = this.#check(bytes, options);
-      if ("resend" in checked) return checked.resend;
+      // Hashed and validated off the event loop (WebCrypto's digest, the validation worker).
+      const digest = Array.from(
+        new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>)),
+        (b) => b.toString(16).padStart(2, "0"),
+      ).join("");
+      const checkedRound = this.#checkRound(bytes, options, digest);
+      if ("resend" in checkedRound) return checkedRound.resend;
+      let checked: Checked;
+      if (this.#options.validator) {
+        const validated = await this.#options.validator.validate(
+          bytes,
+          this.trainable,
+          this.#validation,
+        );
+        bytes = validated.bytes;
+        checked = { ...checkedRound, update: validated.update };
+      } else {
+        checked = {
+          ...checkedRound,
+          update: validateUpdate(bytes, this.trainable, this.#validation),
+        };
+      }
       const flightKey = `${checked.clientId}:${checked.digest}`;
       const inFlight = this.#inFlight.get(checked.key);
       if (inFlight) {
@@ -788,6 +811,21 @@ export class Federation {
 
   /** Checks an update against the open round; a resend of an accepted one gets its first answer. */
   #check(bytes: Uint8Array, options: { clientId?: string }): Checked | { resend: UpdateAccepted } {
+    const checked = this.#checkRound(
+      bytes,
+      options,
+      createHash("sha256").update(bytes).digest("hex"),
+    );
+    if ("resend" in checked) return checked;
+    return { ...checked, update: validateUpdate(bytes, this.trainable, this.#validation) };
+  }
+
+  /** {@linkcode #check} but the update's contents: its sender, the round, the resend, the draw. */
+  #checkRound(
+    bytes: Uint8Array,
+    options: { clientId?: string },
+    digest: string,
+  ): Omit<Checked, "update"> | { resend: UpdateAccepted } {
     const metadata = readUpdateMetadata(bytes);
     // An authenticated sender submits as itself only.
     if (options.clientId !== undefined) {
@@ -814,7 +852,6 @@ export class Federation {
         `Cannot accept update: task "${this.task.id}" uses secure aggregation, so the coordinator takes masked inputs only (/v1/secagg); the plain update was not stored`,
       );
     }
-    const digest = createHash("sha256").update(bytes).digest("hex");
     // Without an id, the update's digest names its sender, so a resend is still recognised.
     const clientId = metadata.clientId ?? `anonymous-${digest.slice(0, 16)}`;
     // A resend of an accepted update is answered as the first time.
@@ -834,10 +871,9 @@ export class Federation {
       ? this.#checkAsync(metadata)
       : this.#checkSync(metadata, clientId);
     if (metadata.clientId) this.#checkSelected(clientId);
-    const update = validateUpdate(bytes, this.trainable, this.#validation);
     // Async: a client may have several updates in a buffer, told apart by their bytes.
     const key = this.#async ? `${clientId}#${digest.slice(0, 32)}` : clientId;
-    return { metadata, clientId, digest, key, update, staleness };
+    return { metadata, clientId, digest, key, staleness };
   }
 
   /**

@@ -10,6 +10,7 @@ import { Federation } from "./federation.ts";
 import { buildTaskModel, type LoadedTask } from "./load_task.ts";
 import type { StateStore } from "./state_store.ts";
 import { Spool } from "./spool.ts";
+import { ValidatePool } from "./validate_pool.ts";
 
 /** Options of {@linkcode TaskRegistry}. */
 export interface TaskRegistryOptions {
@@ -53,6 +54,8 @@ export class TaskRegistry {
   #tasks = new Map<string, { federation: Federation; model: tf.LayersModel | null }>();
   #defaultId: string | null = null;
   #adding = new Set<string>();
+  /** Validates spooled updates off the event loop (made with the first spool). */
+  #validator: ValidatePool | null = null;
 
   /** Creates an empty registry. */
   constructor(options: TaskRegistryOptions = {}) {
@@ -90,6 +93,8 @@ export class TaskRegistry {
         runDir: this.#options.runDir ? join(this.#options.runDir, id) : undefined,
         store,
         spool,
+        // Spooled updates are validated off the event loop, by one worker for all tasks.
+        validator: spool ? (this.#validator ??= new ValidatePool()) : undefined,
         source: options.source,
         onRound: (metrics) => this.#options.onRound?.(id, metrics),
         relay: task.relay,
@@ -156,5 +161,7 @@ export class TaskRegistry {
       model?.dispose();
     }
     this.#tasks.clear();
+    this.#validator?.close();
+    this.#validator = null;
   }
 }

@@ -337,7 +337,11 @@ Deno.test("secure at the edges: the cloud's model is the flat FedAvg of the six 
       assert.deepEqual(round.updates.map((u) => u.clientId).sort(), ["edge-1", "edge-2"]);
     }
     for (const edge of edges) {
-      const s = await status(edge.url);
+      // The edge commits its last round once the cloud has answered it.
+      const s = await until("the edge to finish", async () => {
+        const e = await status(edge.url);
+        return e.phase === "finished" ? e : undefined;
+      });
       for (const h of s.history.slice(1)) assert.equal(h.secureAggregation?.survivors, 3);
     }
 
