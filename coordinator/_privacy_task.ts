@@ -7,9 +7,15 @@
  * @module
  */
 import { createHmac } from "node:crypto";
-import type { PrivacyConfig, TaskConfig } from "../shared/schemas.ts";
+import type { PrivacyConfig, RoundMetrics, Status, TaskConfig } from "../shared/schemas.ts";
 import { epsilon, type MechanismStep } from "../shared/privacy/accountant.ts";
-import { adaptiveNoise, distributedFewest, noiseShareStd } from "../shared/privacy/mechanism.ts";
+import {
+  adaptiveNoise,
+  distributedFewest,
+  gaussian,
+  nextClip,
+  noiseShareStd,
+} from "../shared/privacy/mechanism.ts";
 import type { SecureParams } from "../shared/secagg/params.ts";
 import type { Strategy } from "./strategy.ts";
 
@@ -168,4 +174,57 @@ export function isDrawn(
   // 52 bits of the MAC as a uniform number in [0, 1).
   const u = (mac.readUInt32BE(0) * 2 ** 20 + (mac.readUInt32BE(4) >>> 12)) / 2 ** 52;
   return u < options.sampleRate;
+}
+
+/**
+ * The privacy metrics of the round being closed (after `history`): epsilon
+ * so far, the bound it used and the next (adaptive clipping moves it by the
+ * noised share of the round's `within` updates), and whether the budget
+ * allows another round.
+ */
+export function privacyAfterRound(
+  p: PrivacyParams,
+  history: readonly RoundMetrics[],
+  round: { clip: number; within: number },
+): { metrics: NonNullable<RoundMetrics["privacy"]>; exhausted: boolean } {
+  const rounds = history.filter((h) => h.privacy).length + 1;
+  let next = round.clip;
+  if (p.adaptive) {
+    // The noised share of updates within the bound moves it towards the quantile.
+    const within = (round.within + p.adaptive.countStd * gaussian(1)[0]!) / p.expectedClients;
+    next = nextClip(round.clip, { withinFraction: within, ...p.adaptive });
+  }
+  return {
+    metrics: {
+      epsilon: spentAfter(p, rounds),
+      delta: p.delta,
+      noiseMultiplier: p.noiseMultiplier,
+      clip: round.clip,
+      nextClip: next,
+      sampleRate: p.sampleRate,
+      expectedClients: p.expectedClients,
+    },
+    exhausted: p.maxEpsilon !== null && spentAfter(p, rounds + 1) > p.maxEpsilon,
+  };
+}
+
+/** `/v1/status`'s privacy: epsilon spent after `history`, and why a finished run stopped early. */
+export function privacyStatus(
+  p: PrivacyParams,
+  history: readonly RoundMetrics[],
+  run: { finished: boolean; totalRounds: number },
+): NonNullable<Status["privacy"]> {
+  const spent = history.findLast((h) => h.privacy)?.privacy?.epsilon ?? 0;
+  const rounds = history.filter((h) => h.privacy).length;
+  const early = run.finished && rounds < run.totalRounds && p.maxEpsilon !== null;
+  return {
+    epsilon: spent,
+    delta: p.delta,
+    maxEpsilon: p.maxEpsilon,
+    stoppedBecause: early
+      ? `privacy budget: round ${rounds + 1} would take epsilon to ${
+        spentAfter(p, rounds + 1).toFixed(3)
+      }, past maxEpsilon ${p.maxEpsilon}`
+      : null,
+  };
 }

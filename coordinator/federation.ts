@@ -32,23 +32,31 @@ import { isSelected } from "./select_clients.ts";
 import { Evaluator } from "../shared/evaluate.ts";
 import { LocalTrainer } from "../client/trainer.ts";
 import { readUpdateMetadata, validateUpdate, type ValidUpdate } from "./validate_update.ts";
-import {
-  StateError,
-  type StoredClient,
-  type StoredTask,
-  type StoredUpdate,
-  type TaskStore,
-} from "./state_store.ts";
+import { StateError, type StoredTask, type StoredUpdate, type TaskStore } from "./state_store.ts";
 import type { Spool } from "./spool.ts";
 import type { ValidatePool } from "./validate_pool.ts";
+import {
+  applyDelta,
+  checkStrategy,
+  type ClientRecord,
+  type RoundSummary,
+  storedClient,
+  summarize,
+} from "./_round_parts.ts";
 import { type SecureEvent, type SecureOutcome, SecureRound } from "./secure_round.ts";
 import { checkSecureTask, inputLength, secureMean } from "./_secure_task.ts";
 import type { SecureParams } from "../shared/secagg/params.ts";
 import { graphSeed } from "../shared/secagg/params.ts";
 import type { PublicKeys, RevealedShare, SealedShare } from "../shared/secagg/client.ts";
 import type { SecureAccepted, SecureState } from "../shared/secagg/wire.ts";
-import { checkPrivacyTask, isDrawn, type PrivacyParams, spentAfter } from "./_privacy_task.ts";
-import { clipFactor, gaussian, nextClip, noisedMean } from "../shared/privacy/mechanism.ts";
+import {
+  checkPrivacyTask,
+  isDrawn,
+  privacyAfterRound,
+  type PrivacyParams,
+  privacyStatus,
+} from "./_privacy_task.ts";
+import { clipFactor, noisedMean } from "../shared/privacy/mechanism.ts";
 
 /** Options of {@linkcode Federation.create}. */
 export interface FederationOptions {
@@ -147,21 +155,6 @@ interface PendingUpdate {
   update: ValidUpdate;
   /** Versions between the update's base and the global it is applied to. */
   staleness: number;
-}
-
-interface ClientRecord {
-  id: string;
-  lastSeen: Date;
-  updatesAccepted: number;
-  backend: string | null;
-  device: string | null;
-  runtime: string | null;
-  /** Not stored: counted since this process started. */
-  updatesRejected: number;
-  lastRejection: string | null;
-  numLabeled: number | null;
-  numUnlabeled: number | null;
-  devices: number | null;
 }
 
 /**
@@ -695,14 +688,7 @@ export class Federation {
     try {
       return this.#submit(bytes, options);
     } catch (error) {
-      // A known client's refusals are counted, with the last reason; the
-      // federation's state is unchanged.
-      const known = options.clientId !== undefined ? this.#clients.get(options.clientId) : null;
-      if (known && error instanceof ApiError) {
-        known.updatesRejected++;
-        known.lastRejection = `${error.code}: ${error.message}`.slice(0, 300);
-      }
-      throw error;
+      throw this.#refused(options.clientId, error);
     }
   }
 
@@ -800,13 +786,21 @@ export class Federation {
         }
       }
     } catch (error) {
-      const known = options.clientId !== undefined ? this.#clients.get(options.clientId) : null;
-      if (known && error instanceof ApiError) {
-        known.updatesRejected++;
-        known.lastRejection = `${error.code}: ${error.message}`.slice(0, 300);
-      }
-      throw error;
+      throw this.#refused(options.clientId, error);
     }
+  }
+
+  /**
+   * Counts a known client's refusal, with the last reason (the federation's
+   * state is otherwise unchanged), and returns the error to throw.
+   */
+  #refused(clientId: string | undefined, error: unknown): unknown {
+    const known = clientId !== undefined ? this.#clients.get(clientId) : null;
+    if (known && error instanceof ApiError) {
+      known.updatesRejected++;
+      known.lastRejection = `${error.code}: ${error.message}`.slice(0, 300);
+    }
+    return error;
   }
 
   /** Checks an update against the open round; a resend of an accepted one gets its first answer. */
@@ -1039,25 +1033,14 @@ export class Federation {
         ? new Date(this.#deadlineAt).toISOString()
         : null,
       ...(this.#secure ? { secureStage: this.#secure.stage } : {}),
-      ...(this.#privacy ? { privacy: this.#privacyStatus() } : {}),
-    };
-  }
-
-  #privacyStatus(): NonNullable<Status["privacy"]> {
-    const p = this.#privacy!;
-    const spent = this.#history.findLast((h) => h.privacy)?.privacy?.epsilon ?? 0;
-    const rounds = this.#history.filter((h) => h.privacy).length;
-    const early = this.#phase === "finished" && rounds < this.task.rounds.total &&
-      p.maxEpsilon !== null;
-    return {
-      epsilon: spent,
-      delta: p.delta,
-      maxEpsilon: p.maxEpsilon,
-      stoppedBecause: early
-        ? `privacy budget: round ${rounds + 1} would take epsilon to ${
-          spentAfter(p, rounds + 1).toFixed(3)
-        }, past maxEpsilon ${p.maxEpsilon}`
-        : null,
+      ...(this.#privacy
+        ? {
+          privacy: privacyStatus(this.#privacy, this.#history, {
+            finished: this.#phase === "finished",
+            totalRounds: this.task.rounds.total,
+          }),
+        }
+        : {}),
     };
   }
 
@@ -1307,7 +1290,12 @@ export class Federation {
       let nextRound = this.#round + 1;
       let nextVersion = this.#version + 1;
       let finishing = this.#round >= this.task.rounds.total;
-      const privacy = this.#privacy ? this.#privacyAfterRound() : null;
+      const privacy = this.#privacy
+        ? privacyAfterRound(this.#privacy, this.#history, {
+          clip: this.#clip,
+          within: this.#within,
+        })
+        : null;
       // The budget: the run ends before a round that would exceed it.
       if (privacy?.exhausted) finishing = true;
       if (this.#options.relay && outcome.step) {
@@ -1449,30 +1437,6 @@ export class Federation {
     });
   }
 
-  /** The privacy metrics of the round being closed, and whether the budget allows another. */
-  #privacyAfterRound(): { metrics: NonNullable<RoundMetrics["privacy"]>; exhausted: boolean } {
-    const p = this.#privacy!;
-    const rounds = this.#history.filter((h) => h.privacy).length + 1;
-    let next = this.#clip;
-    if (p.adaptive) {
-      // The noised share of updates within the bound moves it towards the quantile.
-      const within = (this.#within + p.adaptive.countStd * gaussian(1)[0]!) / p.expectedClients;
-      next = nextClip(this.#clip, { withinFraction: within, ...p.adaptive });
-    }
-    return {
-      metrics: {
-        epsilon: spentAfter(p, rounds),
-        delta: p.delta,
-        noiseMultiplier: p.noiseMultiplier,
-        clip: this.#clip,
-        nextClip: next,
-        sampleRate: p.sampleRate,
-        expectedClients: p.expectedClients,
-      },
-      exhausted: p.maxEpsilon !== null && spentAfter(p, rounds + 1) > p.maxEpsilon,
-    };
-  }
-
   /** Writes the global model as `final/` (tfjs and model.safetensors) under the run dir. */
   async #exportFinal(): Promise<void> {
     if (!this.#options.runDir) return;
@@ -1522,84 +1486,4 @@ export class Federation {
       ...(this.#evaluator ? { evaluationSeconds } : {}),
     };
   }
-}
-
-/** What a round's metrics count of the updates it used. */
-interface RoundSummary {
-  clients: number;
-  numLabeled: number;
-  numUnlabeled: number;
-  bytesReceived: number;
-  /** The clients' federated evaluations. */
-  evaluations: { accuracy: number; loss: number; examples: number }[];
-}
-
-function summarize(updates: ValidUpdate[]): RoundSummary {
-  return {
-    clients: updates.length,
-    numLabeled: updates.reduce((n, u) => n + u.metadata.numLabeled, 0),
-    numUnlabeled: updates.reduce((n, u) => n + u.metadata.numUnlabeled, 0),
-    bytesReceived: updates.reduce((n, u) => n + u.bytes, 0),
-    evaluations: updates.flatMap(({ metadata: m }) =>
-      m.evalExamples === undefined
-        ? []
-        : [{ accuracy: m.evalAccuracy!, loss: m.evalLoss!, examples: m.evalExamples }]
-    ),
-  };
-}
-
-function storedClient(client: ClientRecord): StoredClient {
-  return {
-    id: client.id,
-    lastSeen: client.lastSeen.toISOString(),
-    updatesAccepted: client.updatesAccepted,
-    backend: client.backend,
-    device: client.device,
-    runtime: client.runtime,
-    numLabeled: client.numLabeled,
-    numUnlabeled: client.numUnlabeled,
-    devices: client.devices,
-  };
-}
-
-/** Refuses settings a strategy cannot work with, naming them. */
-function checkStrategy(task: TaskConfig, strategy: Strategy): void {
-  const aggregation = task.aggregation;
-  if (task.rounds.mode === "async" && strategy.needsAllUpdates) {
-    throw new TypeError(
-      `Cannot use strategy "${aggregation.strategy}" in async mode: it needs all of a round's updates at once; use fedavg, fedavgm, fedprox, fedadagrad, fedadam or fedyogi`,
-    );
-  }
-  if (aggregation.strategy === "krum") {
-    const needed = 2 * aggregation.krumF + 2;
-    if (task.rounds.targetClients <= needed) {
-      throw new TypeError(
-        `Cannot use Krum with krumF = ${aggregation.krumF}: rounds.targetClients must be above 2f + 2 = ${needed}, got ${task.rounds.targetClients}`,
-      );
-    }
-    if (aggregation.krumM > task.rounds.targetClients - aggregation.krumF) {
-      throw new TypeError(
-        `Cannot use multi-Krum with krumM = ${aggregation.krumM}: it must not exceed rounds.targetClients - krumF = ${
-          task.rounds.targetClients - aggregation.krumF
-        }`,
-      );
-    }
-  }
-}
-
-/** `global + step` for the trainable weights; the others are kept. */
-function applyDelta(
-  global: Map<string, Float32Tensor>,
-  trainable: readonly WeightSpec[],
-  delta: readonly Float32Array[],
-): Map<string, Float32Tensor> {
-  const next = new Map(global);
-  trainable.forEach(({ name }, i) => {
-    const current = global.get(name)!;
-    const d = delta[i]!;
-    const data = new Float32Array(current.data.length);
-    for (let j = 0; j < data.length; j++) data[j] = current.data[j]! + d[j]!;
-    next.set(name, { shape: current.shape, data });
-  });
-  return next;
 }

@@ -10,10 +10,8 @@ import {
   AggregationConfigSchema,
   formatZodError,
   type PrivacyConfig,
-  PrivacySchema,
   RoundConfigSchema,
   type SecureAggregationConfig,
-  SecureAggregationSchema,
   STRATEGIES,
 } from "../shared/schemas.ts";
 import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
@@ -24,6 +22,7 @@ import { createLogger, LOG_LEVELS, type LogLevel } from "./log.ts";
 import { connectUpstream } from "./edge.ts";
 import { CLIENT_PAGE_DIR } from "./client_page.ts";
 import { listenFlags, logRefusals } from "./_listen_flags.ts";
+import { privacySettingsFlag, secureAggregationFlag } from "./_task_flags.ts";
 import { joinLink, qrTerminal } from "./join_link.ts";
 import { isLoopback } from "./public_url.ts";
 import { fetchTrusting, readTrustedCa } from "../client/trust.ts";
@@ -181,43 +180,10 @@ const log = createLogger({ format: logFormat, level: logLevel });
 const runDir = args["run-dir"] ??
   join("runs", `coordinator-${new Date().toISOString().replace(/[:.]/g, "-")}`);
 const tasks: LoadedTask[] = [];
-/** `--privacy` over `base` (a task's own settings), or `base` without the flag. */
-function privacyFlag(taskId: string, base: PrivacyConfig | undefined) {
-  const flag = args.privacy;
-  if (flag === undefined) return base;
-  const { adaptive, targetQuantile, learningRate, countStd, ...rest } = keyValueFlag(
-    "privacy",
-    flag,
-  );
-  const adaptiveSettings = Object.fromEntries(
-    Object.entries({ targetQuantile, learningRate, countStd }).filter(([, v]) => v !== undefined),
-  );
-  const parsed = PrivacySchema.safeParse({
-    ...base,
-    ...rest,
-    ...(adaptive === true || Object.keys(adaptiveSettings).length
-      ? { adaptive: { ...base?.adaptive, ...adaptiveSettings } }
-      : adaptive === false
-      ? { adaptive: undefined }
-      : {}),
-  });
-  if (!parsed.success) fail(`task "${taskId}": --privacy: ${formatZodError(parsed.error)}`);
-  return parsed.data;
-}
-
-/** `--secure-aggregation` over `base` (a task's own settings), or `base` without the flag. */
-function secureFlag(taskId: string, base: SecureAggregationConfig | undefined) {
-  const flag = args["secure-aggregation"];
-  if (flag === undefined) return base;
-  const parsed = SecureAggregationSchema.safeParse({
-    ...base,
-    ...keyValueFlag("secure-aggregation", flag),
-  });
-  if (!parsed.success) {
-    fail(`task "${taskId}": --secure-aggregation: ${formatZodError(parsed.error)}`);
-  }
-  return parsed.data;
-}
+const secureFlag = (taskId: string, base: SecureAggregationConfig | undefined) =>
+  secureAggregationFlag(taskId, base, args["secure-aggregation"]);
+const privacyFlag = (taskId: string, base: PrivacyConfig | undefined) =>
+  privacySettingsFlag(taskId, base, args.privacy);
 // Edge mode: the task, the global and the rounds' numbering come from the cloud.
 const upstreamToken = args["upstream-token"] ?? Deno.env.get("FL_UPSTREAM_TOKEN");
 if (args.upstream) {

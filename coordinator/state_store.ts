@@ -8,7 +8,7 @@
  */
 import type { SecureEvent } from "./secure_round.ts";
 import type { SpoolRef } from "./spool.ts";
-import { fromBase64, toBase64 } from "../shared/secagg/wire.ts";
+import { decodeSecureEvent, encodeSecureEvent } from "./_secure_event_codec.ts";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { join } from "node:path";
 import type { Phase, RoundMetrics } from "../shared/schemas.ts";
@@ -436,36 +436,6 @@ const SECRETS_TABLE =
 const SECURE_EVENTS_TABLE =
   `CREATE TABLE IF NOT EXISTS secagg (seq INTEGER PRIMARY KEY AUTOINCREMENT,
   task_id TEXT NOT NULL, round INTEGER NOT NULL, event TEXT NOT NULL, bytes BLOB)`;
-
-/** A secure round's event as a row: JSON with bytes as base64, a masked input as a blob. */
-function encodeSecureEvent(event: SecureEvent): { json: string; bytes: Uint8Array | null } {
-  if (event.kind === "input") {
-    const { input, ...rest } = event;
-    return {
-      json: JSON.stringify(rest),
-      bytes: new Uint8Array(input.buffer, input.byteOffset, input.byteLength),
-    };
-  }
-  return {
-    json: JSON.stringify(event, (_, v) => (v instanceof Uint8Array ? { b64: toBase64(v) } : v)),
-    bytes: null,
-  };
-}
-
-function decodeSecureEvent(json: string, bytes: Uint8Array | null): SecureEvent {
-  const event = JSON.parse(
-    json,
-    (_, v) =>
-      v && typeof v === "object" && typeof v.b64 === "string" && Object.keys(v).length === 1
-        ? fromBase64(v.b64)
-        : v,
-  );
-  if (event.kind === "input") {
-    const copy = new Uint8Array(bytes!);
-    return { ...event, input: new Uint32Array(copy.buffer, 0, copy.byteLength / 4) };
-  }
-  return event;
-}
 
 /** Databases inside a transaction: an inner one is a savepoint of the outer (a spool batch's). */
 const inTransaction = new WeakSet<DatabaseSync>();

@@ -5,6 +5,11 @@
  */
 import { z } from "zod";
 import { SECURE_STAGES } from "./secagg/wire.ts";
+import { SecureAggregationSchema } from "./secagg/settings.ts";
+import { PrivacySchema } from "./privacy/schema.ts";
+
+export { type SecureAggregationConfig, SecureAggregationSchema } from "./secagg/settings.ts";
+export { type PrivacyConfig, PrivacySchema } from "./privacy/schema.ts";
 
 /** Local training settings that the coordinator hands to every client. */
 export const TrainingConfigSchema = z.strictObject({
@@ -299,67 +304,6 @@ export const InputSpecSchema = z.strictObject({
     });
   }
 });
-
-/**
- * Secure aggregation (SecAgg+): the coordinator learns only the sum of a
- * round's updates. Cross-field checks (threshold against the neighbour
- * degree, bits against the round size, strategy, mode) are in
- * `shared/secagg/params.ts` and the federation.
- */
-export const SecureAggregationSchema = z.strictObject({
-  /** Shares needed to rebuild a secret; default a majority of each neighbourhood. */
-  threshold: z.int().min(2).max(255).optional(),
-  /** Neighbours of each client in the SecAgg+ graph; default all for rounds of up to 30, else about 3 log2(n). */
-  neighbours: z.int().min(1).max(254).optional(),
-  /** Each delta value is clipped to [-clipRange, clipRange] before quantization. */
-  clipRange: z.number().gt(0).max(1e6).default(1),
-  /** The sum is modulo 2^bits; the levels per value are (2^bits - 1) / targetClients. */
-  bits: z.int().min(8).max(32).default(32),
-  /** Example weights above this count as this (each weight is sent as w / maxWeight). */
-  maxWeight: z.number().gt(0).max(1e9).default(10000),
-  /** Seconds each stage after the first (share keys, masked input, unmask) may take. */
-  stageTimeoutSeconds: z.number().gt(0).max(86400).default(60),
-});
-
-/** @see {@linkcode SecureAggregationSchema} */
-export type SecureAggregationConfig = z.infer<typeof SecureAggregationSchema>;
-
-/**
- * Client-level differential privacy (DP-FedAvg): each update clipped to an L2
- * bound, Gaussian noise on the sum, a fixed denominator, clients drawn by
- * Poisson sampling from a secret seed, and epsilon accounted after every
- * round. Cross-field checks are in `coordinator/_privacy_task.ts`.
- */
-export const PrivacySchema = z.strictObject({
-  /**
-   * `central`: the coordinator clips each update and noises the sum (a
-   * trusted coordinator); `distributed`: each client clips and adds its share
-   * of the noise inside its masked input (needs secureAggregation).
-   */
-  mode: z.enum(["central", "distributed"]),
-  /** Noise standard deviation over the clip bound (z). */
-  noiseMultiplier: z.number().gt(0).max(1000),
-  /** L2 bound C on each update (the first bound, with adaptive clipping). */
-  clip: z.number().gt(0).max(1e6).default(1),
-  /** Adaptive clipping (Andrew et al. 2021; central mode): the bound follows a quantile of the update norms. */
-  adaptive: z.strictObject({
-    /** The share of updates the bound should keep whole. */
-    targetQuantile: z.number().min(0).max(1).default(0.5),
-    /** Geometric step of the bound a round. */
-    learningRate: z.number().gt(0).max(10).default(0.2),
-    /** Standard deviation of the noise on the count of updates within the bound; default expected clients / 20. */
-    countStd: z.number().gt(0).max(1e6).optional(),
-  }).optional(),
-  /** The delta of (epsilon, delta); default 1 / population^1.1. */
-  delta: z.number().gt(0).lt(1).optional(),
-  /** The run ends, its final model exported, before a round that would take epsilon past this. */
-  maxEpsilon: z.number().gt(0).max(1e6).optional(),
-  /** Clients the rounds draw from (N); default rounds.targetClients / rounds.fraction. */
-  population: z.int().min(1).max(1e9).optional(),
-});
-
-/** @see {@linkcode PrivacySchema} */
-export type PrivacyConfig = z.infer<typeof PrivacySchema>;
 
 /** The task as configured: everything but the run's state. */
 export const TaskConfigSchema = z.strictObject({
