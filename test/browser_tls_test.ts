@@ -15,7 +15,7 @@ import { freePort } from "../coordinator/_spawn.ts";
 import { createDevCertificates } from "../coordinator/dev_cert.ts";
 import { type Coordinator, startCoordinator } from "../coordinator/serve.ts";
 import { loadMnistSplit } from "../shared/mnist.ts";
-import { type Status, StatusSchema } from "../shared/schemas.ts";
+import { SecureAggregationSchema, type Status, StatusSchema } from "../shared/schemas.ts";
 import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
 import { launchChromium, progress, screenshot, waitFor } from "./_browser.ts";
 
@@ -31,14 +31,18 @@ async function spkiHash(pem: string): Promise<string> {
   return Buffer.from(await crypto.subtle.digest("SHA-256", spki)).toString("base64");
 }
 
-async function start(tls: boolean): Promise<Coordinator> {
+async function start(tls: boolean, secure = false): Promise<Coordinator> {
   const port = freePort();
+  const clients = secure ? 2 : 1;
   return await startCoordinator({
     tasks: [{
-      config: mnistMlpTask({
-        rounds: { total: 1, targetClients: 1, minClients: 1, timeoutSeconds: 600 },
-        training: { localSteps: 5 },
-      }),
+      config: {
+        ...mnistMlpTask({
+          rounds: { total: 1, targetClients: clients, minClients: clients, timeoutSeconds: 600 },
+          training: { localSteps: 5 },
+        }),
+        ...(secure ? { secureAggregation: SecureAggregationSchema.parse({}) } : {}),
+      },
       holdout,
     }],
     auth: { enrolmentToken: ENROLMENT, adminToken: ADMIN },
@@ -136,6 +140,32 @@ Deno.test("over plain HTTP by host name, the page says it needs HTTPS, raises no
     const s = await status(coordinator);
     assert.equal(s.clients.length, 0);
     await screenshot(page, "browser-client-plain-http.png");
+  } finally {
+    await chromium.close();
+    await coordinator.shutdown();
+  }
+});
+
+Deno.test("over HTTPS by host name, two pages complete a secure-aggregation round (WebCrypto X25519 in a secure context)", async () => {
+  const coordinator = await start(true, true);
+  const chromium = await browser();
+  try {
+    const errors: string[] = [];
+    for (const shard of ["5/20", "6/20"]) {
+      const page = await chromium.newPage();
+      page.on("pageerror", (error) => errors.push(error.message));
+      await page.goto(`${coordinator.publicUrl}/client/?enrol=${ENROLMENT}&shard=${shard}`);
+      await page.click("#demo");
+      await page.click("#start");
+    }
+    const done = await waitFor("the secure round to close", async () => {
+      const s = await status(coordinator);
+      return s.phase === "finished" ? s : undefined;
+    });
+    assert.equal(done.history[1]!.keptBecause, null);
+    assert.equal(done.history[1]!.secureAggregation?.survivors, 2);
+    assert.deepEqual(done.clients.map((c) => c.updatesAccepted), [1, 1]);
+    assert.deepEqual(errors, []);
   } finally {
     await chromium.close();
     await coordinator.shutdown();
