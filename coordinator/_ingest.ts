@@ -2,7 +2,10 @@
  * The ingest scenario that the load test and the benchmark share: N clients
  * at once, each enrolled with its own token, post one update of a
  * 1M-parameter model to the coordinator CLI (its own process) and retry the
- * limits' refusals after Retry-After.
+ * limits' refusals after Retry-After. The same senders can post to a bare
+ * server instead (`target: "bare"`, bench/_bare_server.ts), the reference the
+ * benchmark divides by. Meanwhile a probe in a process of its own asks
+ * GET /v1/health every 20 ms and times the answers.
  * @module
  */
 import { join } from "node:path";
@@ -33,21 +36,26 @@ export interface IngestResult {
   latencies: number[];
   /** Bytes posted, retries included. */
   bytesSent: number;
-  /** The coordinator's status once the round closed. */
-  status: Status;
+  /** The coordinator's status once the round closed (none from the bare server). */
+  status: Status | null;
   /** Coordinator memory when idle, and peak (MiB), where the platform tells. */
   idleMiB: number | null;
   peakMiB: number | null;
+  /** GET /v1/health answer times (s) during the ingest, ascending. */
+  health: number[];
 }
+
+/** Where the senders post: the coordinator CLI, or the bare reference server. */
+export type IngestTarget = "coordinator" | "bare";
 
 /**
  * Runs the scenario with `clients` clients and `maxUploads` uploads at once;
  * `concurrency` clients post at a time (all of them by default).
  */
 export async function runIngest(
-  options: { clients: number; maxUploads: number; concurrency?: number },
+  options: { clients: number; maxUploads: number; concurrency?: number; target?: IngestTarget },
 ): Promise<IngestResult> {
-  const { clients, maxUploads, concurrency = clients } = options;
+  const { clients, maxUploads, concurrency = clients, target = "coordinator" } = options;
   const dir = await Deno.makeTempDir({ prefix: "ingest-" });
   // 1000 x 1000 kernel + 1000 bias = 1,001,000 parameters.
   const task = {
@@ -59,7 +67,7 @@ export async function runIngest(
   await Deno.writeTextFile(join(dir, "task.json"), JSON.stringify(task));
   const port = freePort();
   const url = `http://127.0.0.1:${port}`;
-  const child = spawnCoordinator({
+  const child = target === "bare" ? spawnBare(port) : spawnCoordinator({
     taskFile: join(dir, "task.json"),
     runDir: join(dir, "run"),
     port,
@@ -88,6 +96,7 @@ export async function runIngest(
     const latencies: number[] = [];
     let bytesSent = 0;
     let updateBytes = 0;
+    const probe = startProbe(`${url}/v1/health`);
     const started = performance.now();
     const post = async (i: number) => {
       const clientId = `n${i}`;
@@ -142,8 +151,9 @@ export async function runIngest(
       while (next < clients) await post(next++);
     }));
     const seconds = (performance.now() - started) / 1000;
-    let status: Status;
-    for (let i = 0;; i++) {
+    const health = await probe.stop();
+    let status: Status | null = null;
+    for (let i = 0; target === "coordinator"; i++) {
       status = StatusSchema.parse(
         await (await fetch(`${url}/v1/status`, { headers: { Authorization: `Bearer ${ADMIN}` } }))
           .json(),
@@ -166,6 +176,7 @@ export async function runIngest(
       status,
       idleMiB: idle?.rssMiB ?? null,
       peakMiB: peak?.peakMiB ?? null,
+      health,
     };
   } finally {
     try {
@@ -177,4 +188,47 @@ export async function runIngest(
     await stderr;
     await Deno.remove(dir, { recursive: true });
   }
+}
+
+/** The bare reference server (bench/_bare_server.ts) on `port`. */
+function spawnBare(port: number): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", "bench/_bare_server.ts", String(port)],
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+}
+
+/**
+ * A process of its own that GETs `url` every 20 ms until stopped, and then
+ * reports each answer's time (s), ascending.
+ */
+function startProbe(url: string): { stop: () => Promise<number[]> } {
+  const code = `
+    const times = [];
+    let running = true;
+    const stop = new Promise((resolve) => Deno.addSignalListener("SIGTERM", () => resolve(running = false)));
+    while (running) {
+      const start = performance.now();
+      try { await (await fetch(${
+    JSON.stringify(url)
+  })).arrayBuffer(); times.push((performance.now() - start) / 1000); } catch {}
+      await Promise.race([new Promise((r) => setTimeout(r, 20)), stop]);
+    }
+    console.log(JSON.stringify(times));
+    Deno.exit(0);`;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["eval", code],
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const output = child.output();
+  return {
+    stop: async () => {
+      child.kill("SIGTERM");
+      const { stdout } = await output;
+      const times = JSON.parse(new TextDecoder().decode(stdout) || "[]") as number[];
+      return times.sort((a, b) => a - b);
+    },
+  };
 }

@@ -7,6 +7,14 @@ import { readSafetensorsHeader, SafetensorsError } from "../shared/safetensors.t
 import { CodecError, decodeUpdate } from "../shared/codec.ts";
 import { formatZodError, type UpdateMetadata, UpdateMetadataSchema } from "../shared/schemas.ts";
 import { ApiError } from "./errors.ts";
+import { FoldKernel, foldKernelsAvailable } from "./aggregate/fold_kernels.ts";
+
+/** The SIMD kernel that checks values (no accumulators), where it runs. */
+let checker: FoldKernel | null | undefined;
+function valueChecker(): FoldKernel | null {
+  if (checker === undefined) checker = foldKernelsAvailable() ? new FoldKernel() : null;
+  return checker;
+}
 
 /** An update that passed every check. */
 export interface ValidUpdate {
@@ -110,10 +118,20 @@ export function validateUpdate(
     }
     throw error;
   }
-  // One pass over the values: each must be finite, and they add to the norm.
+  // One pass over the values: each must be finite, and they add to the norm
+  // (in the SIMD kernel where it runs; the loop below is its reference).
   let squares = 0;
+  const kernel = valueChecker();
   const tensors = weights.map(({ name }, w) => {
     const data = decoded.tensors[w]!;
+    if (kernel) {
+      const { firstBad, squares: sum } = kernel.check(data);
+      if (firstBad >= 0) {
+        throw invalid(`tensor "${name}" holds "${data[firstBad]}" at index ${firstBad}`);
+      }
+      squares += sum;
+      return data;
+    }
     for (let i = 0; i < data.length; i++) {
       const value = data[i]!;
       if (!Number.isFinite(value)) {

@@ -14,8 +14,8 @@ const MAX_UPLOADS = 32;
 Deno.test(`${CLIENTS} concurrent clients post 1M-parameter updates: none lost, only configured refusals`, async () => {
   const result = await runIngest({ clients: CLIENTS, maxUploads: MAX_UPLOADS });
   assert.deepEqual(result.unexpected, []);
-  assert.equal(result.status.phase, "finished", "the round did not close");
-  const round = result.status.history[1]!;
+  assert.equal(result.status?.phase, "finished", "the round did not close");
+  const round = result.status!.history[1]!;
   assert.equal(round.clients, CLIENTS, "an accepted update was lost");
   assert.equal(new Set(round.updates.map((u) => u.clientId)).size, CLIENTS);
   assert.equal(result.responses[202], CLIENTS);

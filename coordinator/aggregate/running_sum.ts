@@ -2,8 +2,11 @@
  * A weighted sum of updates kept as they arrive, for the strategies that are
  * sums (FedAvg and the server optimisers over its mean, and async FedBuff):
  * memory is one float64 array per tensor, whatever the number of clients.
+ * The fold runs in the WebAssembly SIMD kernel (fold_kernels.ts), bit for bit
+ * {@linkcode accumulate64}, which stays as the reference and the fallback.
  * @module
  */
+import { FoldKernel, foldKernelsAvailable } from "./fold_kernels.ts";
 
 /**
  * `target[i] += weight * source[i]`, the hot loop of streaming aggregation
@@ -53,12 +56,26 @@ export function accumulate64(target: Float64Array, source: Float32Array, weight:
  */
 export class RunningSum {
   #sums: Float64Array[];
+  /** Where each tensor's sums start in the kernel's accumulators. */
+  #offsets: number[];
+  #kernel: FoldKernel | null;
   #total = 0;
   #count = 0;
 
-  /** An empty sum for tensors of the given sizes. */
-  constructor(sizes: readonly number[]) {
-    this.#sums = sizes.map((n) => new Float64Array(n));
+  /**
+   * An empty sum for tensors of the given sizes (`kernel: false` folds in
+   * plain JavaScript).
+   */
+  constructor(sizes: readonly number[], options: { kernel?: boolean } = {}) {
+    const total = sizes.reduce((a, b) => a + b, 0);
+    this.#offsets = sizes.map((_, i) => sizes.slice(0, i).reduce((a, b) => a + b, 0));
+    this.#kernel = (options.kernel ?? true) && foldKernelsAvailable() && total <= 2 ** 28
+      ? new FoldKernel(total)
+      : null;
+    const kernel = this.#kernel;
+    this.#sums = kernel
+      ? sizes.map((n, i) => kernel.sums.subarray(this.#offsets[i]!, this.#offsets[i]! + n))
+      : sizes.map((n) => new Float64Array(n));
   }
 
   /** Updates folded in. */
@@ -74,12 +91,56 @@ export class RunningSum {
     if (!(weight >= 0) || !(scale >= 0 && scale <= 1)) {
       throw new RangeError(`Cannot add: weight "${weight}" and scale "${scale}" must be valid`);
     }
+    tensors.forEach((t, i) => {
+      if (t.length !== this.#sums[i]!.length) {
+        throw new RangeError(
+          `Cannot add: tensor ${i} has ${t.length} values, expected ${
+            this.#sums[i]!.length
+          } (lengths differ)`,
+        );
+      }
+    });
     this.#count++;
     this.#total += weight;
     // A weight of 0 adds nothing, so its values (even NaN) cannot leak in.
     if (weight * scale > 0) {
-      tensors.forEach((t, i) => accumulate64(this.#sums[i]!, t, weight * scale));
+      tensors.forEach((t, i) => {
+        if (this.#kernel) this.#kernel.fold(this.#offsets[i]!, t, weight * scale);
+        else accumulate64(this.#sums[i]!, t, weight * scale);
+      });
     }
+  }
+
+  /**
+   * {@linkcode add} for an update read piece by piece (from a spool record):
+   * `pieces` gives, for each piece of little-endian f32 values, its tensor,
+   * the index of its first value, and its bytes. The pieces together must
+   * cover every value once; the caller has checked them already.
+   */
+  addPieces(
+    pieces: Iterable<{ tensor: number; start: number; bytes: Uint8Array }>,
+    weight: number,
+    scale = 1,
+  ): void {
+    if (!(weight >= 0) || !(scale >= 0 && scale <= 1)) {
+      throw new RangeError(`Cannot add: weight "${weight}" and scale "${scale}" must be valid`);
+    }
+    const w = weight * scale;
+    if (w > 0) {
+      for (const { tensor, start, bytes } of pieces) {
+        const sums = this.#sums[tensor];
+        if (!sums || start < 0 || start + bytes.byteLength / 4 > sums.length) {
+          throw new RangeError(`Cannot add: a piece outside tensor ${tensor}`);
+        }
+        if (this.#kernel) this.#kernel.foldBytes(this.#offsets[tensor]! + start, bytes, w);
+        else {
+          const values = new Float32Array(bytes.slice().buffer);
+          accumulate64(sums.subarray(start, start + values.length), values, w);
+        }
+      }
+    }
+    this.#count++;
+    this.#total += weight;
   }
 
   /** The weighted sums themselves (float64, not copied). */

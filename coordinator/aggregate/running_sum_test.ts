@@ -42,3 +42,35 @@ Deno.test("RunningSum: nothing of weight is null; a zero-weight NaN does not lea
   assert.throws(() => sum.add([Float32Array.of(1)], 1), /lengths/);
   assert.throws(() => sum.add([Float32Array.of(1, 1)], -1), /must be valid/);
 });
+
+Deno.test("RunningSum: the kernel's sums are bit for bit the plain JavaScript's, tensors and pieces", () => {
+  const random = seededRandom(5);
+  const sizes = [1001, 7, 30_000];
+  const kernel = new RunningSum(sizes);
+  const plain = new RunningSum(sizes, { kernel: false });
+  const pieces = new RunningSum(sizes);
+  for (let u = 0; u < 5; u++) {
+    const tensors = sizes.map((n) => Float32Array.from({ length: n }, () => (random() - 0.5) * 3));
+    const weight = 1 + u * 0.37;
+    kernel.add(tensors, weight, 0.9);
+    plain.add(tensors, weight, 0.9);
+    // The same update as pieces of unaligned bytes, out of order.
+    const parts = tensors.flatMap((t, tensor) => {
+      const bytes = new Uint8Array(t.byteLength + 1).subarray(1);
+      bytes.set(new Uint8Array(t.buffer));
+      const half = Math.floor(t.length / 2) * 4;
+      return [
+        { tensor, start: half / 4, bytes: bytes.subarray(half) },
+        { tensor, start: 0, bytes: bytes.subarray(0, half) },
+      ];
+    });
+    pieces.addPieces(parts.reverse(), weight, 0.9);
+  }
+  assert.deepEqual(kernel.sums(), plain.sums());
+  assert.deepEqual(pieces.sums(), plain.sums());
+  assert.deepEqual(kernel.mean(), plain.mean());
+  assert.throws(
+    () => pieces.addPieces([{ tensor: 1, start: 5, bytes: new Uint8Array(12) }], 1),
+    /outside tensor 1/,
+  );
+});
