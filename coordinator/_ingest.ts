@@ -185,7 +185,8 @@ export async function runIngest(
       // exited
     }
     await child.status;
-    await stderr;
+    if (Deno.env.get("INGEST_STDERR")) console.error(await stderr);
+    else await stderr;
     await Deno.remove(dir, { recursive: true });
   }
 }

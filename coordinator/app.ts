@@ -20,6 +20,7 @@ import { createMetrics } from "./metrics.ts";
 import { openApiDocument } from "./openapi.ts";
 import { ApiError } from "./errors.ts";
 import { RateLimiter, readBody, UploadGate } from "./limits.ts";
+import { takeStreamedUpdate } from "./_streamed_update.ts";
 import type { Federation } from "./federation.ts";
 import { resolveTaskFile, TaskFileError } from "./load_task.ts";
 import type { TaskRegistry } from "./registry.ts";
@@ -356,6 +357,16 @@ export function createApp(registry: TaskRegistry, options: CreateAppOptions = {}
       }
       let received = 0;
       try {
+        if (federation.streamsUpdates && env?.incoming) {
+          // Checked and spooled chunk by chunk: an upload costs O(chunk) memory.
+          const answer = await takeStreamedUpdate(federation, env.incoming, {
+            clientId,
+            timeoutMs: uploadTimeoutMs,
+            received: (n) => (received = n),
+          });
+          metrics.update(taskId, { accepted: true }, received);
+          return c.json(answer, 202);
+        }
         const bytes = await readBody(c.req.raw, {
           incoming: env?.incoming,
           maxBytes: federation.maxUpdateBytes(),

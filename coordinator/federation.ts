@@ -31,9 +31,18 @@ import { RunningSum } from "./aggregate/running_sum.ts";
 import { isSelected } from "./select_clients.ts";
 import { Evaluator } from "../shared/evaluate.ts";
 import { LocalTrainer } from "../client/trainer.ts";
-import { readUpdateMetadata, validateUpdate, type ValidUpdate } from "./validate_update.ts";
+import {
+  readUpdateMetadata,
+  validateUpdate,
+  type ValidateUpdateOptions,
+  type ValidUpdate,
+} from "./validate_update.ts";
+
+/** The bytes an update streamed into the spool is admitted with (they are in its record). */
+const EMPTY = new Uint8Array(0);
 import { StateError, type StoredTask, type StoredUpdate, type TaskStore } from "./state_store.ts";
-import type { Spool } from "./spool.ts";
+import type { Spool, SpoolRecord, SpoolRef } from "./spool.ts";
+import type { StreamedUpdate, TensorRegion } from "./update_stream.ts";
 import type { ValidatePool } from "./validate_pool.ts";
 import {
   applyDelta,
@@ -146,13 +155,21 @@ interface Checked {
   clientId: string;
   digest: string;
   key: string;
-  update: ValidUpdate;
+  update: ValidUpdate & { spooled?: Omit<SpooledValues, "ref"> };
   staleness: number;
+}
+
+/** An update whose values are in a spool record, not in memory (streamed in). */
+interface SpooledValues {
+  ref: SpoolRef;
+  regions: TensorRegion[];
+  /** Its values' factor (below 1 when clipped to the norm bound). */
+  factor: number;
 }
 
 interface PendingUpdate {
   clientId: string;
-  update: ValidUpdate;
+  update: ValidUpdate & { spooled?: SpooledValues };
   /** Versions between the update's base and the global it is applied to. */
   staleness: number;
 }
@@ -731,62 +748,139 @@ export class Federation {
           update: validateUpdate(bytes, this.trainable, this.#validation),
         };
       }
-      const flightKey = `${checked.clientId}:${checked.digest}`;
-      const inFlight = this.#inFlight.get(checked.key);
-      if (inFlight) {
-        // The same bytes again while the first are being stored: the same answer.
-        if (inFlight.digest === checked.digest) return await inFlight.promise;
-        if (!this.#async) {
-          throw new ApiError(
-            409,
-            "duplicate_update",
-            `Cannot accept update: client "${checked.clientId}" is already sending one for round ${this.#round}`,
-          );
-        }
-      }
-      const round = this.#round;
-      const version = this.#version;
-      const promise = spool.append(bytes, (ref) => {
-        // Still the round it was checked for, and still not there twice.
-        const answer = this.#answers.get(flightKey);
-        if (answer) return JSON.parse(answer) as UpdateAccepted;
-        if (
-          this.#round !== round || this.#phase !== "training" ||
-          (!this.#async && this.#version !== version)
-        ) {
-          throw new ApiError(
-            409,
-            "stale_update",
-            `Cannot accept update: round ${round} closed while it was being stored`,
-          );
-        }
-        if (this.#async) this.#checkAsync(checked.metadata);
-        else if (this.#pending.has(checked.key)) {
-          throw new ApiError(
-            409,
-            "duplicate_update",
-            `Cannot accept update: client "${checked.clientId}" already sent one for round ${this.#round}`,
-          );
-        }
-        return this.#admit(checked, bytes, { ...ref, sha256: checked.digest });
-      }).catch((error) => {
-        if (error instanceof ApiError) throw error;
-        // The write failed (or the round's segment went with its close).
-        if (this.#round !== round) {
-          throw new ApiError(409, "stale_update", `Cannot accept update: round ${round} closed`);
-        }
-        throw error;
-      });
-      this.#inFlight.set(checked.key, { digest: checked.digest, promise });
-      try {
-        return await promise;
-      } finally {
-        if (this.#inFlight.get(checked.key)?.promise === promise) {
-          this.#inFlight.delete(checked.key);
-        }
-      }
+      return await this.#spoolChecked(checked, bytes, (commit) => spool.append(bytes, commit));
     } catch (error) {
       throw this.#refused(options.clientId, error);
+    }
+  }
+
+  /**
+   * Whether POST /v1/updates can stream an update into the spool
+   * ({@linkcode acceptStreamed}): a spool, f32 updates, and a strategy that
+   * folds each update into a running sum as it comes.
+   */
+  get streamsUpdates(): boolean {
+    return this.#options.spool !== undefined && this.#options.store !== undefined &&
+      this.task.codec.kind === "f32" && !this.#secureParams &&
+      !this.#strategy.needsAllUpdates && this.#strategy.aggregateMean !== undefined;
+  }
+
+  /** What a streamed update is checked against (update_stream.ts). */
+  get validation(): ValidateUpdateOptions {
+    return this.#validation;
+  }
+
+  /** A new spool record for an update that streams in ({@linkcode streamsUpdates}). */
+  spoolRecord(): SpoolRecord {
+    if (!this.streamsUpdates) throw new Error("This task does not stream updates");
+    return this.#options.spool!.record();
+  }
+
+  /**
+   * POST /v1/updates for an update checked as it streamed into `record`
+   * (UpdateStreamCheck): checked against the round as {@linkcode accept}
+   * does, then committed with the spool's next batch, and folded from the
+   * record. The record is aborted when the update is refused or a resend.
+   */
+  async acceptStreamed(
+    streamed: StreamedUpdate,
+    record: SpoolRecord,
+    options: { clientId?: string } = {},
+  ): Promise<UpdateAccepted> {
+    let committing = false;
+    try {
+      const checkedRound = this.#checkRoundOf(streamed.metadata, options, streamed.digest);
+      if ("resend" in checkedRound) {
+        record.abort();
+        return checkedRound.resend;
+      }
+      const checked: Checked = {
+        ...checkedRound,
+        update: {
+          metadata: streamed.metadata,
+          tensors: [],
+          bytes: streamed.bytes,
+          norm: streamed.norm,
+          clipped: streamed.factor < 1,
+          spooled: { regions: streamed.regions, factor: streamed.factor },
+        },
+      };
+      const answer = await this.#spoolChecked(checked, EMPTY, (commit) => {
+        committing = true;
+        return record.commit(commit);
+      });
+      // A resend of bytes being stored got the first's answer: this copy is not wanted.
+      if (!committing) record.abort();
+      return answer;
+    } catch (error) {
+      if (!committing) record.abort();
+      throw this.#refused(options.clientId, error);
+    }
+  }
+
+  /**
+   * Stores a checked update through `append` (the spool's group commit) and
+   * admits it in the batch's transaction, if its round is still open; a
+   * resend of the same bytes while the first are stored gets their answer.
+   */
+  async #spoolChecked(
+    checked: Checked,
+    bytes: Uint8Array,
+    append: (commit: (ref: SpoolRef) => UpdateAccepted) => Promise<UpdateAccepted>,
+  ): Promise<UpdateAccepted> {
+    const flightKey = `${checked.clientId}:${checked.digest}`;
+    const inFlight = this.#inFlight.get(checked.key);
+    if (inFlight) {
+      // The same bytes again while the first are being stored: the same answer.
+      if (inFlight.digest === checked.digest) return await inFlight.promise;
+      if (!this.#async) {
+        throw new ApiError(
+          409,
+          "duplicate_update",
+          `Cannot accept update: client "${checked.clientId}" is already sending one for round ${this.#round}`,
+        );
+      }
+    }
+    const round = this.#round;
+    const version = this.#version;
+    const promise = append((ref) => {
+      // Still the round it was checked for, and still not there twice.
+      const answer = this.#answers.get(flightKey);
+      if (answer) return JSON.parse(answer) as UpdateAccepted;
+      if (
+        this.#round !== round || this.#phase !== "training" ||
+        (!this.#async && this.#version !== version)
+      ) {
+        throw new ApiError(
+          409,
+          "stale_update",
+          `Cannot accept update: round ${round} closed while it was being stored`,
+        );
+      }
+      if (this.#async) this.#checkAsync(checked.metadata);
+      else if (this.#pending.has(checked.key)) {
+        throw new ApiError(
+          409,
+          "duplicate_update",
+          `Cannot accept update: client "${checked.clientId}" already sent one for round ${this.#round}`,
+        );
+      }
+      return this.#admit(checked, bytes, { ...ref, sha256: checked.digest });
+    }).catch((error) => {
+      if (error instanceof ApiError) throw error;
+      // The write failed (or the round's segment went with its close).
+      if (this.#round !== round) {
+        throw new ApiError(409, "stale_update", `Cannot accept update: round ${round} closed`);
+      }
+      throw error;
+    });
+    this.#inFlight.set(checked.key, { digest: checked.digest, promise });
+    try {
+      return await promise;
+    } finally {
+      if (this.#inFlight.get(checked.key)?.promise === promise) {
+        this.#inFlight.delete(checked.key);
+      }
     }
   }
 
@@ -820,7 +914,15 @@ export class Federation {
     options: { clientId?: string },
     digest: string,
   ): Omit<Checked, "update"> | { resend: UpdateAccepted } {
-    const metadata = readUpdateMetadata(bytes);
+    return this.#checkRoundOf(readUpdateMetadata(bytes), options, digest);
+  }
+
+  /** {@linkcode #checkRound} once the update's metadata is read. */
+  #checkRoundOf(
+    metadata: UpdateMetadata,
+    options: { clientId?: string },
+    digest: string,
+  ): Omit<Checked, "update"> | { resend: UpdateAccepted } {
     // An authenticated sender submits as itself only.
     if (options.clientId !== undefined) {
       if (metadata.clientId !== undefined && metadata.clientId !== options.clientId) {
@@ -910,6 +1012,11 @@ export class Federation {
       storedClient(client),
     );
     this.#answers.set(`${clientId}:${digest}`, response);
+    // Streamed in: its values are read back from its spool record when folded.
+    const { spooled, ...values } = update;
+    const held: PendingUpdate["update"] = spooled && spool
+      ? { ...values, spooled: { ...spooled, ref: spool } }
+      : values;
     if (this.#options.keepUpdates && this.#options.runDir) {
       const dir = join(
         this.#options.runDir,
@@ -917,9 +1024,12 @@ export class Federation {
         `round-${String(this.#round).padStart(4, "0")}`,
       );
       Deno.mkdirSync(dir, { recursive: true });
-      Deno.writeFileSync(join(dir, `${key.replace(/[^A-Za-z0-9._-]/g, "_")}.safetensors`), bytes);
+      const path = join(dir, `${key.replace(/[^A-Za-z0-9._-]/g, "_")}.safetensors`);
+      if (held.spooled && this.#options.spool) {
+        Deno.writeFileSync(path, this.#options.spool.read(held.spooled.ref));
+      } else Deno.writeFileSync(path, bytes);
     }
-    this.#hold(key, { clientId, update, staleness });
+    this.#hold(key, { clientId, update: held, staleness });
     this.#participants.add(clientId);
     this.#failed.delete(clientId);
     Object.assign(this.#seen(clientId), client);
@@ -1116,19 +1226,31 @@ export class Federation {
   #hold(key: string, pending: PendingUpdate): void {
     if (this.#sum && this.#privacy) {
       // DP-FedAvg: each update clipped to the bound, all weighted alike.
-      this.#sum.add(pending.update.tensors, 1, clipFactor(pending.update.norm, this.#clip));
+      this.#fold(pending.update, 1, clipFactor(pending.update.norm, this.#clip));
       if (pending.update.norm <= this.#clip) this.#within++;
       pending = { ...pending, update: { ...pending.update, tensors: [] } };
     } else if (this.#sum) {
       const { numLabeled, numUnlabeled } = pending.update.metadata;
-      this.#sum.add(
-        pending.update.tensors,
+      this.#fold(
+        pending.update,
         clientWeight({ numLabeled, numUnlabeled }, this.task.aggregation.unlabeledWeight),
         this.#async ? stalenessWeight(pending.staleness, this.task.rounds.staleness) : 1,
       );
       pending = { ...pending, update: { ...pending.update, tensors: [] } };
     }
     this.#pending.set(key, pending);
+  }
+
+  /** Folds an update into the round's sum: its tensors, or read back piece by piece from its record. */
+  #fold(update: PendingUpdate["update"], weight: number, scale: number): void {
+    const spooled = update.spooled;
+    if (spooled && this.#options.spool) {
+      this.#sum!.addPieces(
+        this.#options.spool.pieces(spooled.ref, spooled.regions),
+        weight,
+        scale * spooled.factor,
+      );
+    } else this.#sum!.add(update.tensors, weight, scale);
   }
 
   /** Opens the round `this.#round`; a secure round replays its recorded `secureEvents`. */

@@ -366,3 +366,108 @@ function readIncoming(
     incoming.on("close", onClose);
   });
 }
+
+/** Where {@linkcode streamBody} puts a body's chunks. */
+export interface BodySink {
+  /** Takes a chunk (throws to refuse the body); false asks for a pause until `drained`. */
+  push(chunk: Uint8Array): boolean;
+  /** Resolves when the sink takes chunks again (rejects to refuse the body). */
+  drained(): Promise<void>;
+}
+
+/**
+ * {@linkcode readBody}, but each chunk goes to `sink` as it arrives instead
+ * of into one buffer: the request costs what the sink keeps, not its size.
+ * Resolves with the bytes read; rejects with the same errors as readBody,
+ * or what the sink threw (the rest of the body is then read and dropped).
+ *
+ * @example
+ * ```ts ignore
+ * const bytes = await streamBody(incoming, { maxBytes, timeoutMs, sink });
+ * ```
+ */
+export function streamBody(
+  incoming: IncomingMessage,
+  options: { maxBytes: number; timeoutMs: number; what?: string; sink: BodySink },
+): Promise<number> {
+  const { maxBytes, timeoutMs, what = "accept update", sink } = options;
+  const length = incoming.headers["content-length"];
+  if (length !== undefined && Number(length) > maxBytes) {
+    return Promise.reject(
+      new ApiError(413, "payload_too_large", `Cannot ${what}: body exceeds ${maxBytes} bytes`),
+    );
+  }
+  let total = 0;
+  return new Promise<number>((resolve, reject) => {
+    let finished = false;
+    const done = (error: unknown) => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      incoming.off("data", onData);
+      incoming.off("end", onEnd);
+      incoming.off("error", onError);
+      incoming.off("close", onClose);
+      if (error) {
+        incoming.resume(); // what is left is not wanted
+        reject(error);
+      } else resolve(total);
+    };
+    const onData = (chunk: Uint8Array) => {
+      if (total + chunk.byteLength > maxBytes) {
+        done(
+          new ApiError(413, "payload_too_large", `Cannot ${what}: body exceeds ${maxBytes} bytes`),
+        );
+        return;
+      }
+      total += chunk.byteLength;
+      let more: boolean;
+      try {
+        more = sink.push(chunk);
+      } catch (error) {
+        done(error);
+        return;
+      }
+      if (!more) {
+        incoming.pause();
+        sink.drained().then(() => finished || incoming.resume(), done);
+      }
+    };
+    const onEnd = () => done(null);
+    const cut = (reason: string) =>
+      done(
+        new ApiError(
+          400,
+          "incomplete_body",
+          `Cannot ${what}: the body ended after ${total} bytes (${reason})`,
+        ),
+      );
+    const onError = (error: Error) => cut(error.message);
+    const onClose = () => {
+      if (!incoming.readableEnded) cut("the connection closed");
+    };
+    const timer = setTimeout(
+      () =>
+        done(
+          new ApiError(
+            408,
+            "request_timeout",
+            `Cannot ${what}: the body did not arrive within ${timeoutMs / 1000} s`,
+          ),
+        ),
+      timeoutMs,
+    );
+    if (incoming.readableEnded) {
+      done(null);
+      return;
+    }
+    if (incoming.destroyed || incoming.errored) {
+      cut("the connection closed");
+      return;
+    }
+    incoming.on("data", onData);
+    incoming.on("end", onEnd);
+    incoming.on("error", onError);
+    incoming.on("close", onClose);
+  });
+}

@@ -6,12 +6,23 @@
  * the batch in one transaction of the caller's. The writes and the sync are
  * asynchronous file I/O, so the event loop keeps serving meanwhile.
  *
+ * A record can also be written while its bytes stream in
+ * ({@linkcode Spool.record}): into a file of its own, in pieces of 1 MiB, and
+ * then committed with the next batch (its file synced with the batch's).
+ *
  * A segment is only ever appended to by the process that created it; a
- * restarted coordinator starts a new one, and segments no stored record
- * refers to are removed.
+ * restarted coordinator starts a new one, and segments and record files no
+ * stored record refers to are removed.
  * @module
  */
 import { join } from "node:path";
+
+/** The largest single write (measured: 4 MB in 1 MiB writes takes a third of one 4 MB write). */
+const WRITE_PIECE = 1 << 20;
+
+/** The piece {@linkcode Spool.pieces} reads at a time, and its buffer (shared: reads are synchronous). */
+const READ_PIECE = 1 << 20;
+const readBuffer = new Uint8Array(READ_PIECE);
 
 /** Where a record's bytes are in the spool. */
 export interface SpoolRef {
@@ -28,7 +39,8 @@ export interface SpoolOptions {
 }
 
 interface Pending<T> {
-  bytes: Uint8Array;
+  /** The bytes to append to the segment, or the streamed record (already written) to sync. */
+  bytes: Uint8Array | SpoolRecord;
   commit: (ref: SpoolRef) => T;
   resolve: (value: T) => void;
   reject: (error: unknown) => void;
@@ -59,6 +71,9 @@ export class Spool {
   /** Whether a flush loop runs (it takes whatever is queued until the queue is empty). */
   #flushing = false;
   #closed = false;
+  /** Streamed records not yet committed or aborted, by file name. */
+  #open = new Set<string>();
+  #syncing: ((records: number) => Promise<void> | void) | undefined;
   /** Batches written and synced so far, and records in them (for benchmarks). */
   batches = 0;
   records = 0;
@@ -102,16 +117,26 @@ export class Spool {
       const batch = this.#queue.splice(0);
       let refs: SpoolRef[];
       try {
-        refs = await this.#write(batch.map((p) => p.bytes));
+        const appended = await this.#write(
+          batch.flatMap((p) => (p.bytes instanceof Uint8Array ? [p.bytes] : [])),
+        );
+        const records = batch.flatMap((p) => (p.bytes instanceof SpoolRecord ? [p.bytes] : []));
+        await this.#syncing?.(batch.length);
+        await Promise.all(records.map((r) => r.sync()));
+        refs = batch.map((p) => p.bytes instanceof SpoolRecord ? p.bytes.ref : appended.shift()!);
       } catch (error) {
         // Nothing of the batch is known to be on disk: a new segment for the next.
         this.#rotate();
-        for (const p of batch) p.reject(error);
+        for (const p of batch) {
+          if (p.bytes instanceof SpoolRecord) p.bytes.discard();
+          p.reject(error);
+        }
         continue;
       }
       this.batches++;
       this.records += batch.length;
       const settle: (() => void)[] = [];
+      const refused = new Set<Pending<unknown>>();
       try {
         this.#transaction(() => {
           batch.forEach((p, i) => {
@@ -119,14 +144,25 @@ export class Spool {
               const value = p.commit(refs[i]!);
               settle.push(() => p.resolve(value));
             } catch (error) {
+              refused.add(p);
               settle.push(() => p.reject(error));
             }
           });
         });
       } catch (error) {
         // The transaction itself failed: nothing of the batch was committed.
-        for (const p of batch) p.reject(error);
+        for (const p of batch) {
+          if (p.bytes instanceof SpoolRecord) p.bytes.discard();
+          p.reject(error);
+        }
         continue;
+      }
+      // A refused streamed record is referred to by nothing: its file goes now.
+      for (const p of batch) {
+        if (p.bytes instanceof SpoolRecord) {
+          if (refused.has(p)) p.bytes.discard();
+          else p.bytes.close();
+        }
       }
       for (const s of settle) s();
     }
@@ -156,7 +192,10 @@ export class Spool {
     const refs: SpoolRef[] = [];
     for (const bytes of records) {
       let written = 0;
-      while (written < bytes.length) written += await file.write(bytes.subarray(written));
+      // In pieces of 1 MiB: one large write is several times slower here.
+      while (written < bytes.length) {
+        written += await file.write(bytes.subarray(written, written + WRITE_PIECE));
+      }
       refs.push({ file: this.#name, offset: this.#offset, length: bytes.length });
       this.#offset += bytes.length;
     }
@@ -166,8 +205,8 @@ export class Spool {
 
   /** The bytes of a record (a restart reads the open round's updates back). */
   read(ref: SpoolRef): Uint8Array {
-    if (!/^segment-[a-z0-9]+-[0-9a-f]{8}\.bin$/.test(ref.file)) {
-      throw new RangeError(`"${ref.file}" is not a spool segment`);
+    if (!SPOOL_FILE.test(ref.file)) {
+      throw new RangeError(`"${ref.file}" is not a spool segment or record`);
     }
     const file = Deno.openSync(join(this.dir, ref.file), { read: true });
     try {
@@ -189,6 +228,41 @@ export class Spool {
     }
   }
 
+  /**
+   * Reads `ranges` (byte offsets within the record, each tagged with a
+   * tensor) of a record piece by piece, into one buffer reused for every
+   * piece: each piece is only valid until the next is read.
+   */
+  *pieces(
+    ref: SpoolRef,
+    ranges: readonly { tensor: number; begin: number; end: number }[],
+  ): Generator<{ tensor: number; start: number; bytes: Uint8Array }> {
+    if (!SPOOL_FILE.test(ref.file)) {
+      throw new RangeError(`"${ref.file}" is not a spool segment or record`);
+    }
+    const file = Deno.openSync(join(this.dir, ref.file), { read: true });
+    try {
+      for (const { tensor, begin, end } of ranges) {
+        if (begin < 0 || end > ref.length || begin > end) {
+          throw new RangeError(`Bytes ${begin}-${end} are outside the record of ${ref.length}`);
+        }
+        for (let at = begin; at < end; at += READ_PIECE) {
+          const piece = readBuffer.subarray(0, Math.min(READ_PIECE, end - at));
+          file.seekSync(ref.offset + at, Deno.SeekMode.Start);
+          let read = 0;
+          while (read < piece.byteLength) {
+            const n = file.readSync(piece.subarray(read));
+            if (n === null) throw new RangeError(`Spool file "${ref.file}" ends early`);
+            read += n;
+          }
+          yield { tensor, start: (at - begin) / 4, bytes: piece };
+        }
+      }
+    } finally {
+      file.close();
+    }
+  }
+
   /** Later appends go to a new segment (this one is left as it is). */
   #rotate(): void {
     if (this.#file) this.#retired.push(this.#file);
@@ -203,16 +277,217 @@ export class Spool {
   prune(keep: ReadonlySet<string> = new Set()): void {
     this.#rotate();
     for (const entry of Deno.readDirSync(this.dir)) {
-      if (entry.isFile && entry.name.startsWith("segment-") && !keep.has(entry.name)) {
+      // Records still being written are kept (they are not committed yet).
+      if (
+        entry.isFile && SPOOL_FILE.test(entry.name) && !keep.has(entry.name) &&
+        !this.#open.has(entry.name)
+      ) {
         Deno.removeSync(join(this.dir, entry.name));
       }
     }
+  }
+
+  /**
+   * A record written as its bytes stream in, to a file of its own:
+   * {@linkcode SpoolRecord.write} each chunk, then
+   * {@linkcode SpoolRecord.commit} (durable with the next batch) or
+   * {@linkcode SpoolRecord.abort}.
+   */
+  record(): SpoolRecord {
+    if (this.#closed) throw new Error("The spool is closed");
+    const name = `record-${Date.now().toString(36)}-${crypto.randomUUID().slice(0, 8)}.bin`;
+    this.#open.add(name);
+    return new SpoolRecord(join(this.dir, name), name, {
+      commit: <T>(record: SpoolRecord, commit: (ref: SpoolRef) => T) => {
+        if (this.#closed) return Promise.reject(new Error("The spool is closed"));
+        return new Promise<T>((resolve, reject) => {
+          this.#queue.push({ bytes: record, commit, resolve, reject } as Pending<unknown>);
+          if (!this.#flushing) {
+            this.#flushing = true;
+            this.#flush();
+          }
+        });
+      },
+      done: () => this.#open.delete(name),
+    });
+  }
+
+  /**
+   * For fault-injection tests only: runs before each batch's sync (after its
+   * bytes are written), with the batch's size.
+   */
+  set beforeSync(hook: ((records: number) => Promise<void> | void) | undefined) {
+    this.#syncing = hook;
   }
 
   /** Closes the current segment; queued records are refused. */
   close(): void {
     this.#closed = true;
     this.#rotate();
-    for (const p of this.#queue.splice(0)) p.reject(new Error("The spool is closed"));
+    for (const p of this.#queue.splice(0)) {
+      if (p.bytes instanceof SpoolRecord) p.bytes.discard();
+      p.reject(new Error("The spool is closed"));
+    }
+  }
+}
+
+/** The names of spool files: segments and streamed records. */
+const SPOOL_FILE = /^(segment|record)-[a-z0-9]+-[0-9a-f]{8}\.bin$/;
+
+/**
+ * A spool record whose bytes are written as they stream in (from
+ * {@linkcode Spool.record}). Chunks are gathered into pieces of 1 MiB, each
+ * written asynchronously while the next fills; at most two are held, so a
+ * record costs 2 MiB of memory whatever its size.
+ */
+export class SpoolRecord {
+  readonly #path: string;
+  readonly #name: string;
+  readonly #spool: {
+    commit: <T>(record: SpoolRecord, commit: (ref: SpoolRef) => T) => Promise<T>;
+    done: () => void;
+  };
+  #file: Promise<Deno.FsFile> | null = null;
+  #piece: Uint8Array = new Uint8Array(WRITE_PIECE);
+  #spare: Uint8Array | null = null;
+  #filled = 0;
+  #length = 0;
+  /** The writes so far, one after another; the first error, if any. */
+  #chain: Promise<void> = Promise.resolve();
+  #writing = 0;
+  #error: unknown = null;
+  #ended = false;
+
+  /** @internal Made by {@linkcode Spool.record}. */
+  constructor(
+    path: string,
+    name: string,
+    spool: {
+      commit: <T>(record: SpoolRecord, commit: (ref: SpoolRef) => T) => Promise<T>;
+      done: () => void;
+    },
+  ) {
+    this.#path = path;
+    this.#name = name;
+    this.#spool = spool;
+  }
+
+  /** Where the record is, once all its bytes are written. */
+  get ref(): SpoolRef {
+    return { file: this.#name, offset: 0, length: this.#length };
+  }
+
+  /** Bytes taken so far. */
+  get length(): number {
+    return this.#length;
+  }
+
+  /**
+   * Takes the next chunk (copied: the caller may reuse it). Returns false
+   * when two pieces are being written: wait for {@linkcode drained} before
+   * the next.
+   */
+  write(chunk: Uint8Array): boolean {
+    if (this.#ended) throw new Error("The record is committed or aborted");
+    let rest = chunk;
+    while (rest.byteLength > 0) {
+      const take = Math.min(rest.byteLength, WRITE_PIECE - this.#filled);
+      this.#piece.set(rest.subarray(0, take), this.#filled);
+      this.#filled += take;
+      this.#length += take;
+      rest = rest.subarray(take);
+      if (this.#filled === WRITE_PIECE) this.#send();
+    }
+    return this.#writing < 2;
+  }
+
+  /** Resolves once at most one piece is being written (or rejects with a write's error). */
+  async drained(): Promise<void> {
+    while (this.#writing >= 2) await this.#writes[0];
+    if (this.#error) throw this.#error;
+  }
+
+  /** The writes not yet done, oldest first. */
+  #writes: Promise<void>[] = [];
+
+  /** Writes the filled piece (asynchronously) and starts the next. */
+  #send(): void {
+    const piece = this.#piece.subarray(0, this.#filled);
+    const whole = this.#piece;
+    this.#piece = this.#spare ?? new Uint8Array(WRITE_PIECE);
+    this.#spare = null;
+    this.#filled = 0;
+    this.#writing++;
+    this.#file ??= Deno.open(this.#path, { write: true, createNew: true });
+    const file = this.#file;
+    const previous = this.#chain;
+    this.#chain = (async () => {
+      await previous;
+      try {
+        if (this.#error) return;
+        const f = await file;
+        let written = 0;
+        while (written < piece.byteLength) written += await f.write(piece.subarray(written));
+      } catch (error) {
+        this.#error ??= error;
+      } finally {
+        this.#writing--;
+        this.#spare = whole;
+        this.#writes.shift();
+      }
+    })();
+    this.#writes.push(this.#chain);
+  }
+
+  /**
+   * Writes what is left, then commits the record with the spool's next
+   * batch: resolves with what `commit` returns once the record is synced and
+   * `commit` ran in the batch's transaction; rejects (and removes the file)
+   * if a write failed or `commit` threw.
+   */
+  async commit<T>(commit: (ref: SpoolRef) => T): Promise<T> {
+    if (this.#ended) throw new Error("The record is committed or aborted");
+    this.#ended = true;
+    if (this.#filled > 0 || !this.#file) this.#send();
+    await this.#chain;
+    if (this.#error) {
+      this.discard();
+      throw this.#error;
+    }
+    return await this.#spool.commit(this, commit);
+  }
+
+  /** Syncs the record's file (by the spool's batch). */
+  async sync(): Promise<void> {
+    await (await this.#file!).syncData();
+  }
+
+  /** Gives the record up: its file is closed and removed. */
+  abort(): void {
+    this.#ended = true;
+    this.discard();
+  }
+
+  /** @internal Closes the file (the record is committed). */
+  close(): void {
+    this.#spool.done();
+    this.#file?.then((f) => f.close(), () => {}).catch(() => {});
+  }
+
+  /** @internal Closes and removes the file (nothing refers to it). */
+  discard(): void {
+    this.#spool.done();
+    const file = this.#file;
+    this.#file = null;
+    const path = this.#path;
+    // After the pending writes: the file is removed once nothing writes to it.
+    this.#chain.then(async () => {
+      try {
+        (await file)?.close();
+      } catch {
+        // not opened, or already closed
+      }
+      await Deno.remove(path).catch(() => {});
+    });
   }
 }
