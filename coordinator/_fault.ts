@@ -23,7 +23,7 @@ function probability(point: string): number {
 }
 
 /** Kills this process at `point` if fault injection asks for it. */
-export function maybeCrash(point: "CHECKPOINT" | "COMMIT"): void {
+export function maybeCrash(point: "CHECKPOINT" | "COMMIT" | "SPOOL_SYNC"): void {
   const p = probability(point);
   if (p > 0 && Math.random() < p) {
     console.error(`fault injection: SIGKILL at ${point}`);

@@ -16,6 +16,7 @@
  * @module
  */
 import { join } from "node:path";
+import { maybeCrash } from "./_fault.ts";
 
 /** The largest single write (measured: 4 MB in 1 MiB writes takes a third of one 4 MB write). */
 const WRITE_PIECE = 1 << 20;
@@ -73,7 +74,6 @@ export class Spool {
   #closed = false;
   /** Streamed records not yet committed or aborted, by file name. */
   #open = new Set<string>();
-  #syncing: ((records: number) => Promise<void> | void) | undefined;
   /** Batches written and synced so far, and records in them (for benchmarks). */
   batches = 0;
   records = 0;
@@ -121,7 +121,8 @@ export class Spool {
           batch.flatMap((p) => (p.bytes instanceof Uint8Array ? [p.bytes] : [])),
         );
         const records = batch.flatMap((p) => (p.bytes instanceof SpoolRecord ? [p.bytes] : []));
-        await this.#syncing?.(batch.length);
+        // The crash test kills here: written, not yet synced, no one answered.
+        maybeCrash("SPOOL_SYNC");
         await Promise.all(records.map((r) => r.sync()));
         refs = batch.map((p) => p.bytes instanceof SpoolRecord ? p.bytes.ref : appended.shift()!);
       } catch (error) {
@@ -310,14 +311,6 @@ export class Spool {
       },
       done: () => this.#open.delete(name),
     });
-  }
-
-  /**
-   * For fault-injection tests only: runs before each batch's sync (after its
-   * bytes are written), with the batch's size.
-   */
-  set beforeSync(hook: ((records: number) => Promise<void> | void) | undefined) {
-    this.#syncing = hook;
   }
 
   /** Closes the current segment; queued records are refused. */

@@ -1,9 +1,10 @@
 // Crash safety: the coordinator runs as its own process (the CLI, with
 // authentication on) and is killed with SIGKILL again and again: at random
 // moments while clients post updates, while an upload is in flight, and, by
-// fault injection (FL_FAULT_KILL_CHECKPOINT / FL_FAULT_KILL_COMMIT), in the
-// middle of writing a checkpoint and between a checkpoint and the commit of
-// its round. It restarts on the same run folder each time. At the end every
+// fault injection (FL_FAULT_KILL_CHECKPOINT / FL_FAULT_KILL_COMMIT /
+// FL_FAULT_KILL_SPOOL_SYNC), in the middle of writing a checkpoint, between a
+// checkpoint and the commit of its round, and between a group commit's write
+// of updates to the spool and its fdatasync (none of them answered yet). It restarts on the same run folder each time. At the end every
 // update that got a 202 is counted in exactly one aggregate, every checkpoint
 // loads, and training completes.
 import assert from "node:assert/strict";
@@ -56,6 +57,7 @@ Deno.test("SIGKILLs at random points lose no accepted update and leave every che
   let kills = 0;
   let checkpointKills = 0;
   let uploadKills = 0;
+  let syncKills = 0;
   let finished: Status | null = null;
 
   const start = (faults: boolean) =>
@@ -66,7 +68,13 @@ Deno.test("SIGKILLs at random points lose no accepted update and leave every che
       adminToken: ADMIN,
       enrolmentToken: ENROL,
       linger: 1,
-      env: faults ? { FL_FAULT_KILL_CHECKPOINT: "0.08", FL_FAULT_KILL_COMMIT: "0.08" } : {},
+      env: faults
+        ? {
+          FL_FAULT_KILL_CHECKPOINT: "0.08",
+          FL_FAULT_KILL_COMMIT: "0.08",
+          FL_FAULT_KILL_SPOOL_SYNC: "0.04",
+        }
+        : {},
     });
 
   const auth = (token: string) => ({ Authorization: `Bearer ${token}` });
@@ -190,6 +198,7 @@ Deno.test("SIGKILLs at random points lose no accepted update and leave every che
       const status = await child.status;
       const log = await stderr;
       if (/fault injection: SIGKILL at CHECKPOINT/.test(log)) checkpointKills++;
+      if (/fault injection: SIGKILL at SPOOL_SYNC/.test(log)) syncKills++;
       if (status.signal === "SIGKILL") kills++;
       else {
         assert.equal(status.code, 0, `the coordinator failed:\n${log}`);
@@ -198,9 +207,11 @@ Deno.test("SIGKILLs at random points lose no accepted update and leave every che
       assert.ok(life < 200, "too many lives");
     }
 
+    console.log(JSON.stringify({ kills, checkpointKills, uploadKills, syncKills }));
     assert.ok(kills >= 20, `only ${kills} kills`);
     assert.ok(checkpointKills >= 1, "no kill during a checkpoint write");
     assert.ok(uploadKills >= 1, "no kill during an upload");
+    assert.ok(syncKills >= 1, "no kill between a spool write and its sync");
     const status: Status = finished!;
     // Started again on a finished run, it exports the final model and exits cleanly.
     const again = start(false);
@@ -226,6 +237,9 @@ Deno.test("SIGKILLs at random points lose no accepted update and leave every che
       checkpoints++;
     }
     assert.ok(checkpoints >= ROUNDS + 1, `${checkpoints} checkpoints`);
+    // Nothing is left in the spool: records of killed batches were removed on restart.
+    const spool = [...Deno.readDirSync(join(runDir, "spool", "tiny"))].map((e) => e.name);
+    assert.deepEqual(spool, [], `left in the spool: ${spool.join(", ")}`);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
