@@ -17,7 +17,11 @@ function percentile(sorted: number[], p: number): number {
 
 /**
  * Rows for N = each of `counts` clients posting at once, then the last count
- * posting one at a time (the same updates, no concurrent connections).
+ * posting one at a time and 16 at a time (the same updates): each run against
+ * the coordinator CLI and, from the same senders, against a bare Deno.serve
+ * that only reads the bodies (bench/_bare_server.ts), the reference each
+ * figure is divided by. Notes: p50/p99 time to the 202, the coordinator's
+ * peak memory (and its ratio to the smallest count's), GET /v1/health p99.
  */
 export async function ingestRows(
   counts: readonly number[] = [10, 100, 500],
@@ -25,25 +29,45 @@ export async function ingestRows(
 ): Promise<Row[]> {
   const { maxUploads = 16 } = options;
   const rows: Row[] = [];
+  const last = counts.at(-1)!;
   const plan = [
     ...counts.map((clients) => ({ clients, concurrency: clients })),
-    { clients: counts.at(-1)!, concurrency: 1 },
+    { clients: last, concurrency: maxUploads },
+    { clients: last, concurrency: 1 },
   ];
+  let smallestPeak: number | null = null;
   for (const { clients, concurrency } of plan) {
+    const bare = await runIngest({ clients, maxUploads, concurrency, target: "bare" });
     const r = await runIngest({ clients, maxUploads, concurrency });
-    if (r.unexpected.length > 0) throw new Error(`ingest: ${r.unexpected[0]}`);
+    for (const run of [bare, r]) {
+      if (run.unexpected.length > 0) throw new Error(`ingest: ${run.unexpected[0]}`);
+    }
     const refused = (r.responses[503] ?? 0) + (r.responses[429] ?? 0);
+    const rate = clients / r.seconds;
+    const bareRate = clients / bare.seconds;
+    if (concurrency === clients && smallestPeak === null) smallestPeak = r.peakMiB;
+    const memory = r.peakMiB === null
+      ? "?"
+      : `${r.peakMiB.toFixed(0)} MiB${
+        smallestPeak !== null && concurrency === clients && clients !== counts[0]
+          ? ` (x${(r.peakMiB / smallestPeak).toFixed(2)} of ${counts[0]} clients)`
+          : ""
+      }`;
     rows.push({
       name: concurrency === 1
         ? `ingest, ${clients} clients x 1M params, one after another`
-        : `ingest, ${clients} clients x 1M params, ${maxUploads} uploads at once`,
-      value: clients / r.seconds,
+        : concurrency === clients
+        ? `ingest, ${clients} clients x 1M params, all at once`
+        : `ingest, ${clients} clients x 1M params, ${concurrency} at a time`,
+      value: rate,
       unit: "up/s",
-      note:
-        `${((r.updateBytes * clients) / 1e6 / r.seconds).toFixed(0)} MB/s, latency p50 ${
-          percentile(r.latencies, 0.5).toFixed(2)
-        } s, p99 ${percentile(r.latencies, 0.99).toFixed(2)} s, ${refused} x 503/429, ` +
-        `coordinator peak ${r.peakMiB?.toFixed(0) ?? "?"} MiB`,
+      note: `bare server ${bareRate.toFixed(1)} up/s, ratio ${(rate / bareRate).toFixed(2)}; ${
+        ((r.updateBytes * clients) / 1e6 / r.seconds).toFixed(0)
+      } MB/s; to the 202 p50 ${percentile(r.latencies, 0.5).toFixed(2)} s, p99 ${
+        percentile(r.latencies, 0.99).toFixed(2)
+      } s; ${refused} x 503/429; coordinator peak ${memory}; GET /v1/health p99 ${
+        (percentile(r.health, 0.99) * 1000).toFixed(0)
+      } ms (bare ${(percentile(bare.health, 0.99) * 1000).toFixed(0)} ms)`,
     });
   }
   return rows;

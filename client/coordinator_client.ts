@@ -2,6 +2,7 @@
  * The HTTP client of the v1 API, as clients use it.
  * @module
  */
+import { type ResumableUploadOptions, uploadResumable } from "./resumable_upload.ts";
 import { decodeSafetensors, encodeSafetensors, type Float32Tensor } from "../shared/safetensors.ts";
 import { encodeUpdate, type ErrorFeedback } from "../shared/codec.ts";
 import {
@@ -155,15 +156,20 @@ export class CoordinatorClient {
     return EnrolResponseSchema.parse(await response.json());
   }
 
+  /** The URL of `path` (a /v1 path) for this client's task. */
+  #url(path: string, options: { global?: boolean } = {}): string {
+    const prefix = this.taskId === null || options.global
+      ? ""
+      : `/tasks/${encodeURIComponent(this.taskId)}`;
+    return `${this.baseUrl}${path.replace(/^\/v1/, `/v1${prefix}`)}`;
+  }
+
   async #request(
     path: string,
     init: RequestInit = {},
     options: { global?: boolean } = {},
   ): Promise<Response> {
-    const prefix = this.taskId === null || options.global
-      ? ""
-      : `/tasks/${encodeURIComponent(this.taskId)}`;
-    const url = `${this.baseUrl}${path.replace(/^\/v1/, `/v1${prefix}`)}`;
+    const url = this.#url(path, options);
     const headers = new Headers(init.headers);
     if (this.#token) headers.set("Authorization", `Bearer ${this.#token}`);
     let response: Response;
@@ -276,6 +282,42 @@ export class CoordinatorClient {
       method: "POST",
       headers: { "Content-Type": "application/octet-stream" },
       body: body as Uint8Array<ArrayBuffer>,
+    });
+    return UpdateAcceptedSchema.parse(await response.json());
+  }
+
+  /**
+   * {@linkcode postUpdate} as a resumable upload (tus, /v1/uploads; the task
+   * says `resumableUploads`): the bytes go in a resumable upload, which
+   * survives dropped links and coordinator restarts, then POST /v1/updates
+   * takes it as the update. Resending after a lost answer is safe.
+   */
+  async postResumable(
+    body: Uint8Array,
+    options: Pick<ResumableUploadOptions, "retryDelays" | "chunkSize" | "onProgress"> = {},
+  ): Promise<UpdateAccepted> {
+    let upload: string;
+    try {
+      upload = await uploadResumable(this.#url("/v1/uploads"), body, {
+        ...options,
+        fetch: this.#fetch,
+        token: this.#token,
+      });
+    } catch (error) {
+      // tus-js-client's error: the last response's status, when there was one.
+      const status = (error as { originalResponse?: { getStatus(): number } | null })
+        .originalResponse?.getStatus();
+      if (status === undefined) throw error;
+      throw new CoordinatorError(
+        status,
+        "http",
+        `The resumable upload failed: ${(error as Error).message.slice(0, 300)}`,
+      );
+    }
+    const response = await this.#request("/v1/updates", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ upload }),
     });
     return UpdateAcceptedSchema.parse(await response.json());
   }

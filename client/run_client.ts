@@ -76,7 +76,16 @@ export interface RunClientOptions {
   onEvent?: (event: ClientEvent) => void;
   /** Called with each round's plain delta before it is sent (a client's own record, e.g. for audits). */
   onDelta?: (round: number, delta: Map<string, Float32Tensor>) => void;
+  /**
+   * Updates of at least this many bytes go as resumable uploads (tus), where
+   * the coordinator takes them (`resumableUploads` in its task).
+   * @default 16 MiB
+   */
+  resumableAboveBytes?: number;
 }
+
+/** The default of {@linkcode RunClientOptions.resumableAboveBytes}. */
+export const RESUMABLE_ABOVE_BYTES = 16 * 1024 * 1024;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -231,7 +240,11 @@ export async function runClient(options: RunClientOptions): Promise<void> {
         ...evaluation,
       }, { codec: task.codec, feedback });
       try {
-        const accepted = await retrying(() => api.postUpdate(body));
+        const resumable = task.resumableUploads === true &&
+          body.byteLength >= (options.resumableAboveBytes ?? RESUMABLE_ABOVE_BYTES);
+        const accepted = await retrying(() =>
+          resumable ? api.postResumable(body) : api.postUpdate(body)
+        );
         onEvent?.({
           kind: "sent",
           round: global.round,

@@ -16,6 +16,7 @@ import { clientPage, dashboardPage } from "./client_page.ts";
 import { docsPage } from "./docs_page.ts";
 import { enrolmentRoutes, smallJson } from "./_enrolment_routes.ts";
 import { secureRoutes } from "./_secure_routes.ts";
+import { takeUpload, uploadRoutes } from "./_upload_routes.ts";
 import { createMetrics } from "./metrics.ts";
 import { openApiDocument } from "./openapi.ts";
 import { ApiError } from "./errors.ts";
@@ -259,6 +260,13 @@ export function createApp(registry: TaskRegistry, options: CreateAppOptions = {}
     });
   }
 
+  uploadRoutes(app, {
+    prefixes: ["/v1/tasks/:taskId", "/v1"],
+    task: (c) => registry.get(c.req.param("taskId")),
+    who,
+    actingAs,
+    timeoutMs: uploadTimeoutMs,
+  });
   secureRoutes(app, {
     prefixes: ["/v1/tasks/:taskId", "/v1"],
     task: (c) => registry.get(c.req.param("taskId")),
@@ -326,11 +334,11 @@ export function createApp(registry: TaskRegistry, options: CreateAppOptions = {}
       const principal = who(c, "client");
       const federation = task(c);
       const type = c.req.header("Content-Type")?.split(";")[0]?.trim().toLowerCase();
-      if (type !== "application/octet-stream") {
+      if (type !== "application/octet-stream" && type !== "application/json") {
         throw new ApiError(
           415,
           "unsupported_media_type",
-          `Cannot accept update: Content-Type must be application/octet-stream (safetensors), got ${
+          `Cannot accept update: Content-Type must be application/octet-stream (safetensors), or application/json naming a finished resumable upload, got ${
             type ? `"${type.slice(0, 80)}"` : "none"
           }`,
         );
@@ -357,6 +365,12 @@ export function createApp(registry: TaskRegistry, options: CreateAppOptions = {}
       }
       let received = 0;
       try {
+        if (type === "application/json") {
+          // A finished resumable upload (/v1/uploads), taken as the update.
+          const answer = await takeUpload(c, federation, { clientId, timeoutMs: uploadTimeoutMs });
+          metrics.update(taskId, { accepted: true }, 0);
+          return c.json(answer, 202);
+        }
         if (federation.streamsUpdates && env?.incoming) {
           // Checked and spooled chunk by chunk: an upload costs O(chunk) memory.
           const answer = await takeStreamedUpdate(federation, env.incoming, {

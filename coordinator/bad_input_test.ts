@@ -347,11 +347,25 @@ const CASES: Case[] = [
     message: /Content-Type must be application\/octet-stream/,
   },
   {
-    name: "JSON where binary is expected",
+    name: "JSON that names no resumable upload",
     body: () => JSON.stringify({ round: 1, weights: [0.1, 0.2] }),
     type: "application/json",
-    status: 415,
-    message: /Content-Type must be application\/octet-stream/,
+    status: 400,
+    message: /Cannot accept update: .*upload/,
+  },
+  {
+    name: "JSON naming an upload that does not exist",
+    body: () => JSON.stringify({ upload: "0123456789abcdef0123456789abcdef" }),
+    type: "application/json",
+    status: 404,
+    message: /takes no resumable uploads|No upload/,
+  },
+  {
+    name: "JSON that does not parse",
+    body: () => "{upload:",
+    type: "application/json",
+    status: 400,
+    message: /does not parse/,
   },
   {
     name: "no content type",

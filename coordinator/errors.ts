@@ -32,6 +32,7 @@ export type ErrorCode =
   | "not_found"
   | "not_built"
   | "secure_aggregation_required"
+  | "upload_incomplete"
   | "internal";
 
 /**

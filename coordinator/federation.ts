@@ -40,6 +40,8 @@ import {
 
 /** The bytes an update streamed into the spool is admitted with (they are in its record). */
 const EMPTY = new Uint8Array(0);
+/** The piece of each streamed update read at a time when a batch is folded. */
+const BATCH_READ_PIECE = 256 * 1024;
 import { StateError, type StoredTask, type StoredUpdate, type TaskStore } from "./state_store.ts";
 import type { Spool, SpoolRecord, SpoolRef } from "./spool.ts";
 import type { StreamedUpdate, TensorRegion } from "./update_stream.ts";
@@ -224,6 +226,9 @@ export class Federation {
   #participants = new Set<string>();
   /** The open round's running sum (strategies that are sums), or null. */
   #sum: RunningSum | null = null;
+  /** Streamed updates admitted but not yet folded (#foldUnfolded), and the buffers they are read into. */
+  #unfolded: { sum: RunningSum; spooled: SpooledValues; weight: number; scale: number }[] = [];
+  #readBuffers: Uint8Array[] = [];
   #failed = new Map<string, string>();
   #finished: { promise: Promise<void>; resolve: () => void };
   /** Secure aggregation's parameters (null for a plain task), and the open round's protocol. */
@@ -420,7 +425,13 @@ export class Federation {
       version: this.#version,
       phase: this.#phase,
       weights: this.trainable,
+      resumableUploads: this.#options.runDir !== undefined && !this.#secureParams,
     };
+  }
+
+  /** The run folder (where resumable uploads are kept), if any. */
+  get runDir(): string | undefined {
+    return this.#options.runDir;
   }
 
   /** The global weights, in safetensors and tfjs format, cached per version. */
@@ -1245,12 +1256,33 @@ export class Federation {
   #fold(update: PendingUpdate["update"], weight: number, scale: number): void {
     const spooled = update.spooled;
     if (spooled && this.#options.spool) {
-      this.#sum!.addPieces(
-        this.#options.spool.pieces(spooled.ref, spooled.regions),
-        weight,
-        scale * spooled.factor,
-      );
+      // Folded with the rest of its group commit's batch, once the batch's
+      // transaction is over (or before the sum is read, whichever is first).
+      this.#unfolded.push({ sum: this.#sum!, spooled, weight, scale: scale * spooled.factor });
+      if (this.#unfolded.length === 1) queueMicrotask(() => this.#foldUnfolded());
     } else this.#sum!.add(update.tensors, weight, scale);
+  }
+
+  /**
+   * Folds the streamed updates admitted since the last call, all at once
+   * (RunningSum.addMany: the same sums, bit for bit, as one by one in their
+   * order); each into the sum of the round it was admitted to.
+   */
+  #foldUnfolded(): void {
+    const batch = this.#unfolded.splice(0);
+    const spool = this.#options.spool;
+    if (batch.length === 0 || !spool) return;
+    while (this.#readBuffers.length < batch.length) {
+      this.#readBuffers.push(new Uint8Array(BATCH_READ_PIECE));
+    }
+    for (const sum of new Set(batch.map((b) => b.sum))) {
+      const mine = batch.filter((b) => b.sum === sum);
+      sum.addMany(mine.map((b, j) => ({
+        pieces: spool.pieces(b.spooled.ref, b.spooled.regions, this.#readBuffers[j]),
+        weight: b.weight,
+        scale: b.scale,
+      })));
+    }
   }
 
   /** Opens the round `this.#round`; a secure round replays its recorded `secureEvents`. */
@@ -1368,6 +1400,7 @@ export class Federation {
         evaluations: [],
       }
       : summarize(updates);
+    this.#foldUnfolded();
     let next = this.#global;
     let metrics: RoundMetrics;
     let closing = { last: false, round: this.#round + 1, version: this.#version + 1 };

@@ -36,7 +36,7 @@ type Access = "none" | "any" | "client" | "admin";
 type Body = { json: z.ZodType; name: string } | { binary: string } | { events: string };
 
 interface Operation {
-  method: "get" | "post";
+  method: "get" | "post" | "patch" | "delete";
   /** The path under `/v1`, in OpenAPI form (`/tasks/{taskId}/…`). */
   path: string;
   summary: string;
@@ -59,7 +59,9 @@ const ERROR_TEXT: Record<number, string> = {
   403: "The token may not do this",
   404: "No such task or route",
   408: "The body took too long to arrive",
-  409: "Conflicts with the federation's state (stale, duplicate, paused, stopped, not selected)",
+  409:
+    "Conflicts with the federation's state (stale, duplicate, paused, stopped, not selected), or an upload's offset",
+  412: "Tus-Resumable is not 1.0.0",
   413: "The body is larger than allowed",
   415: "Wrong Content-Type",
   429: "Over the request rate; see Retry-After",
@@ -247,13 +249,58 @@ const OPERATIONS: Operation[] = [
   {
     method: "post",
     path: "/updates",
-    summary: "A client's update: the delta as safetensors, with its metadata (see README: updates)",
+    summary:
+      "A client's update: the delta as safetensors, with its metadata (see README: updates); or, as application/json {upload}, a finished resumable upload taken as the update",
     access: "client",
     perTask: true,
     request: { binary: "application/octet-stream" },
     status: 202,
     response: { json: UpdateAcceptedSchema, name: "UpdateAccepted" },
     errors: [400, 404, 408, 409, 413, 415, 503],
+  },
+  {
+    method: "post",
+    path: "/uploads",
+    summary:
+      "Resumable upload (tus 1.0 creation): headers Tus-Resumable: 1.0.0 and Upload-Length; the upload's URL is in Location",
+    access: "client",
+    perTask: true,
+    status: 201,
+    response: null,
+    errors: [400, 404, 412, 413],
+  },
+  {
+    method: "get",
+    path: "/uploads/{uploadId}",
+    summary:
+      "Resumable upload (tus 1.0): HEAD (as tus clients ask; GET answers the same) tells its offset (Upload-Offset) and length (Upload-Length)",
+    access: "client",
+    perTask: true,
+    status: 200,
+    response: null,
+    errors: [404, 412],
+  },
+  {
+    method: "patch",
+    path: "/uploads/{uploadId}",
+    summary:
+      "Resumable upload (tus 1.0): append bytes at Upload-Offset (Content-Type application/offset+octet-stream); a PATCH cut off counts for nothing",
+    access: "client",
+    perTask: true,
+    request: { binary: "application/offset+octet-stream" },
+    status: 204,
+    response: null,
+    errors: [400, 404, 409, 412, 413, 415],
+  },
+  {
+    method: "delete",
+    path: "/uploads/{uploadId}",
+    summary: "Resumable upload (tus 1.0 termination): give it up",
+    access: "client",
+    perTask: true,
+    status: 204,
+    response: null,
+    errors: [404, 412],
   },
   {
     method: "get",

@@ -232,12 +232,15 @@ export class Spool {
   /**
    * Reads `ranges` (byte offsets within the record, each tagged with a
    * tensor) of a record piece by piece, into one buffer reused for every
-   * piece: each piece is only valid until the next is read.
+   * piece (`buffer`, whose size is the piece's; by default one of 1 MiB that
+   * every call shares): each piece is only valid until the next is read.
    */
   *pieces(
     ref: SpoolRef,
     ranges: readonly { tensor: number; begin: number; end: number }[],
+    buffer: Uint8Array = readBuffer,
   ): Generator<{ tensor: number; start: number; bytes: Uint8Array }> {
+    const size = buffer.byteLength & ~3;
     if (!SPOOL_FILE.test(ref.file)) {
       throw new RangeError(`"${ref.file}" is not a spool segment or record`);
     }
@@ -247,8 +250,8 @@ export class Spool {
         if (begin < 0 || end > ref.length || begin > end) {
           throw new RangeError(`Bytes ${begin}-${end} are outside the record of ${ref.length}`);
         }
-        for (let at = begin; at < end; at += READ_PIECE) {
-          const piece = readBuffer.subarray(0, Math.min(READ_PIECE, end - at));
+        for (let at = begin; at < end; at += size) {
+          const piece = buffer.subarray(0, Math.min(size, end - at));
           file.seekSync(ref.offset + at, Deno.SeekMode.Start);
           let read = 0;
           while (read < piece.byteLength) {

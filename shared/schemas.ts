@@ -402,6 +402,18 @@ export const TaskResponseSchema = TaskConfigSchema.extend({
   phase: PhaseSchema,
   /** The tensors an update carries, in order. */
   weights: z.array(z.strictObject({ name: z.string(), shape: z.array(z.int().min(0)) })),
+  /**
+   * Whether large updates can be sent as resumable uploads (tus 1.0, at
+   * /v1/uploads; then POST /v1/updates with `{"upload": id}`): the
+   * coordinator has a run folder to keep them in.
+   */
+  resumableUploads: z.boolean().optional(),
+});
+
+/** POST /v1/updates with a JSON body: take a finished resumable upload as the update. */
+export const UploadedUpdateSchema = z.strictObject({
+  /** The tus upload's id (the last part of its URL). */
+  upload: z.string().min(1).max(200),
 });
 
 const intString = (what: string, min: number, max: number) =>

@@ -143,6 +143,61 @@ export class RunningSum {
     this.#total += weight;
   }
 
+  /**
+   * {@linkcode addPieces} for several updates at once, pieces read in step:
+   * the i-th piece of every update must cover the same values. The same
+   * sums, bit for bit, as adding them one after another in this order, but
+   * each accumulator is read and written once for the batch.
+   */
+  addMany(
+    updates: readonly {
+      pieces: Iterable<{ tensor: number; start: number; bytes: Uint8Array }>;
+      weight: number;
+      scale?: number;
+    }[],
+  ): void {
+    for (const { weight, scale = 1 } of updates) {
+      if (!(weight >= 0) || !(scale >= 0 && scale <= 1)) {
+        throw new RangeError(`Cannot add: weight "${weight}" and scale "${scale}" must be valid`);
+      }
+    }
+    const folded = updates.filter(({ weight, scale = 1 }) => weight * scale > 0);
+    if (!this.#kernel) {
+      for (const u of folded) this.addPieces(u.pieces, u.weight, u.scale);
+      this.#count += updates.length - folded.length;
+      for (const u of updates) if (!folded.includes(u)) this.#total += u.weight;
+      return;
+    }
+    const readers = folded.map((u) => u.pieces[Symbol.iterator]());
+    for (;;) {
+      const steps = readers.map((r) => r.next());
+      if (steps.every((s) => s.done)) break;
+      const first = steps[0]!.value!;
+      for (const step of steps) {
+        const piece = step.value;
+        if (
+          step.done || piece.tensor !== first.tensor || piece.start !== first.start ||
+          piece.bytes.byteLength !== first.bytes.byteLength
+        ) {
+          throw new RangeError("Cannot add: the updates' pieces do not cover the same values");
+        }
+      }
+      const sums = this.#sums[first.tensor];
+      if (!sums || first.start < 0 || first.start + first.bytes.byteLength / 4 > sums.length) {
+        throw new RangeError(`Cannot add: a piece outside tensor ${first.tensor}`);
+      }
+      this.#kernel.foldMany(
+        this.#offsets[first.tensor]! + first.start,
+        steps.map((step, j) => ({
+          bytes: step.value!.bytes,
+          weight: folded[j]!.weight * (folded[j]!.scale ?? 1),
+        })),
+      );
+    }
+    this.#count += updates.length;
+    for (const u of updates) this.#total += u.weight;
+  }
+
   /** The weighted sums themselves (float64, not copied). */
   sums(): readonly Float64Array[] {
     return this.#sums;

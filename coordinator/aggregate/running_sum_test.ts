@@ -74,3 +74,39 @@ Deno.test("RunningSum: the kernel's sums are bit for bit the plain JavaScript's,
     /outside tensor 1/,
   );
 });
+
+Deno.test("RunningSum.addMany: bit for bit the same updates added one after another", () => {
+  const random = seededRandom(8);
+  const sizes = [5000, 3];
+  const many = new RunningSum(sizes);
+  const one = new RunningSum(sizes, { kernel: false });
+  const updates = Array.from({ length: 5 }, (_, u) => ({
+    tensors: sizes.map((n) => Float32Array.from({ length: n }, () => random() - 0.5)),
+    weight: u === 2 ? 0 : 1 + u,
+    scale: u === 3 ? 0.5 : 1,
+  }));
+  // In pieces of 1000 values, as a batch is read back from the spool.
+  const pieces = (tensors: Float32Array[]) =>
+    tensors.flatMap((t, tensor) =>
+      Array.from({ length: Math.ceil(t.length / 1000) }, (_, k) => ({
+        tensor,
+        start: k * 1000,
+        bytes: new Uint8Array(t.buffer, k * 4000, Math.min(1000, t.length - k * 1000) * 4),
+      }))
+    );
+  many.addMany(
+    updates.map((u) => ({ pieces: pieces(u.tensors), weight: u.weight, scale: u.scale })),
+  );
+  for (const u of updates) one.add(u.tensors, u.weight, u.scale);
+  assert.deepEqual(many.sums(), one.sums());
+  assert.equal(many.count, one.count);
+  assert.deepEqual(many.mean(), one.mean());
+  assert.throws(
+    () =>
+      many.addMany([
+        { pieces: pieces(updates[0]!.tensors), weight: 1 },
+        { pieces: pieces(updates[1]!.tensors).slice(1), weight: 1 },
+      ]),
+    /do not cover the same values/,
+  );
+});
