@@ -8,7 +8,7 @@ import type { Context, Hono } from "hono";
 import type { Auth, Principal } from "./auth.ts";
 import { ApiError } from "./errors.ts";
 import { joinLink, qrSvg } from "./join_link.ts";
-import { readBody } from "./limits.ts";
+import { readBody } from "./read_body.ts";
 import { EnrolRequestSchema, formatZodError } from "../shared/schemas.ts";
 
 /**

@@ -12,7 +12,8 @@ import type { z } from "zod";
 import type { Principal } from "./auth.ts";
 import { ApiError } from "./errors.ts";
 import type { Federation } from "./federation.ts";
-import { readBody, type UploadGate } from "./limits.ts";
+import type { UploadGate } from "./limits.ts";
+import { readBody } from "./read_body.ts";
 import { inputLength } from "./_secure_task.ts";
 import { formatZodError } from "../shared/schemas.ts";
 import {

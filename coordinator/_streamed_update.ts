@@ -6,7 +6,7 @@ import type { IncomingMessage } from "node:http";
 import type { UpdateAccepted } from "../shared/schemas.ts";
 import type { Federation } from "./federation.ts";
 import { ApiError } from "./errors.ts";
-import { streamBody } from "./limits.ts";
+import { streamBody } from "./read_body.ts";
 import { UpdateStreamCheck } from "./update_stream.ts";
 
 /** The piece a finished upload's file is read in. */

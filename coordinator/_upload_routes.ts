@@ -12,7 +12,7 @@ import { formatZodError, type UpdateAccepted, UploadedUpdateSchema } from "../sh
 import type { Principal } from "./auth.ts";
 import { ApiError } from "./errors.ts";
 import type { Federation } from "./federation.ts";
-import { readBody, tapBody } from "./limits.ts";
+import { readBody, tapBody } from "./read_body.ts";
 import { ResumableUploads } from "./resumable_uploads.ts";
 import { takeStreamedUpdate } from "./_streamed_update.ts";
 
@@ -32,7 +32,7 @@ const opened = new WeakMap<Federation, Promise<ResumableUploads>>();
 /** A task's resumable uploads, in its run folder; refused without one. */
 export function uploadsOf(federation: Federation): Promise<ResumableUploads> {
   const runDir = federation.runDir;
-  if (runDir === undefined || !federation.taskResponse().resumableUploads) {
+  if (runDir === undefined || !federation.takesUploads) {
     throw new ApiError(
       404,
       "not_found",
@@ -60,7 +60,7 @@ export function uploadRoutes(app: Hono, options: UploadRouteOptions): void {
       ] as const
     ) {
       app.on([...methods], path, async (c) => {
-        // Read from now on, before any await (limits.ts tapBody says why).
+        // Read from now on, before any await (read_body.ts tapBody says why).
         const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
         const body = c.req.method === "PATCH" && incoming ? tapBody(incoming) : undefined;
         try {

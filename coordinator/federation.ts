@@ -425,8 +425,13 @@ export class Federation {
       version: this.#version,
       phase: this.#phase,
       weights: this.trainable,
-      resumableUploads: this.#options.runDir !== undefined && !this.#secureParams,
+      resumableUploads: this.takesUploads,
     };
+  }
+
+  /** Whether clients may send resumable uploads: a run folder to keep them in, and no secure aggregation. */
+  get takesUploads(): boolean {
+    return this.#options.runDir !== undefined && !this.#secureParams;
   }
 
   /** The run folder (where resumable uploads are kept), if any. */
@@ -1278,7 +1283,7 @@ export class Federation {
     for (const sum of new Set(batch.map((b) => b.sum))) {
       const mine = batch.filter((b) => b.sum === sum);
       sum.addMany(mine.map((b, j) => ({
-        pieces: spool.pieces(b.spooled.ref, b.spooled.regions, this.#readBuffers[j]),
+        pieces: spool.pieces(b.spooled.ref, b.spooled.regions, this.#readBuffers[j]!),
         weight: b.weight,
         scale: b.scale,
       })));

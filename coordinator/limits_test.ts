@@ -4,7 +4,8 @@ import { createApp } from "./app.ts";
 import { encodeSafetensors } from "../shared/safetensors.ts";
 import { ErrorResponseSchema } from "../shared/schemas.ts";
 import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
-import { readBody, UploadGate } from "./limits.ts";
+import { UploadGate } from "./limits.ts";
+import { readBody } from "./read_body.ts";
 
 const task = mnistMlpTask({
   rounds: { total: 2, targetClients: 3, minClients: 1, timeoutSeconds: 600 },
