@@ -83,7 +83,7 @@ export async function ingestRows(
 export async function federationIngestRows(count = 40): Promise<Row[]> {
   const { Federation } = await import("../coordinator/federation.ts");
   const { StateStore } = await import("../coordinator/state_store.ts");
-  const { Spool } = await import("../coordinator/spool.ts");
+  const { RunStorage } = await import("../coordinator/run_storage.ts");
   const { buildModel } = await import("../shared/model.ts");
   const { TaskConfigSchema } = await import("../shared/schemas.ts");
   const task = TaskConfigSchema.parse({
@@ -98,19 +98,15 @@ export async function federationIngestRows(count = 40): Promise<Row[]> {
   for (const storage of ["blob", "spool", "spool+worker"] as const) {
     const dir = await Deno.makeTempDir({ prefix: "federation-ingest-" });
     const store = StateStore.open(dir);
-    const taskStore = store.task(task.id, JSON.stringify(task));
-    const spool = storage === "blob"
-      ? undefined
-      : await Spool.open(join(dir, "spool"), { transaction: (c) => taskStore.transaction(c) });
+    const runStorage = await RunStorage.open({
+      state: store,
+      dir: join(dir, "spool"),
+      taskId: task.id,
+      config: JSON.stringify(task),
+    });
     const validator = storage === "spool+worker" ? new ValidatePool() : undefined;
     const model = await buildModel(task.model.topology);
-    const federation = await Federation.create({
-      task,
-      model,
-      store: taskStore,
-      spool,
-      validator,
-    });
+    const federation = await Federation.create({ task, model, storage: runStorage, validator });
     const bodies = Array.from({ length: count }, (_, i) =>
       encodeSafetensors(
         new Map(federation.trainable.map((w) => [w.name, {
@@ -127,7 +123,11 @@ export async function federationIngestRows(count = 40): Promise<Row[]> {
       last = now;
     }, 5);
     const started = performance.now();
-    for (const body of bodies) await federation.accept(body);
+    // Blobs: each update's bytes in its SQLite row, synchronously (submit); else the spool.
+    for (const body of bodies) {
+      if (storage === "blob") federation.submit(body);
+      else await federation.accept(body);
+    }
     const seconds = (performance.now() - started) / 1000;
     stall = Math.max(stall, performance.now() - last);
     clearInterval(tick);

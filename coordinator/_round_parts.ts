@@ -7,7 +7,7 @@
 import type { WeightSpec } from "../shared/model.ts";
 import type { Float32Tensor } from "../shared/safetensors.ts";
 import type { TaskConfig } from "../shared/schemas.ts";
-import type { StoredClient } from "./state_store.ts";
+import type { StoredClient } from "./storage.ts";
 import type { Strategy } from "./strategy.ts";
 import type { ValidUpdate } from "./validate_update.ts";
 

@@ -2,16 +2,13 @@
 // where a record's bytes are (SpoolRef). Kept apart from the spool's group
 // commit; spool.ts re-exports both.
 
+import type { BytesRef, UpdateRecord } from "./storage.ts";
+
 /** The largest single write (measured: 4 MB in 1 MiB writes takes a third of one 4 MB write). */
 export const WRITE_PIECE = 1 << 20;
 
 /** Where a record's bytes are in the spool. */
-export interface SpoolRef {
-  /** The segment file's name (in the spool folder). */
-  file: string;
-  offset: number;
-  length: number;
-}
+export type SpoolRef = BytesRef;
 
 /**
  * A spool record whose bytes are written as they stream in (from
@@ -19,7 +16,7 @@ export interface SpoolRef {
  * written asynchronously while the next fills; at most two are held, so a
  * record costs 2 MiB of memory whatever its size.
  */
-export class SpoolRecord {
+export class SpoolRecord implements UpdateRecord {
   readonly #path: string;
   readonly #name: string;
   readonly #spool: {

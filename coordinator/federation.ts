@@ -42,8 +42,14 @@ import {
 const EMPTY = new Uint8Array(0);
 /** The piece of each streamed update read at a time when a batch is folded. */
 const BATCH_READ_PIECE = 256 * 1024;
-import { StateError, type StoredTask, type StoredUpdate, type TaskStore } from "./state_store.ts";
-import type { Spool, SpoolRecord, SpoolRef } from "./spool.ts";
+import {
+  type BytesRef,
+  StateError,
+  type StoredTask,
+  type StoredUpdate,
+  type TaskStorage,
+  type UpdateRecord,
+} from "./storage.ts";
 import type { StreamedUpdate, TensorRegion } from "./update_stream.ts";
 import type { ValidatePool } from "./validate_pool.ts";
 import {
@@ -89,9 +95,11 @@ export interface FederationOptions {
    * Durable state: with it, every accepted update is stored before it is
    * answered, every round's close is one transaction, and a federation created
    * over saved state resumes it (the same round, version and accepted
-   * updates). @default none (state in memory only)
+   * updates). Accepted updates' bytes go to it with group commit
+   * ({@linkcode Federation.accept}). The federation knows only this interface
+   * (storage.ts), not where it keeps things. @default none (state in memory only)
    */
-  store?: TaskStore;
+  storage?: TaskStorage;
   /** The task file (JSON) of a task created over HTTP, saved so a restart re-creates it. */
   source?: string;
   /** Called with each round's metrics once the round is closed. */
@@ -110,12 +118,6 @@ export interface FederationOptions {
    * recompute a run). @default false
    */
   keepUpdates?: boolean;
-  /**
-   * The spool that accepted updates' bytes go to, with group commit
-   * ({@linkcode Federation.accept}); with a store only. @default none (bytes
-   * in the store)
-   */
-  spool?: Spool;
   /** Validates updates off the event loop ({@linkcode Federation.accept}). @default on the event loop */
   validator?: ValidatePool;
   /** The round and version of the initial global (an edge starts where its cloud is). @default round 1, version 0 */
@@ -163,7 +165,7 @@ interface Checked {
 
 /** An update whose values are in a spool record, not in memory (streamed in). */
 interface SpooledValues {
-  ref: SpoolRef;
+  ref: BytesRef;
   regions: TensorRegion[];
   /** Its values' factor (below 1 when clipped to the norm bound). */
   factor: number;
@@ -260,7 +262,7 @@ export class Federation {
     this.#privacy = checkPrivacyTask(options.task, this.#strategy, this.#secureParams);
     this.#clip = this.#privacy?.clip ?? 0;
     // A secret no client can predict; kept with the run so a restart draws the same.
-    this.#samplingSecret = options.store?.secret("sampling") ??
+    this.#samplingSecret = options.storage?.secret("sampling") ??
       crypto.getRandomValues(new Uint8Array(32));
     // Rows are used in the task's shape (e.g. 784 values as [28, 28, 1]).
     const shaped = (data: Dataset): Dataset => reshapeRows(data, options.task.input.shape);
@@ -287,7 +289,7 @@ export class Federation {
   static async create(options: FederationOptions): Promise<Federation> {
     const federation = new Federation(options);
     if (options.runDir) await removeUnfinishedCheckpoints(options.runDir);
-    const saved = options.store?.load();
+    const saved = options.storage?.load();
     if (saved) {
       try {
         await federation.#restore(saved);
@@ -307,7 +309,7 @@ export class Federation {
       performance.now(),
       federation.#global,
     );
-    options.store?.saveInitial({
+    options.storage?.saveInitial({
       round: start.round,
       version: start.version,
       phase: "training",
@@ -369,9 +371,7 @@ export class Federation {
       this.#participants.add(p.clientId);
     }
     // Segments no stored update refers to (a batch that never committed) go.
-    this.#options.spool?.prune(
-      new Set(saved.pending.flatMap((p) => (p.spool ? [p.spool.file] : []))),
-    );
+    this.#options.storage?.prune(saved.pending);
     if (saved.phase === "finished" || saved.phase === "stopped") {
       clearTimeout(this.#timer);
       this.#phase = saved.phase;
@@ -388,17 +388,13 @@ export class Federation {
     this.#maybeClose();
   }
 
-  /** A stored update's bytes: from the state, or read back from the spool and checked. */
+  /** A stored update's bytes: with it, or read back from the storage and checked. */
   #storedBytes(p: StoredUpdate): Uint8Array {
     if (!p.spool) return p.bytes;
-    if (!this.#options.spool) {
-      throw new Error("the update's bytes are in a spool, and none is open");
+    if (!this.#options.storage) {
+      throw new Error("the update's bytes are kept apart, and no storage is open");
     }
-    const bytes = this.#options.spool.read(p.spool);
-    if (createHash("sha256").update(bytes).digest("hex") !== p.spool.sha256) {
-      throw new Error(`its bytes in spool segment "${p.spool.file}" do not match their SHA-256`);
-    }
-    return bytes;
+    return this.#options.storage.bytesOf(p);
   }
 
   /** The current round. */
@@ -692,7 +688,7 @@ export class Federation {
     client.lastSeen = new Date();
     const arrived = !this.#clients.has(clientId);
     this.#clients.set(clientId, client);
-    if (arrived) this.#options.store?.saveClient(storedClient(client));
+    if (arrived) this.#options.storage?.saveClient(storedClient(client));
     // The client that completes minAvailable starts the open round's clock.
     if (arrived && this.#phase === "training" && this.#clients.size === this.#minAvailable) {
       this.#armDeadline();
@@ -739,8 +735,8 @@ export class Federation {
    * meanwhile refuses it (409), as it would have before.
    */
   async accept(bytes: Uint8Array, options: { clientId?: string } = {}): Promise<UpdateAccepted> {
-    const spool = this.#options.spool;
-    if (!spool || !this.#options.store) return this.submit(bytes, options);
+    const storage = this.#options.storage;
+    if (!storage) return this.submit(bytes, options);
     try {
       // Hashed and validated off the event loop (WebCrypto's digest, the validation worker).
       const digest = Array.from(
@@ -764,7 +760,7 @@ export class Federation {
           update: validateUpdate(bytes, this.trainable, this.#validation),
         };
       }
-      return await this.#spoolChecked(checked, bytes, (commit) => spool.append(bytes, commit));
+      return await this.#spoolChecked(checked, bytes, (commit) => storage.append(bytes, commit));
     } catch (error) {
       throw this.#refused(options.clientId, error);
     }
@@ -776,7 +772,7 @@ export class Federation {
    * folds each update into a running sum as it comes.
    */
   get streamsUpdates(): boolean {
-    return this.#options.spool !== undefined && this.#options.store !== undefined &&
+    return this.#options.storage !== undefined &&
       this.task.codec.kind === "f32" && !this.#secureParams &&
       !this.#strategy.needsAllUpdates && this.#strategy.aggregateMean !== undefined;
   }
@@ -787,9 +783,9 @@ export class Federation {
   }
 
   /** A new spool record for an update that streams in ({@linkcode streamsUpdates}). */
-  spoolRecord(): SpoolRecord {
+  spoolRecord(): UpdateRecord {
     if (!this.streamsUpdates) throw new Error("This task does not stream updates");
-    return this.#options.spool!.record();
+    return this.#options.storage!.record();
   }
 
   /**
@@ -800,7 +796,7 @@ export class Federation {
    */
   async acceptStreamed(
     streamed: StreamedUpdate,
-    record: SpoolRecord,
+    record: UpdateRecord,
     options: { clientId?: string } = {},
   ): Promise<UpdateAccepted> {
     let committing = false;
@@ -842,7 +838,7 @@ export class Federation {
   async #spoolChecked(
     checked: Checked,
     bytes: Uint8Array,
-    append: (commit: (ref: SpoolRef) => UpdateAccepted) => Promise<UpdateAccepted>,
+    append: (commit: (ref: BytesRef) => UpdateAccepted) => Promise<UpdateAccepted>,
   ): Promise<UpdateAccepted> {
     const flightKey = `${checked.clientId}:${checked.digest}`;
     const inFlight = this.#inFlight.get(checked.key);
@@ -1020,10 +1016,11 @@ export class Federation {
     };
     const response = JSON.stringify(accepted);
     // Durable before it is answered; if storing fails, nothing has changed.
-    this.#options.store?.saveUpdate(
-      spool
-        ? { key, clientId, staleness, bytes: new Uint8Array(0), spool }
-        : { key, clientId, staleness, bytes },
+    const stored: StoredUpdate = spool
+      ? { key, clientId, staleness, bytes: new Uint8Array(0), spool }
+      : { key, clientId, staleness, bytes };
+    this.#options.storage?.saveUpdate(
+      stored,
       { digest, response },
       storedClient(client),
     );
@@ -1041,8 +1038,9 @@ export class Federation {
       );
       Deno.mkdirSync(dir, { recursive: true });
       const path = join(dir, `${key.replace(/[^A-Za-z0-9._-]/g, "_")}.safetensors`);
-      if (held.spooled && this.#options.spool) {
-        Deno.writeFileSync(path, this.#options.spool.read(held.spooled.ref));
+      if (held.spooled && this.#options.storage) {
+        const ref = { ...held.spooled.ref, sha256: digest };
+        Deno.writeFileSync(path, this.#options.storage.bytesOf({ ...stored, spool: ref }));
       } else Deno.writeFileSync(path, bytes);
     }
     this.#hold(key, { clientId, update: held, staleness });
@@ -1180,7 +1178,7 @@ export class Federation {
         `Cannot pause task "${this.task.id}": it is ${this.#phase}`,
       );
     }
-    this.#options.store?.savePhase("paused");
+    this.#options.storage?.savePhase("paused");
     clearTimeout(this.#timer);
     this.#deadlineAt = null;
     this.#phase = "paused";
@@ -1195,7 +1193,7 @@ export class Federation {
         `Cannot resume task "${this.task.id}": it is ${this.#phase}`,
       );
     }
-    this.#options.store?.savePhase("training");
+    this.#options.storage?.savePhase("training");
     this.#phase = "training";
     if (this.#started) this.#armDeadline();
     this.#maybeClose();
@@ -1208,10 +1206,10 @@ export class Federation {
   async stop(): Promise<void> {
     await this.settled();
     if (this.#phase === "finished" || this.#phase === "stopped") return;
-    this.#options.store?.savePhase("stopped", { dropPending: true });
+    this.#options.storage?.savePhase("stopped", { dropPending: true });
     clearTimeout(this.#timer);
     this.#secure?.close();
-    this.#options.spool?.prune();
+    this.#options.storage?.prune();
     this.#phase = "stopped";
     this.#pending.clear();
     await this.#exportFinal();
@@ -1227,7 +1225,7 @@ export class Federation {
   close(): void {
     clearTimeout(this.#timer);
     this.#secure?.close();
-    this.#options.spool?.close();
+    this.#options.storage?.close();
     this.#evaluator?.dispose();
     this.#evaluator = null;
     this.#serverTrainer?.dispose();
@@ -1260,7 +1258,7 @@ export class Federation {
   /** Folds an update into the round's sum: its tensors, or read back piece by piece from its record. */
   #fold(update: PendingUpdate["update"], weight: number, scale: number): void {
     const spooled = update.spooled;
-    if (spooled && this.#options.spool) {
+    if (spooled && this.#options.storage) {
       // Folded with the rest of its group commit's batch, once the batch's
       // transaction is over (or before the sum is read, whichever is first).
       this.#unfolded.push({ sum: this.#sum!, spooled, weight, scale: scale * spooled.factor });
@@ -1275,15 +1273,15 @@ export class Federation {
    */
   #foldUnfolded(): void {
     const batch = this.#unfolded.splice(0);
-    const spool = this.#options.spool;
-    if (batch.length === 0 || !spool) return;
+    const storage = this.#options.storage;
+    if (batch.length === 0 || !storage) return;
     while (this.#readBuffers.length < batch.length) {
       this.#readBuffers.push(new Uint8Array(BATCH_READ_PIECE));
     }
     for (const sum of new Set(batch.map((b) => b.sum))) {
       const mine = batch.filter((b) => b.sum === sum);
       sum.addMany(mine.map((b, j) => ({
-        pieces: spool.pieces(b.spooled.ref, b.spooled.regions, this.#readBuffers[j]!),
+        pieces: storage.pieces(b.spooled.ref, b.spooled.regions, this.#readBuffers[j]!),
         weight: b.weight,
         scale: b.scale,
       })));
@@ -1377,7 +1375,7 @@ export class Federation {
       target: this.task.rounds.targetClients,
       quorum: Math.max(this.task.rounds.minClients, params.threshold),
       complete: this.#privacy ? (advertised) => this.#allDrawnAnswered(advertised) : undefined,
-      record: (event) => this.#options.store?.saveSecureEvent(round, event),
+      record: (event) => this.#options.storage?.saveSecureEvent(round, event),
       onDone: (outcome) => {
         if (this.#round === round && this.#secure) this.#closeSecure(outcome);
       },
@@ -1510,7 +1508,7 @@ export class Federation {
       const last = finishing;
       closing = { last, round: nextRound, version: nextVersion };
       maybeCrash("COMMIT");
-      this.#options.store?.commitRound({
+      this.#options.storage?.commitRound({
         round: last ? this.#round : nextRound,
         version: nextVersion,
         phase: last ? "finished" : "training",
@@ -1533,7 +1531,7 @@ export class Federation {
     this.#global = next;
     this.#version = closing.version;
     // The round's updates are in the global now: their spool segments go.
-    this.#options.spool?.prune();
+    this.#options.storage?.prune();
     if (metrics.privacy) this.#clip = metrics.privacy.nextClip;
     if (secure?.kind === "sum") {
       for (const id of secure.survivors) {

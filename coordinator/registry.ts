@@ -9,7 +9,7 @@ import { ApiError } from "./errors.ts";
 import { Federation } from "./federation.ts";
 import { buildTaskModel, type LoadedTask } from "./load_task.ts";
 import type { StateStore } from "./state_store.ts";
-import { Spool } from "./spool.ts";
+import { RunStorage } from "./run_storage.ts";
 import { ValidatePool } from "./validate_pool.ts";
 
 /** Options of {@linkcode TaskRegistry}. */
@@ -74,15 +74,17 @@ export class TaskRegistry {
     }
     this.#adding.add(id);
     let model: tf.LayersModel | null = null;
-    let spool: Spool | undefined;
+    let storage: RunStorage | undefined;
     let federation: Federation;
     try {
       model = await buildTaskModel(task);
-      const store = this.#options.store?.task(id, JSON.stringify(task.config));
-      // With a run folder and a store, accepted updates' bytes go to a spool.
-      spool = store && this.#options.runDir
-        ? await Spool.open(join(this.#options.runDir, "spool", id), {
-          transaction: (commits) => store.transaction(commits),
+      // With a run folder and its state: the task's rows, and a spool for updates' bytes.
+      storage = this.#options.store && this.#options.runDir
+        ? await RunStorage.open({
+          state: this.#options.store,
+          dir: join(this.#options.runDir, "spool", id),
+          taskId: id,
+          config: JSON.stringify(task.config),
         })
         : undefined;
       federation = await Federation.create({
@@ -91,10 +93,9 @@ export class TaskRegistry {
         holdout: task.holdout,
         serverData: task.serverData,
         runDir: this.#options.runDir ? join(this.#options.runDir, id) : undefined,
-        store,
-        spool,
-        // Spooled updates are validated off the event loop, by one worker for all tasks.
-        validator: spool ? (this.#validator ??= new ValidatePool()) : undefined,
+        storage,
+        // Stored updates are validated off the event loop, by one worker for all tasks.
+        validator: storage ? (this.#validator ??= new ValidatePool()) : undefined,
         source: options.source,
         onRound: (metrics) => this.#options.onRound?.(id, metrics),
         relay: task.relay,
@@ -103,7 +104,7 @@ export class TaskRegistry {
       });
     } catch (error) {
       model?.dispose();
-      spool?.close();
+      storage?.close();
       throw error;
     } finally {
       this.#adding.delete(id);

@@ -7,7 +7,13 @@
  * @module
  */
 import type { SecureEvent } from "./secure_round.ts";
-import type { SpoolRef } from "./spool.ts";
+import {
+  type RoundCommit,
+  StateError,
+  type StoredClient,
+  type StoredTask,
+  type StoredUpdate,
+} from "./storage.ts";
 import { decodeSecureEvent, encodeSecureEvent } from "./_secure_event_codec.ts";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { join } from "node:path";
@@ -17,71 +23,6 @@ import type { Phase, RoundMetrics } from "../shared/schemas.ts";
 export const STATE_FILE = "state.db";
 const FORMAT = "federated-rdrop-coordinator-state";
 const SCHEMA_VERSION = "1";
-
-/** A state folder that cannot be used: foreign, corrupt or from another version. */
-export class StateError extends Error {
-  /** Creates the error. */
-  constructor(message: string) {
-    super(message);
-    this.name = "StateError";
-  }
-}
-
-/** A client as the coordinator remembers it. */
-export interface StoredClient {
-  id: string;
-  lastSeen: string;
-  updatesAccepted: number;
-  backend: string | null;
-  /** Absent in state saved before devices were recorded. */
-  device?: string | null;
-  runtime?: string | null;
-  numLabeled?: number | null;
-  numUnlabeled?: number | null;
-  devices?: number | null;
-}
-
-/** An accepted update of the open round (or async buffer). */
-export interface StoredUpdate {
-  /** The client id (sync) or client id and arrival number (async). */
-  key: string;
-  clientId: string;
-  staleness: number;
-  /** The update's bytes, kept in the state file; or empty, with `spool`. */
-  bytes: Uint8Array;
-  /** Where the bytes are in the spool (see spool.ts), with their SHA-256 (hex). */
-  spool?: SpoolRef & { sha256: string };
-}
-
-/** A task's saved state. */
-export interface StoredTask {
-  round: number;
-  version: number;
-  phase: Phase;
-  /** The global weights (all of them) as safetensors. */
-  global: Uint8Array;
-  /** The strategy's server state as safetensors, or null. */
-  strategy: Uint8Array | null;
-  history: RoundMetrics[];
-  clients: StoredClient[];
-  pending: StoredUpdate[];
-  /** The answer given to each accepted update, by `clientId:digest`. */
-  answers: Map<string, string>;
-  /** The open round's secure-aggregation events, in order (none for a plain task). */
-  secure: SecureEvent[];
-}
-
-/** What a round's close commits at once. */
-export interface RoundCommit {
-  round: number;
-  version: number;
-  phase: Phase;
-  global: Uint8Array;
-  /** The strategy's server state after the round, as safetensors. */
-  strategy: Uint8Array;
-  metrics: RoundMetrics;
-  clients: StoredClient[];
-}
 
 /**
  * The durable state of a run folder. Opening a folder that holds anything but

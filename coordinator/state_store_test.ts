@@ -6,7 +6,9 @@ import { decodeSafetensors, encodeSafetensors, type Float32Tensor } from "../sha
 import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
 import type { TaskConfig } from "../shared/schemas.ts";
 import { Federation } from "./federation.ts";
-import { STATE_FILE, StateError, StateStore } from "./state_store.ts";
+import { STATE_FILE, StateStore } from "./state_store.ts";
+import { StateError } from "./storage.ts";
+import { RunStorage } from "./run_storage.ts";
 
 await startBackend("wasm");
 
@@ -38,11 +40,13 @@ async function open(
   const task = config;
   const store = StateStore.open(dir);
   const model = await buildModel(task.model.topology);
-  const federation = await Federation.create({
-    task,
-    model,
-    store: store.task(task.id, JSON.stringify(task)),
+  const storage = await RunStorage.open({
+    state: store,
+    dir: join(dir, "spool"),
+    taskId: task.id,
+    config: JSON.stringify(task),
   });
+  const federation = await Federation.create({ task, model, storage });
   return {
     federation,
     done: () => {
