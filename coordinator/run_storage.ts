@@ -7,12 +7,13 @@
  */
 import { createHash } from "node:crypto";
 import type { SecureEvent } from "./secure_round.ts";
-import type { Phase, RoundMetrics } from "../shared/schemas.ts";
+import type { Phase } from "../shared/schemas.ts";
 import { Spool } from "./spool.ts";
 import type { StateStore, TaskStore } from "./state_store.ts";
 import type {
   ByteRange,
   BytesRef,
+  InitialState,
   RoundCommit,
   StoredClient,
   StoredTask,
@@ -74,13 +75,7 @@ export class RunStorage implements TaskStorage {
 
   /** {@inheritDoc TaskStorage.saveInitial} */
   saveInitial(
-    state: {
-      round: number;
-      version: number;
-      phase: Phase;
-      global: Uint8Array;
-      metrics: RoundMetrics[];
-    },
+    state: InitialState,
     source?: string,
   ): void {
     this.#rows.saveInitial(state, source);

@@ -8,6 +8,7 @@
  */
 import type { SecureEvent } from "./secure_round.ts";
 import {
+  type InitialState,
   type RoundCommit,
   StateError,
   type StoredClient,
@@ -235,13 +236,7 @@ export class TaskStore {
 
   /** Saves a new task's first state (round 0's metrics included). `source`: the HTTP body that created it. */
   saveInitial(
-    state: {
-      round: number;
-      version: number;
-      phase: Phase;
-      global: Uint8Array;
-      metrics: RoundMetrics[];
-    },
+    state: InitialState,
     source?: string,
   ): void {
     transaction(this.#db, () => {

@@ -75,6 +75,15 @@ export interface StoredTask {
   secure: SecureEvent[];
 }
 
+/** A new task's first state (round 0's metrics included). */
+export interface InitialState {
+  round: number;
+  version: number;
+  phase: Phase;
+  global: Uint8Array;
+  metrics: RoundMetrics[];
+}
+
 /** What a round's close commits at once. */
 export interface RoundCommit {
   round: number;
@@ -139,13 +148,7 @@ export interface TaskStorage {
   load(): StoredTask | null;
   /** Saves a new task's first state (`source`: the task file it was added with over HTTP). */
   saveInitial(
-    state: {
-      round: number;
-      version: number;
-      phase: Phase;
-      global: Uint8Array;
-      metrics: RoundMetrics[];
-    },
+    state: InitialState,
     source?: string,
   ): void;
   /** Saves a client record (first seen, or seen again). */
