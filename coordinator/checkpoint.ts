@@ -57,15 +57,15 @@ export async function removeUnfinishedCheckpoints(dir: string): Promise<void> {
 
 /** What a checkpoint holds. */
 export interface CheckpointContent {
-  /** model.json and weights.bin. */
-  artifacts: TfjsArtifacts;
+  /** model.json and weights.bin. @default none (only the extra files) */
+  artifacts?: TfjsArtifacts;
   /** More files by name, e.g. `model.safetensors`. @default none */
   extra?: Record<string, Uint8Array>;
 }
 
 /**
  * Writes a checkpoint folder `target` (model.json, weights.bin and any extra
- * files): first into a temporary folder beside it, each file synced, then
+ * files, or the extra files alone): first into a temporary folder beside it, each file synced, then
  * renamed into place, so a checkpoint is never half-written. Returns the
  * model.json path.
  *
@@ -83,10 +83,12 @@ export async function writeCheckpoint(target: string, content: CheckpointContent
   await Deno.mkdir(dir, { recursive: true });
   const temporary = await Deno.makeTempDir({ dir, prefix: `.${basename(target)}.tmp-` });
   try {
-    const json = new TextEncoder().encode(JSON.stringify(content.artifacts.modelJson));
-    await writeSynced(join(temporary, "model.json"), json);
-    maybeCrash("CHECKPOINT");
-    await writeSynced(join(temporary, "weights.bin"), content.artifacts.weightsBin);
+    if (content.artifacts) {
+      const json = new TextEncoder().encode(JSON.stringify(content.artifacts.modelJson));
+      await writeSynced(join(temporary, "model.json"), json);
+      maybeCrash("CHECKPOINT");
+      await writeSynced(join(temporary, "weights.bin"), content.artifacts.weightsBin);
+    }
     for (const [file, bytes] of Object.entries(content.extra ?? {})) {
       await writeSynced(join(temporary, file), bytes);
     }

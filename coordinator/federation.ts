@@ -21,6 +21,7 @@ import type {
 } from "../shared/schemas.ts";
 import { type TfjsArtifacts, toTfjsArtifacts } from "../shared/tfjs_format.ts";
 import { removeUnfinishedCheckpoints, writeCheckpoint } from "./checkpoint.ts";
+import { exportAdapters } from "./_lora_export.ts";
 import { maybeCrash } from "./_fault.ts";
 import { decodeStrategyState, encodeStrategyState } from "./_strategy_state.ts";
 import { ApiError } from "./errors.ts";
@@ -1602,6 +1603,11 @@ export class Federation {
     const modelJson = await writeCheckpoint(join(this.#options.runDir, "final"), {
       artifacts: global.tfjs,
       extra: { "model.safetensors": global.safetensors },
+    });
+    await exportAdapters(this.#options.runDir, {
+      taskId: this.task.id,
+      topology: this.task.model.topology,
+      weights: this.#global,
     });
     this.#finalModel = modelJson;
   }

@@ -10,6 +10,7 @@ import { parse as parseYaml } from "yaml";
 import { readDataset } from "../client/read_data.ts";
 import type { Dataset } from "../shared/dataset.ts";
 import { setTrainable } from "../shared/freeze.ts";
+import { withLora } from "../shared/lora/apply_lora.ts";
 import { buildModel, weightSpecs, writeWeights } from "../shared/model.ts";
 import { decodeSafetensors, type Float32Tensor } from "../shared/safetensors.ts";
 import {
@@ -224,6 +225,13 @@ export async function resolveTaskFile(
       throw new TaskFileError(source, `model.weights: ${message(error)}`);
     }
   }
+  if (file.model.lora) {
+    try {
+      topology = withLora(topology, file.model.lora, file.model.seed);
+    } catch (error) {
+      throw new TaskFileError(source, `model.lora: ${message(error)}`);
+    }
+  }
   try {
     topology = setTrainable(topology, {
       trainable: file.model.trainable,
@@ -324,7 +332,8 @@ export async function buildTaskModel(
     }
   }
   for (const name of task.weightsComplete ? specs.keys() : []) {
-    if (!task.weights.has(name)) {
+    // Adapters are new: A from its seed, B zeros.
+    if (!task.weights.has(name) && !/\/lora_[AB]$/.test(name)) {
       problems.push(`"${name}" is in the topology but not in the weights`);
     }
   }

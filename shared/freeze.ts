@@ -13,7 +13,8 @@ export interface SetTrainableOptions {
   frozen?: readonly string[];
 }
 
-interface LayerEntry {
+/** A layer of a Layers topology, as model.json holds it. */
+export interface LayerEntry {
   class_name?: string;
   name?: string;
   config?: { name?: string; trainable?: boolean; [key: string]: unknown };
@@ -28,7 +29,33 @@ function modelConfig(topology: Record<string, unknown>): { layers?: LayerEntry[]
   return Array.isArray(config) ? { layers: config } : config ?? {};
 }
 
-function patternToRegExp(pattern: string): RegExp {
+/**
+ * The layers of a topology (Sequential, Functional, or nested under
+ * `model_config`), as they are in it: changing one changes the topology.
+ *
+ * @example
+ * ```ts
+ * import { topologyLayers } from "./freeze.ts";
+ * import { mnistMlpTopology } from "./tasks/mnist_mlp.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(topologyLayers(mnistMlpTopology())[0]?.class_name, "Dense");
+ * ```
+ */
+export function topologyLayers(topology: Record<string, unknown>): LayerEntry[] {
+  return modelConfig(topology).layers ?? [];
+}
+
+/**
+ * A glob of layer names (`*`, `?`) as a regular expression.
+ *
+ * @example
+ * ```ts
+ * import { patternToRegExp } from "./freeze.ts";
+ * import assert from "node:assert/strict";
+ * assert.ok(patternToRegExp("dense*").test("dense1"));
+ * ```
+ */
+export function patternToRegExp(pattern: string): RegExp {
   const escaped = pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(
     /\?/g,
     ".",

@@ -4,6 +4,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Float32Tensor } from "./safetensors.ts";
+// Registers the LoRA layer, so topologies with adapters build everywhere models are built.
+import "./lora/lora_dense.ts";
 
 /** Name and shape of one weight of a model. */
 export interface WeightSpec {

@@ -326,6 +326,31 @@ export const TaskConfigSchema = z.strictObject({
   privacy: PrivacySchema.optional(),
 });
 
+/**
+ * Fine-tuning with low-rank adapters (LoRA): the target layers get an
+ * adapter `(alpha / rank) A B`, all other weights freeze, and only the
+ * adapters train and travel.
+ */
+export const LoraConfigSchema = z.strictObject({
+  /** The adapters' rank r. */
+  rank: z.int().min(1).max(1024),
+  /** The scale's numerator: products are multiplied by alpha / rank. @default 2 × rank */
+  alpha: z.number().positive().optional(),
+  /** Dropout on each adapter's input while training (so R-Drop's twins differ there too). */
+  dropout: z.number().min(0).lt(1).default(0),
+  /** Layer names or globs (`*`, `?`) of the Dense layers that get adapters. */
+  targets: z.array(z.string().min(1)).min(1),
+  /**
+   * `ffa` (FFA-LoRA): A stays at its seeded init on every client and only B
+   * trains, so FedAvg of B is FedAvg of the products exactly; `naive`: A and B
+   * both train and are averaged apart (the mean of products is then missed).
+   */
+  aggregation: z.enum(["ffa", "naive"]).default("ffa"),
+}).transform((l) => ({ ...l, alpha: l.alpha ?? 2 * l.rank }));
+
+/** A task file's `model.lora`, with its defaults filled in. */
+export type LoraConfig = z.infer<typeof LoraConfigSchema>;
+
 /** Names of the built-in models. */
 export const BUILTIN_MODELS = ["mnist-mlp", "mnist-cnn", "spam-text"] as const;
 
@@ -345,7 +370,16 @@ export const ModelSourceSchema = z.strictObject({
   trainable: z.array(z.string().min(1)).min(1).optional(),
   /** Layer names or glob patterns of layers that stay frozen. */
   frozen: z.array(z.string().min(1)).min(1).optional(),
+  /** Low-rank adapters on the `targets` layers; everything else freezes. */
+  lora: LoraConfigSchema.optional(),
 }).superRefine((m, ctx) => {
+  if (m.lora && (m.trainable || m.frozen)) {
+    ctx.addIssue({
+      code: "custom",
+      message: "lora freezes every layer but its adapters: give it without trainable or frozen",
+      path: ["lora"],
+    });
+  }
   const sources = [m.builtin, m.topology, m.pretrained].filter((x) => x !== undefined).length;
   if (sources !== 1) {
     ctx.addIssue({

@@ -1,0 +1,244 @@
+// LoRA adapters: the layer against its formula, what trains, FFA's exact
+// FedAvg, the merged model and the PEFT export. Real tfjs on the CPU backend.
+import * as tf from "@tensorflow/tfjs";
+import assert from "node:assert/strict";
+import { LocalTrainer } from "../../client/trainer.ts";
+import { topologyLayers } from "../freeze.ts";
+import { buildModel, readWeights, weightSpecs, writeWeights } from "../model.ts";
+import { seededRandom as mulberry32 } from "../random.ts";
+import { decodeSafetensors, type Float32Tensor } from "../safetensors.ts";
+import { LoraConfigSchema, TrainingConfigSchema } from "../schemas.ts";
+import { mnistMlpTopology } from "../tasks/mnist_mlp.ts";
+import { adapters, withLora } from "./apply_lora.ts";
+import { mergeAdapters, peftAdapter } from "./merge.ts";
+
+await tf.setBackend("cpu");
+
+function randomTensor(shape: number[], random: () => number, scale = 1): Float32Tensor {
+  const size = shape.reduce((a, b) => a * b, 1);
+  return { shape, data: Float32Array.from({ length: size }, () => (random() * 2 - 1) * scale) };
+}
+
+function closeTo(actual: Float32Array, expected: Float32Array, tolerance: number, what: string) {
+  assert.equal(actual.length, expected.length, what);
+  let worst = 0;
+  for (let i = 0; i < actual.length; i++) {
+    worst = Math.max(worst, Math.abs(actual[i]! - expected[i]!));
+  }
+  assert.ok(worst <= tolerance, `${what}: largest difference ${worst} > ${tolerance}`);
+}
+
+const lora = (aggregation: "ffa" | "naive", targets = ["dense*", "logits"]) =>
+  LoraConfigSchema.parse({ rank: 4, alpha: 8, targets, aggregation });
+
+/** The MLP (dense1 relu, dense2 relu, logits), with adapters. */
+async function loraModel(aggregation: "ffa" | "naive") {
+  const base = mnistMlpTopology();
+  const topology = withLora(base, lora(aggregation), 7);
+  return { base, topology, model: await buildModel(topology, { seed: 7 }) };
+}
+
+function predict(model: tf.LayersModel, x: tf.Tensor): Float32Array {
+  return tf.tidy(() => (model.predict(x) as tf.Tensor).dataSync() as Float32Array);
+}
+
+Deno.test("LoRA: at init (B = 0) the adapted model's outputs are the base model's", async () => {
+  const { base, model } = await loraModel("ffa");
+  const plain = await buildModel(base, { seed: 3 });
+  // The base weights into the adapted model, by name: only the adapters are new.
+  const weights = readWeights(plain);
+  writeWeights(model, weights);
+  const x = tf.randomUniform([5, 784], 0, 1, "float32", 1);
+  assert.deepEqual(predict(model, x), predict(plain, x));
+  x.dispose();
+  plain.dispose();
+  model.dispose();
+});
+
+Deno.test("LoRA: a layer's output is act(x W + b + (alpha / rank) x A B) on random inputs", async () => {
+  const { model, topology } = await loraModel("ffa");
+  const random = mulberry32(11);
+  const weights = readWeights(model);
+  const b = weights.get("logits/lora_B")!;
+  writeWeights(model, new Map([["logits/lora_B", randomTensor(b.shape, random, 0.3)]]));
+  const set = readWeights(model);
+  // The logits layer (linear) fed its own input: the output of dense2 in the base path.
+  const x = randomTensor([6, set.get("logits/kernel")!.shape[0]!], random);
+  const layer = model.getLayer("logits");
+  const y = tf.tidy(() =>
+    (layer.apply(tf.tensor(x.data, x.shape)) as tf.Tensor).dataSync() as Float32Array
+  );
+  const [inputs, units] = set.get("logits/kernel")!.shape as [number, number];
+  const { data: w } = set.get("logits/kernel")!;
+  const { data: bias } = set.get("logits/bias")!;
+  const { data: a } = set.get("logits/lora_A")!;
+  const { data: bb } = set.get("logits/lora_B")!;
+  const scale = adapters(topology).find((s) => s.name === "logits")!.alpha / 4;
+  const expected = new Float32Array(6 * units);
+  for (let n = 0; n < 6; n++) {
+    for (let j = 0; j < units; j++) {
+      let sum = bias[j]!;
+      for (let i = 0; i < inputs; i++) sum += x.data[n * inputs + i]! * w[i * units + j]!;
+      let low = 0;
+      for (let k = 0; k < 4; k++) {
+        let xa = 0;
+        for (let i = 0; i < inputs; i++) xa += x.data[n * inputs + i]! * a[i * 4 + k]!;
+        low += xa * bb[k * units + j]!;
+      }
+      expected[n * units + j] = sum + scale * low;
+    }
+  }
+  closeTo(y, expected, 1e-4, "logits");
+  model.dispose();
+});
+
+Deno.test("LoRA: only the adapters train (only B under ffa) and the base stays bit for bit", async () => {
+  for (const aggregation of ["ffa", "naive"] as const) {
+    const { model } = await loraModel(aggregation);
+    const trainable = weightSpecs(model, { trainableOnly: true }).map((w) => w.name).sort();
+    const expected = ["dense1", "dense2", "logits"].flatMap((l) =>
+      aggregation === "ffa" ? [`${l}/lora_B`] : [`${l}/lora_A`, `${l}/lora_B`]
+    ).sort();
+    assert.deepEqual(trainable, expected, aggregation);
+    const before = readWeights(model);
+    const random = mulberry32(5);
+    const rows = 64;
+    const trainer = new LocalTrainer(model, {
+      x: Float32Array.from({ length: rows * 784 }, () => random()),
+      labels: Int32Array.from({ length: rows }, (_, i) => (i % 3 === 0 ? -1 : i % 10)),
+      featureShape: [784],
+      numClasses: 10,
+    }, { seed: 1 });
+    await trainer.train(
+      TrainingConfigSchema.parse({
+        localSteps: 3,
+        labeledBatchSize: 8,
+        unlabeledBatchSize: 8,
+        learningRate: 0.01,
+      }),
+    );
+    const after = readWeights(model);
+    for (const [name, w] of before) {
+      const changed = w.data.some((v, i) => v !== after.get(name)!.data[i]);
+      assert.equal(changed, expected.includes(name), `${aggregation}: ${name} changed: ${changed}`);
+    }
+    trainer.dispose();
+    model.dispose();
+  }
+});
+
+Deno.test("LoRA: the merged plain model's outputs equal the adapted model's within 1e-5", async () => {
+  const { model, topology } = await loraModel("naive");
+  const random = mulberry32(17);
+  writeWeights(
+    model,
+    new Map(
+      [...readWeights(model)].filter(([n]) => /lora_/.test(n)).map((
+        [n, w],
+      ) => [n, randomTensor(w.shape, random, 0.2)]),
+    ),
+  );
+  const merged = mergeAdapters(topology, readWeights(model));
+  assert.ok(topologyLayers(merged.topology).every((l) => l.class_name !== "LoraDense"));
+  const plain = await buildModel(merged.topology);
+  writeWeights(plain, merged.weights);
+  assert.deepEqual(readWeights(plain).size, merged.weights.size);
+  const x = tf.randomUniform([8, 784], 0, 1, "float32", 2);
+  closeTo(predict(plain, x), predict(model, x), 1e-5, "merged vs adapted");
+  x.dispose();
+  plain.dispose();
+  model.dispose();
+});
+
+Deno.test("LoRA ffa: FedAvg of B is the average of the clients' full-weight deltas; naive misses it", () => {
+  const random = mulberry32(23);
+  const [inputs, units, rank, scale] = [12, 7, 3, 2];
+  const a0 = randomTensor([inputs, rank], random);
+  const clients = 5;
+  const weightsOf = Array.from({ length: clients }, () => 1 + Math.floor(random() * 50));
+  const total = weightsOf.reduce((x, y) => x + y, 0);
+  const product = (a: Float32Tensor, b: Float32Tensor) =>
+    tf.tidy(() =>
+      tf.matMul(
+        tf.tensor(a.data, a.shape as [number, number]),
+        tf.tensor(b.data, b.shape as [number, number]),
+      ).mul(scale).dataSync() as Float32Array
+    );
+  const mean = (list: Float32Array[]) =>
+    Float32Array.from(
+      list[0]!,
+      (_, i) => list.reduce((s, l, k) => s + l[i]! * weightsOf[k]!, 0) / total,
+    );
+  // FFA: A is shared; each client's full-weight delta is s A B_k (B starts at 0).
+  const bs = Array.from({ length: clients }, () => randomTensor([rank, units], random));
+  const fullMean = mean(bs.map((b) => product(a0, b)));
+  const bMean: Float32Tensor = { shape: [rank, units], data: mean(bs.map((b) => b.data)) };
+  closeTo(product(a0, bMean), fullMean, 1e-5, "ffa");
+  // Naive: every client has its own A as well; the product of the means is not the mean of products.
+  const as = Array.from({ length: clients }, () => randomTensor([inputs, rank], random));
+  const naiveFull = mean(as.map((a, k) => product(a, bs[k]!)));
+  const aMean: Float32Tensor = { shape: [inputs, rank], data: mean(as.map((a) => a.data)) };
+  const naive = product(aMean, bMean);
+  const miss = Math.max(...naive.map((v, i) => Math.abs(v - naiveFull[i]!)));
+  assert.ok(miss > 1e-2, `naive averaging should miss the mean of products, missed by ${miss}`);
+});
+
+Deno.test("LoRA: the PEFT export has PEFT's names and shapes, and base + s B A from it is the merged kernel", async () => {
+  const { model, topology } = await loraModel("naive");
+  const random = mulberry32(29);
+  writeWeights(
+    model,
+    new Map(
+      [...readWeights(model)].filter(([n]) => /lora_/.test(n)).map((
+        [n, w],
+      ) => [n, randomTensor(w.shape, random, 0.2)]),
+    ),
+  );
+  const weights = readWeights(model);
+  const peft = peftAdapter(topology, weights, { baseModel: "mnist-mlp" });
+  assert.equal(peft.config.r, 4);
+  assert.equal(peft.config.lora_alpha, 8);
+  assert.deepEqual(peft.config.target_modules, ["dense1", "dense2", "logits"]);
+  const tensors = decodeSafetensors(peft.safetensors).tensors;
+  assert.deepEqual([...tensors.keys()].sort(), [
+    "base_model.model.dense1.lora_A.weight",
+    "base_model.model.dense1.lora_B.weight",
+    "base_model.model.dense2.lora_A.weight",
+    "base_model.model.dense2.lora_B.weight",
+    "base_model.model.logits.lora_A.weight",
+    "base_model.model.logits.lora_B.weight",
+  ]);
+  const merged = mergeAdapters(topology, weights).weights;
+  for (const layer of ["dense1", "dense2", "logits"]) {
+    const [inputs, units] = weights.get(`${layer}/kernel`)!.shape as [number, number];
+    const pa = tensors.get(`base_model.model.${layer}.lora_A.weight`)!;
+    const pb = tensors.get(`base_model.model.${layer}.lora_B.weight`)!;
+    assert.deepEqual(pa.shape, [4, inputs]);
+    assert.deepEqual(pb.shape, [units, 4]);
+    // Torch's W' = W^T + s B A ([out, in]); its transpose is the merged tfjs kernel.
+    const ba = tf.tidy(() =>
+      tf.matMul(
+        tf.tensor(pb.data, pb.shape as [number, number]),
+        tf.tensor(pa.data, pa.shape as [number, number]),
+      ).mul(2).transpose().dataSync() as Float32Array
+    );
+    const base = weights.get(`${layer}/kernel`)!.data;
+    closeTo(
+      Float32Array.from(base, (v, i) => v + ba[i]!),
+      merged.get(`${layer}/kernel`)!.data,
+      1e-6,
+      layer,
+    );
+  }
+  model.dispose();
+});
+
+Deno.test("LoRA: bad settings are refused with the reason", () => {
+  assert.throws(
+    () => withLora(mnistMlpTopology(), lora("ffa", ["nope*"])),
+    /no layer matches "nope\*"/,
+  );
+  assert.throws(() => LoraConfigSchema.parse({ rank: 0, targets: ["x"] }));
+  assert.throws(() => LoraConfigSchema.parse({ rank: 2, targets: [] }));
+  assert.throws(() => LoraConfigSchema.parse({ rank: 2, targets: ["x"], dropout: 1 }));
+});

@@ -1,0 +1,142 @@
+/**
+ * The end of a LoRA run: the merged model (each adapter folded into its
+ * layer, `W + (alpha / rank) A B`, a plain tfjs topology with no custom
+ * layer) and the adapters alone in Hugging Face PEFT's layout, so PyTorch
+ * users can read them. tfjs keeps a Dense kernel as [in, out] and the
+ * adapter as A [in, r], B [r, out]; PEFT keeps `lora_A.weight` [r, in] and
+ * `lora_B.weight` [out, r] (torch's [out, in] convention): each is the
+ * transpose of its tfjs twin, and PEFT's `B @ A` is the transpose of tfjs's
+ * `A B`.
+ * @module
+ */
+import { topologyLayers } from "../freeze.ts";
+import { encodeSafetensors, type Float32Tensor } from "../safetensors.ts";
+import { adapters } from "./apply_lora.ts";
+
+const LORA_FIELDS = ["rank", "alpha", "dropout", "train_a", "trainA", "seed"];
+
+function transpose(t: Float32Tensor): Float32Tensor {
+  const [rows, cols] = t.shape as [number, number];
+  const out = new Float32Array(rows * cols);
+  for (let i = 0; i < rows; i++) {
+    for (let j = 0; j < cols; j++) out[j * rows + i] = t.data[i * cols + j]!;
+  }
+  return { shape: [cols, rows], data: out };
+}
+
+function weight(weights: Map<string, Float32Tensor>, name: string): Float32Tensor {
+  const w = weights.get(name);
+  if (!w) throw new RangeError(`Cannot merge adapters: the weights have no "${name}"`);
+  return w;
+}
+
+/**
+ * The model with every adapter folded into its base layer: the topology's
+ * LoraDense layers become Dense layers of the same settings (frozen as they
+ * were trained), their kernels `W + (alpha / rank) A B`, the adapters' weights
+ * gone.
+ *
+ * @example
+ * ```ts
+ * import { mergeAdapters } from "./merge.ts";
+ * import { withLora } from "./apply_lora.ts";
+ * import { mnistMlpTopology } from "../tasks/mnist_mlp.ts";
+ * import { buildModel, readWeights } from "../model.ts";
+ * import assert from "node:assert/strict";
+ * const topology = withLora(mnistMlpTopology(), { rank: 2, alpha: 4, targets: ["logits"], dropout: 0, aggregation: "ffa" });
+ * const model = await buildModel(topology);
+ * const merged = mergeAdapters(topology, readWeights(model));
+ * assert.ok(!merged.weights.has("logits/lora_B"));
+ * ```
+ */
+export function mergeAdapters(
+  topology: Record<string, unknown>,
+  weights: Map<string, Float32Tensor>,
+): { topology: Record<string, unknown>; weights: Map<string, Float32Tensor> } {
+  const copy = structuredClone(topology);
+  for (const layer of topologyLayers(copy)) {
+    if (layer.class_name !== "LoraDense") continue;
+    layer.class_name = "Dense";
+    const config = { ...layer.config };
+    for (const field of LORA_FIELDS) delete config[field];
+    layer.config = config;
+  }
+  const merged = new Map(weights);
+  for (const adapter of adapters(topology)) {
+    const kernel = weight(weights, `${adapter.name}/kernel`);
+    const a = weight(weights, `${adapter.name}/lora_A`);
+    const b = weight(weights, `${adapter.name}/lora_B`);
+    const [inputs, units] = kernel.shape as [number, number];
+    const rank = a.shape[1]!;
+    const scale = adapter.alpha / adapter.rank;
+    const data = new Float32Array(kernel.data);
+    // W + s A B, each entry summed in float64.
+    for (let i = 0; i < inputs; i++) {
+      for (let j = 0; j < units; j++) {
+        let sum = 0;
+        for (let k = 0; k < rank; k++) sum += a.data[i * rank + k]! * b.data[k * units + j]!;
+        data[i * units + j] = kernel.data[i * units + j]! + scale * sum;
+      }
+    }
+    merged.set(`${adapter.name}/kernel`, { shape: kernel.shape, data });
+    merged.delete(`${adapter.name}/lora_A`);
+    merged.delete(`${adapter.name}/lora_B`);
+  }
+  return { topology: copy, weights: merged };
+}
+
+/** The adapters in PEFT's layout: adapter_config.json and adapter_model.safetensors. */
+export interface PeftAdapter {
+  config: Record<string, unknown>;
+  safetensors: Uint8Array;
+}
+
+/**
+ * The adapters alone, as PEFT saves them: `adapter_config.json` (`r`,
+ * `lora_alpha`, `lora_dropout`, `target_modules`, ...) and
+ * `adapter_model.safetensors` with `base_model.model.<layer>.lora_A.weight`
+ * [r, in] and `lora_B.weight` [out, r]. Every adapter of a run has the same
+ * rank, alpha and dropout (one `model.lora`).
+ *
+ * @example
+ * ```ts
+ * import { peftAdapter } from "./merge.ts";
+ * import { withLora } from "./apply_lora.ts";
+ * import { mnistMlpTopology } from "../tasks/mnist_mlp.ts";
+ * import { buildModel, readWeights } from "../model.ts";
+ * import assert from "node:assert/strict";
+ * const topology = withLora(mnistMlpTopology(), { rank: 2, alpha: 4, targets: ["logits"], dropout: 0, aggregation: "ffa" });
+ * const peft = peftAdapter(topology, readWeights(await buildModel(topology)), { baseModel: "mnist-mlp" });
+ * assert.deepEqual(peft.config.target_modules, ["logits"]);
+ * ```
+ */
+export function peftAdapter(
+  topology: Record<string, unknown>,
+  weights: Map<string, Float32Tensor>,
+  options: { baseModel?: string } = {},
+): PeftAdapter {
+  const list = adapters(topology);
+  if (list.length === 0) throw new RangeError("Cannot export adapters: the model has none");
+  const tensors = new Map<string, Float32Tensor>();
+  for (const adapter of list) {
+    const prefix = `base_model.model.${adapter.name}`;
+    tensors.set(`${prefix}.lora_A.weight`, transpose(weight(weights, `${adapter.name}/lora_A`)));
+    tensors.set(`${prefix}.lora_B.weight`, transpose(weight(weights, `${adapter.name}/lora_B`)));
+  }
+  const first = list[0]!;
+  return {
+    config: {
+      peft_type: "LORA",
+      task_type: null,
+      base_model_name_or_path: options.baseModel ?? null,
+      r: first.rank,
+      lora_alpha: first.alpha,
+      lora_dropout: first.dropout,
+      target_modules: list.map((a) => a.name),
+      bias: "none",
+      fan_in_fan_out: false,
+      inference_mode: true,
+    },
+    safetensors: encodeSafetensors(tensors, { format: "pt" }),
+  };
+}
