@@ -60,8 +60,10 @@ Deno.test("SIGKILLs at random points lose no accepted update and leave every che
   let syncKills = 0;
   let finished: Status | null = null;
 
-  // Spool-sync kills in every third life only, so that they do not crowd out the others.
-  const start = (faults: boolean, life = 0) =>
+  // A spool-sync kill is certain in the first lives after the first until one
+  // has come (`forceSync`: no random kill then), and likely in every third life
+  // after that, so that sync kills neither go missing nor crowd out the others.
+  const start = (faults: boolean, life = 0, forceSync = false) =>
     spawnCoordinator({
       taskFile,
       runDir,
@@ -73,7 +75,7 @@ Deno.test("SIGKILLs at random points lose no accepted update and leave every che
         ? {
           FL_FAULT_KILL_CHECKPOINT: "0.08",
           FL_FAULT_KILL_COMMIT: "0.08",
-          FL_FAULT_KILL_SPOOL_SYNC: life % 3 === 1 ? "0.05" : "0",
+          FL_FAULT_KILL_SPOOL_SYNC: forceSync ? "1" : life % 3 === 1 ? "0.05" : "0",
         }
         : {},
     });
@@ -156,7 +158,8 @@ Deno.test("SIGKILLs at random points lose no accepted update and leave every che
   try {
     for (let life = 0; !finished; life++) {
       const faults = kills < KILLS;
-      const child = start(faults, life);
+      const forceSync = faults && life >= 1 && syncKills === 0;
+      const child = start(faults, life, forceSync);
       const stderr = new Response(child.stderr).text();
       const up = await waitUntilUp(url, child);
       if (up && tokens.size === 0) {
@@ -172,7 +175,7 @@ Deno.test("SIGKILLs at random points lose no accepted update and leave every che
       }
       // A killed coordinator makes drive() fail; in a life without kills, any failure counts.
       const driving = up ? drive().catch((e) => e instanceof Stall || !faults ? e : null) : null;
-      if (faults && up) {
+      if (faults && up && !forceSync) {
         // Kill at a random moment; every third life with an upload in flight.
         await sleep(30 + random() * 250);
         if (life % 3 === 0 && tokens.size > 0) {
