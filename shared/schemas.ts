@@ -341,6 +341,12 @@ export const LoraConfigSchema = z.strictObject({
   /** Layer names or globs (`*`, `?`) of the Dense layers that get adapters. */
   targets: z.array(z.string().min(1)).min(1),
   /**
+   * Layer names or globs of layers trained in full beside the adapters (PEFT's
+   * `modules_to_save`), such as a classifier head whose classes are new. They
+   * travel whole, so keep them small. @default none
+   */
+  modulesToSave: z.array(z.string().min(1)).default([]),
+  /**
    * `ffa` (FFA-LoRA): A stays at its seeded init on every client and only B
    * trains, so FedAvg of B is FedAvg of the products exactly; `naive`: A and B
    * both train and are averaged apart (the mean of products is then missed).

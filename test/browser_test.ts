@@ -14,8 +14,10 @@ import { type Coordinator, startCoordinator } from "../coordinator/serve.ts";
 import { selectRows } from "../shared/dataset.ts";
 import { loadMnistSplit } from "../shared/mnist.ts";
 import { partition } from "../shared/partition.ts";
-import { decodeSafetensors } from "../shared/safetensors.ts";
+import { withLora } from "../shared/lora/apply_lora.ts";
+import { decodeSafetensors, type Float32Tensor } from "../shared/safetensors.ts";
 import {
+  LoraConfigSchema,
   SecureAggregationSchema,
   type Status,
   StatusSchema,
@@ -31,12 +33,26 @@ const ADMIN = "adm_browser_test_0123456789abcdef";
 
 async function start(
   rounds: TaskConfigInput["rounds"],
-  options: { runDir?: string; port?: number; secure?: boolean } = {},
+  options: { runDir?: string; port?: number; secure?: boolean; lora?: boolean } = {},
 ): Promise<Coordinator> {
-  const { secure, ...rest } = options;
+  const { secure, lora, ...rest } = options;
+  const base = mnistMlpTask({ rounds, training: { localSteps: 5 } });
   const task = {
-    ...mnistMlpTask({ rounds, training: { localSteps: 5 } }),
+    ...base,
     ...(secure ? { secureAggregation: SecureAggregationSchema.parse({}) } : {}),
+    // Adapters on the hidden layers, the head trained in full.
+    ...(lora
+      ? {
+        model: {
+          ...base.model,
+          topology: withLora(
+            base.model.topology,
+            LoraConfigSchema.parse({ rank: 4, targets: ["dense*"], modulesToSave: ["logits"] }),
+            base.model.seed,
+          ),
+        },
+      }
+      : {}),
   };
   return await startCoordinator({
     tasks: [{ config: task, holdout }],
@@ -52,12 +68,15 @@ async function status(coordinator: Coordinator): Promise<Status> {
   return StatusSchema.parse(await response.json());
 }
 
-async function globalWeights(coordinator: Coordinator): Promise<Float32Array> {
+async function globalTensors(coordinator: Coordinator): Promise<Map<string, Float32Tensor>> {
   const response = await fetch(`${coordinator.url}/v1/model`, {
     headers: { Authorization: `Bearer ${ADMIN}` },
   });
-  const { tensors } = decodeSafetensors(new Uint8Array(await response.arrayBuffer()));
-  return tensors.get("dense1/kernel")!.data;
+  return decodeSafetensors(new Uint8Array(await response.arrayBuffer())).tensors;
+}
+
+async function globalWeights(coordinator: Coordinator): Promise<Float32Array> {
+  return (await globalTensors(coordinator)).get("dense1/kernel")!.data;
 }
 
 /** Opens the page with the join link, picks the demo shard and starts. */
@@ -80,7 +99,7 @@ async function finished(coordinator: Coordinator): Promise<Status> {
  * Chromium (with or without WebGPU) and a page; tears them down afterwards.
  */
 async function session(
-  options: { rounds: number; clients: number; webgpu: boolean; secure?: boolean },
+  options: { rounds: number; clients: number; webgpu: boolean; secure?: boolean; lora?: boolean },
   fn: (coordinator: Coordinator, page: Page) => Promise<void>,
 ): Promise<void> {
   const coordinator = await start({
@@ -88,7 +107,7 @@ async function session(
     targetClients: options.clients,
     minClients: options.clients,
     timeoutSeconds: 600,
-  }, { secure: options.secure });
+  }, { secure: options.secure, lora: options.lora });
   const browser = await launchChromium({ webgpu: options.webgpu });
   try {
     await fn(coordinator, await browser.newPage());
@@ -167,6 +186,30 @@ Deno.test("on wasm the page trains with the fused SIMD kernels", async () => {
     assert.equal(client!.backend, "wasm");
     assert.equal(client!.device, "WebAssembly SIMD");
     assert.equal(client!.updatesAccepted, 1);
+  });
+});
+
+Deno.test("the page fine-tunes a LoRA task: only the adapters and the head move, and its update is accepted", async () => {
+  await session({ rounds: 1, clients: 1, webgpu: true, lora: true }, async (coordinator, page) => {
+    const before = await globalTensors(coordinator);
+    await joinWithDemoShard(page, coordinator, "4/20");
+    const done = await finished(coordinator);
+    const [client] = done.clients;
+    assert.equal(client!.backend, "webgpu");
+    assert.equal(client!.updatesAccepted, 1);
+    assert.deepEqual(done.history[1]!.updates.map((u) => u.clientId), [client!.id]);
+    const after = await globalTensors(coordinator);
+    const moved = [...before].filter(([name, w]) =>
+      w.data.some((v, i) => v !== after.get(name)!.data[i])
+    ).map(([name]) => name).sort();
+    // FFA: only B of each adapter trains; the base kernels stay bit for bit.
+    assert.deepEqual(moved, ["dense1/lora_B", "dense2/lora_B", "logits/bias", "logits/kernel"]);
+    // The update carried those tensors only: far fewer bytes than the model.
+    const modelBytes = [...before.values()].reduce((n, w) => n + 4 * w.data.length, 0);
+    assert.ok(
+      done.history[1]!.bytesReceived < modelBytes / 10,
+      `${done.history[1]!.bytesReceived} bytes received, the model is ${modelBytes}`,
+    );
   });
 });
 

@@ -15,6 +15,7 @@ import { parseTaskText, readPretrained, resolveTaskFile } from "../../coordinato
 import { startCoordinator } from "../../coordinator/serve.ts";
 import { selectRows } from "../../shared/dataset.ts";
 import { loadMnistSplit } from "../../shared/mnist.ts";
+import { adapters } from "../../shared/lora/apply_lora.ts";
 import { buildModel, writeWeights } from "../../shared/model.ts";
 import {
   decodeSafetensors,
@@ -24,16 +25,18 @@ import {
 import { accuracy, digits } from "./pretrain.ts";
 
 const HELP =
-  `Usage: deno task finetune [--rounds N] [--lora RANK [--aggregation ffa|naive]] [--all-trainable]
+  `Usage: deno task finetune [--rounds N] [--lora RANK [--aggregation ffa|naive] [--full-head]] [--all-trainable]
 
 Federated fine-tuning of the pretrained CNN on digits 5-9 (see README).
   --lora RANK        low-rank adapters of rank RANK on dense1 and logits (alpha 2 x RANK),
                      every other weight frozen, instead of task.yaml's frozen convolutions
   --aggregation      ffa (A fixed, only B trains: exact FedAvg; default) or naive (A and B)
+  --full-head        adapters on dense1 only; the logits layer (650 weights) trains in full
+                     (lora.modulesToSave, PEFT's modules_to_save)
   --learning-rate X  the clients' learning rate (task.yaml: 0.002)
   --all-trainable    nothing frozen (the full fine-tuning baseline)`;
 const args = parseFlags(Deno.args, ["rounds", "lora", "aggregation", "learning-rate"], HELP, {
-  booleans: ["all-trainable"],
+  booleans: ["all-trainable", "full-head"],
 });
 const dir = join("examples", "mnist-finetune");
 
@@ -63,11 +66,15 @@ if (args.aggregation !== undefined && !["ffa", "naive"].includes(args.aggregatio
   fail(`--aggregation must be ffa or naive, not "${args.aggregation}"`);
 }
 if (rank !== undefined && args["all-trainable"]) fail("give --lora or --all-trainable, not both");
+if (rank === undefined && (args["full-head"] || args.aggregation !== undefined)) {
+  fail("--full-head and --aggregation go with --lora RANK");
+}
 if (rank !== undefined || args["all-trainable"]) delete raw.model.frozen;
 if (rank !== undefined) {
   raw.model.lora = {
     rank,
-    targets: ["dense1", "logits"],
+    targets: args["full-head"] ? ["dense1"] : ["dense1", "logits"],
+    modulesToSave: args["full-head"] ? ["logits"] : [],
     aggregation: args.aggregation ?? "ffa",
   };
 }
@@ -76,7 +83,7 @@ if (args["learning-rate"] !== undefined) {
 }
 const task = await resolveTaskFile(raw, { baseDir: dir, source: join(dir, "task.yaml") });
 const setting = rank !== undefined
-  ? `LoRA rank ${rank} (${args.aggregation ?? "ffa"})`
+  ? `LoRA rank ${rank} (${args.aggregation ?? "ffa"})${args["full-head"] ? ", logits in full" : ""}`
   : args["all-trainable"]
   ? "nothing frozen"
   : "the frozen layers of task.yaml";
@@ -160,7 +167,7 @@ if (rank !== undefined && status.history.length >= 2) {
   for await (const entry of Deno.readDir(kept)) {
     deltas.push(decodeSafetensors(await Deno.readFile(join(kept, entry.name))).tensors);
   }
-  for (const layer of ["dense1", "logits"]) {
+  for (const { name: layer } of adapters(task.config.model.topology)) {
     const at = (m: Map<string, Float32Tensor>, name: string) => m.get(`${layer}/${name}`);
     const a0 = start.get(`${layer}/lora_A`) ?? finalWeights.get(`${layer}/lora_A`)!;
     const b0 = start.get(`${layer}/lora_B`)!;

@@ -14,8 +14,10 @@ export const LORA_TARGET_CLASSES = ["Dense"] as const;
 
 /**
  * The topology with adapters on the layers `lora.targets` names (globs), the
- * others frozen. Throws a RangeError when a target matches no layer or a
- * layer that is not Dense. `seed`: the task's, from which each A's is drawn.
+ * layers `lora.modulesToSave` names left trainable in full, the others
+ * frozen. Throws a RangeError when a pattern matches no layer, a target is not
+ * Dense, or a layer is both a target and a module to save. `seed`: the
+ * task's, from which each A's is drawn.
  *
  * @example
  * ```ts
@@ -23,8 +25,9 @@ export const LORA_TARGET_CLASSES = ["Dense"] as const;
  * import { mnistMlpTopology } from "../tasks/mnist_mlp.ts";
  * import { topologyLayers } from "../freeze.ts";
  * import assert from "node:assert/strict";
- * const lora = withLora(mnistMlpTopology(), { rank: 4, alpha: 8, targets: ["dense*"], dropout: 0, aggregation: "ffa" });
+ * const lora = withLora(mnistMlpTopology(), { rank: 4, alpha: 8, targets: ["dense*"], modulesToSave: ["logits"], dropout: 0, aggregation: "ffa" });
  * assert.equal(topologyLayers(lora)[0]?.class_name, "LoraDense");
+ * assert.equal(topologyLayers(lora).at(-1)?.config?.trainable, true);
  * ```
  */
 export function withLora(
@@ -35,18 +38,29 @@ export function withLora(
   const copy = structuredClone(topology);
   const layers = topologyLayers(copy);
   const names = layers.map((l) => l.config?.name ?? l.name ?? "");
-  const patterns = lora.targets.map((p) => ({ pattern: p, re: patternToRegExp(p) }));
-  for (const { pattern, re } of patterns) {
-    if (!names.some((name) => re.test(name))) {
-      throw new RangeError(
-        `Cannot add LoRA adapters: no layer matches "${pattern}" (layers: ${names.join(", ")})`,
-      );
-    }
-  }
+  const compile = (list: readonly string[], what: string) =>
+    list.map((pattern) => {
+      const re = patternToRegExp(pattern);
+      if (!names.some((name) => re.test(name))) {
+        throw new RangeError(
+          `Cannot ${what}: no layer matches "${pattern}" (layers: ${names.join(", ")})`,
+        );
+      }
+      return re;
+    });
+  const patterns = compile(lora.targets, "add LoRA adapters");
+  const saved = compile(lora.modulesToSave ?? [], "train a module in full beside the adapters");
   layers.forEach((layer, i) => {
     const name = names[i]!;
-    if (!patterns.some(({ re }) => re.test(name))) {
-      layer.config = { ...layer.config, trainable: false };
+    const target = patterns.some((re) => re.test(name));
+    const save = saved.some((re) => re.test(name));
+    if (target && save) {
+      throw new RangeError(
+        `Cannot both adapt "${name}" and train it in full: take it out of lora.targets or lora.modulesToSave`,
+      );
+    }
+    if (!target) {
+      layer.config = { ...layer.config, trainable: save };
       return;
     }
     if (!(LORA_TARGET_CLASSES as readonly string[]).includes(layer.class_name ?? "")) {
@@ -88,7 +102,7 @@ export interface AdapterSpec {
  * import { adapters, withLora } from "./apply_lora.ts";
  * import { mnistMlpTopology } from "../tasks/mnist_mlp.ts";
  * import assert from "node:assert/strict";
- * const lora = withLora(mnistMlpTopology(), { rank: 4, alpha: 8, targets: ["logits"], dropout: 0, aggregation: "ffa" });
+ * const lora = withLora(mnistMlpTopology(), { rank: 4, alpha: 8, targets: ["logits"], modulesToSave: [], dropout: 0, aggregation: "ffa" });
  * assert.deepEqual(adapters(lora).map((a) => a.name), ["logits"]);
  * ```
  */
@@ -104,4 +118,25 @@ export function adapters(topology: Record<string, unknown>): AdapterSpec[] {
       trainA: Boolean(c.train_a ?? c.trainA),
     }];
   });
+}
+
+/**
+ * The layers of a LoRA topology trained in full beside the adapters
+ * (`lora.modulesToSave`): every trainable layer that is not an adapter.
+ *
+ * @example
+ * ```ts
+ * import { savedModules, withLora } from "./apply_lora.ts";
+ * import { mnistMlpTopology } from "../tasks/mnist_mlp.ts";
+ * import assert from "node:assert/strict";
+ * const lora = withLora(mnistMlpTopology(), { rank: 4, alpha: 8, targets: ["dense1"], modulesToSave: ["logits"], dropout: 0, aggregation: "ffa" });
+ * assert.deepEqual(savedModules(lora), ["logits"]);
+ * ```
+ */
+export function savedModules(topology: Record<string, unknown>): string[] {
+  return topologyLayers(topology).flatMap((layer) =>
+    layer.class_name !== "LoraDense" && layer.config?.trainable !== false
+      ? [String(layer.config?.name ?? layer.name)]
+      : []
+  );
 }

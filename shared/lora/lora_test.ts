@@ -9,7 +9,7 @@ import { seededRandom as mulberry32 } from "../random.ts";
 import { decodeSafetensors, type Float32Tensor } from "../safetensors.ts";
 import { LoraConfigSchema, TrainingConfigSchema } from "../schemas.ts";
 import { mnistMlpTopology } from "../tasks/mnist_mlp.ts";
-import { adapters, withLora } from "./apply_lora.ts";
+import { adapters, savedModules, withLora } from "./apply_lora.ts";
 import { mergeAdapters, peftAdapter } from "./merge.ts";
 
 await tf.setBackend("cpu");
@@ -100,29 +100,16 @@ Deno.test("LoRA: only the adapters train (only B under ffa) and the base stays b
       aggregation === "ffa" ? [`${l}/lora_B`] : [`${l}/lora_A`, `${l}/lora_B`]
     ).sort();
     assert.deepEqual(trainable, expected, aggregation);
-    const before = readWeights(model);
-    const random = mulberry32(5);
-    const rows = 64;
-    const trainer = new LocalTrainer(model, {
-      x: Float32Array.from({ length: rows * 784 }, () => random()),
-      labels: Int32Array.from({ length: rows }, (_, i) => (i % 3 === 0 ? -1 : i % 10)),
-      featureShape: [784],
-      numClasses: 10,
-    }, { seed: 1 });
-    await trainer.train(
-      TrainingConfigSchema.parse({
-        localSteps: 3,
-        labeledBatchSize: 8,
-        unlabeledBatchSize: 8,
-        learningRate: 0.01,
-      }),
-    );
-    const after = readWeights(model);
+    const { before, after } = await trainBriefly(model, {
+      seed: 5,
+      rows: 64,
+      steps: 3,
+      label: (i) => (i % 3 === 0 ? -1 : i % 10),
+    });
     for (const [name, w] of before) {
       const changed = w.data.some((v, i) => v !== after.get(name)!.data[i]);
       assert.equal(changed, expected.includes(name), `${aggregation}: ${name} changed: ${changed}`);
     }
-    trainer.dispose();
     model.dispose();
   }
 });
@@ -233,12 +220,100 @@ Deno.test("LoRA: the PEFT export has PEFT's names and shapes, and base + s B A f
   model.dispose();
 });
 
+Deno.test("LoRA modulesToSave: the head trains in full beside the adapters and is exported as PEFT saves it", async () => {
+  const config = LoraConfigSchema.parse({
+    rank: 2,
+    targets: ["dense*"],
+    modulesToSave: ["logits"],
+  });
+  const topology = withLora(mnistMlpTopology(), config, 3);
+  assert.deepEqual(savedModules(topology), ["logits"]);
+  const model = await buildModel(topology, { seed: 3 });
+  const trainable = weightSpecs(model, { trainableOnly: true }).map((w) => w.name).sort();
+  assert.deepEqual(trainable, ["dense1/lora_B", "dense2/lora_B", "logits/bias", "logits/kernel"]);
+  const { before, after } = await trainBriefly(model, {
+    seed: 8,
+    rows: 32,
+    steps: 2,
+    label: (i) => i % 10,
+  });
+  for (const [name, w] of before) {
+    const changed = w.data.some((v, i) => v !== after.get(name)!.data[i]);
+    assert.equal(changed, trainable.includes(name), `${name} changed: ${changed}`);
+  }
+  const peft = peftAdapter(topology, after);
+  assert.deepEqual(peft.config.modules_to_save, ["logits"]);
+  const tensors = decodeSafetensors(peft.safetensors).tensors;
+  const kernel = after.get("logits/kernel")!;
+  const [inputs, units] = kernel.shape as [number, number];
+  const weight = tensors.get("base_model.model.logits.weight")!;
+  assert.deepEqual(weight.shape, [units, inputs]);
+  for (let i = 0; i < inputs; i++) {
+    for (let j = 0; j < units; j++) {
+      assert.equal(weight.data[j * inputs + i], kernel.data[i * units + j]);
+    }
+  }
+  assert.deepEqual(
+    tensors.get("base_model.model.logits.bias")!.data,
+    after.get("logits/bias")!.data,
+  );
+  // The merged model holds the trained head as it is.
+  assert.deepEqual(mergeAdapters(topology, after).weights.get("logits/kernel")!.data, kernel.data);
+  model.dispose();
+});
+
 Deno.test("LoRA: bad settings are refused with the reason", () => {
   assert.throws(
     () => withLora(mnistMlpTopology(), lora("ffa", ["nope*"])),
     /no layer matches "nope\*"/,
   );
+  assert.throws(
+    () =>
+      withLora(
+        mnistMlpTopology(),
+        LoraConfigSchema.parse({ rank: 2, targets: ["dense1"], modulesToSave: ["head"] }),
+      ),
+    /Cannot train a module in full beside the adapters: no layer matches "head"/,
+  );
+  assert.throws(
+    () =>
+      withLora(
+        mnistMlpTopology(),
+        LoraConfigSchema.parse({
+          rank: 2,
+          targets: ["dense*", "logits"],
+          modulesToSave: ["logits"],
+        }),
+      ),
+    /Cannot both adapt "logits" and train it in full/,
+  );
   assert.throws(() => LoraConfigSchema.parse({ rank: 0, targets: ["x"] }));
   assert.throws(() => LoraConfigSchema.parse({ rank: 2, targets: [] }));
   assert.throws(() => LoraConfigSchema.parse({ rank: 2, targets: ["x"], dropout: 1 }));
 });
+
+/** Trains `model` a few R-Drop steps on random 784-feature rows; its weights before and after. */
+async function trainBriefly(
+  model: tf.LayersModel,
+  options: { seed: number; rows: number; steps: number; label: (row: number) => number },
+) {
+  const before = readWeights(model);
+  const random = mulberry32(options.seed);
+  const trainer = new LocalTrainer(model, {
+    x: Float32Array.from({ length: options.rows * 784 }, () => random()),
+    labels: Int32Array.from({ length: options.rows }, (_, i) => options.label(i)),
+    featureShape: [784],
+    numClasses: 10,
+  }, { seed: 1 });
+  await trainer.train(
+    TrainingConfigSchema.parse({
+      localSteps: options.steps,
+      labeledBatchSize: 8,
+      unlabeledBatchSize: 8,
+      learningRate: 0.01,
+    }),
+  );
+  const after = readWeights(model);
+  trainer.dispose();
+  return { before, after };
+}

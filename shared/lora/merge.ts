@@ -11,7 +11,7 @@
  */
 import { topologyLayers } from "../freeze.ts";
 import { encodeSafetensors, type Float32Tensor } from "../safetensors.ts";
-import { adapters } from "./apply_lora.ts";
+import { adapters, savedModules } from "./apply_lora.ts";
 
 const LORA_FIELDS = ["rank", "alpha", "dropout", "train_a", "trainA", "seed"];
 
@@ -22,6 +22,24 @@ function transpose(t: Float32Tensor): Float32Tensor {
     for (let j = 0; j < cols; j++) out[j * rows + i] = t.data[i * cols + j]!;
   }
   return { shape: [cols, rows], data: out };
+}
+
+/** A tfjs weight in torch's layout: 2-D kernels transposed, 4-D conv kernels [kh, kw, in, out] to [out, in, kh, kw]. */
+function torchLayout(t: Float32Tensor): Float32Tensor {
+  if (t.shape.length === 2) return transpose(t);
+  if (t.shape.length !== 4) return t;
+  const [kh, kw, cin, cout] = t.shape as [number, number, number, number];
+  const out = new Float32Array(t.data.length);
+  for (let y = 0; y < kh; y++) {
+    for (let x = 0; x < kw; x++) {
+      for (let i = 0; i < cin; i++) {
+        for (let o = 0; o < cout; o++) {
+          out[((o * cin + i) * kh + y) * kw + x] = t.data[((y * kw + x) * cin + i) * cout + o]!;
+        }
+      }
+    }
+  }
+  return { shape: [cout, cin, kh, kw], data: out };
 }
 
 function weight(weights: Map<string, Float32Tensor>, name: string): Float32Tensor {
@@ -43,7 +61,7 @@ function weight(weights: Map<string, Float32Tensor>, name: string): Float32Tenso
  * import { mnistMlpTopology } from "../tasks/mnist_mlp.ts";
  * import { buildModel, readWeights } from "../model.ts";
  * import assert from "node:assert/strict";
- * const topology = withLora(mnistMlpTopology(), { rank: 2, alpha: 4, targets: ["logits"], dropout: 0, aggregation: "ffa" });
+ * const topology = withLora(mnistMlpTopology(), { rank: 2, alpha: 4, targets: ["logits"], modulesToSave: [], dropout: 0, aggregation: "ffa" });
  * const model = await buildModel(topology);
  * const merged = mergeAdapters(topology, readWeights(model));
  * assert.ok(!merged.weights.has("logits/lora_B"));
@@ -96,7 +114,10 @@ export interface PeftAdapter {
  * `lora_alpha`, `lora_dropout`, `target_modules`, ...) and
  * `adapter_model.safetensors` with `base_model.model.<layer>.lora_A.weight`
  * [r, in] and `lora_B.weight` [out, r]. Every adapter of a run has the same
- * rank, alpha and dropout (one `model.lora`).
+ * rank, alpha and dropout (one `model.lora`). Layers trained in full
+ * (`lora.modulesToSave`) are listed as `modules_to_save` and stored whole as
+ * PEFT stores them, `base_model.model.<layer>.weight` (a kernel in torch's
+ * layout: Dense [out, in], Conv2D [out, in, kh, kw]) and `.bias`.
  *
  * @example
  * ```ts
@@ -105,7 +126,7 @@ export interface PeftAdapter {
  * import { mnistMlpTopology } from "../tasks/mnist_mlp.ts";
  * import { buildModel, readWeights } from "../model.ts";
  * import assert from "node:assert/strict";
- * const topology = withLora(mnistMlpTopology(), { rank: 2, alpha: 4, targets: ["logits"], dropout: 0, aggregation: "ffa" });
+ * const topology = withLora(mnistMlpTopology(), { rank: 2, alpha: 4, targets: ["logits"], modulesToSave: [], dropout: 0, aggregation: "ffa" });
  * const peft = peftAdapter(topology, readWeights(await buildModel(topology)), { baseModel: "mnist-mlp" });
  * assert.deepEqual(peft.config.target_modules, ["logits"]);
  * ```
@@ -123,6 +144,15 @@ export function peftAdapter(
     tensors.set(`${prefix}.lora_A.weight`, transpose(weight(weights, `${adapter.name}/lora_A`)));
     tensors.set(`${prefix}.lora_B.weight`, transpose(weight(weights, `${adapter.name}/lora_B`)));
   }
+  const saved = savedModules(topology);
+  for (const name of saved) {
+    for (const [key, tensor] of weights) {
+      if (!key.startsWith(`${name}/`)) continue;
+      const field = key.slice(name.length + 1);
+      const torchName = field === "kernel" ? "weight" : field;
+      tensors.set(`base_model.model.${name}.${torchName}`, torchLayout(tensor));
+    }
+  }
   const first = list[0]!;
   return {
     config: {
@@ -133,6 +163,7 @@ export function peftAdapter(
       lora_alpha: first.alpha,
       lora_dropout: first.dropout,
       target_modules: list.map((a) => a.name),
+      modules_to_save: saved.length > 0 ? saved : null,
       bias: "none",
       fan_in_fan_out: false,
       inference_mode: true,
