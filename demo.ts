@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { betaFlag, fail, numberFlag, parseFlags } from "./client/cli.ts";
 import { spawnClientWorker } from "./client/spawn_worker.ts";
 import { startCoordinator } from "./coordinator/serve.ts";
+import { dashboardLink } from "./coordinator/join_link.ts";
 import { writeDevCertificates } from "./coordinator/dev_cert.ts";
 import { countRows, selectRows } from "./shared/dataset.ts";
 import { loadMnistSplit } from "./shared/mnist.ts";
@@ -90,11 +91,9 @@ if (task.secureAggregation) {
   );
 }
 const pad = (value: string | number, width: number) => String(value).padStart(width);
-console.log(
-  `${pad("round", 5)} ${pad("clients", 7)} ${pad("labeled", 7)} ${pad("unlabeled", 9)} ${
-    pad("accuracy", 8)
-  } ${pad("loss", 7)} ${pad("seconds", 7)}`,
-);
+// Round lines wait until the dashboard link and the header are out.
+let pending: string[] | null = [];
+const show = (line: string) => pending ? pending.push(line) : console.log(line);
 const certs = args.tls
   ? await writeDevCertificates({ dir: join(runDir, ".certs"), hosts: ["localhost", "127.0.0.1"] })
   : null;
@@ -105,13 +104,23 @@ const coordinator = await startCoordinator({
     ? { cert: await Deno.readTextFile(certs.cert), key: await Deno.readTextFile(certs.key) }
     : undefined,
   onRound: (_task, m) => {
-    console.log(
+    show(
       `${pad(m.round, 5)} ${pad(m.clients, 7)} ${pad(m.numLabeled, 7)} ${pad(m.numUnlabeled, 9)} ${
         pad(m.accuracy === null ? "-" : (100 * m.accuracy).toFixed(2) + "%", 8)
       } ${pad(m.loss === null ? "-" : m.loss.toFixed(4), 7)} ${pad(m.seconds.toFixed(1), 7)}`,
     );
   },
 });
+console.log(
+  `watch it live: ${dashboardLink(coordinator.url, coordinator.adminToken)} (the dashboard)`,
+);
+console.log(
+  `${pad("round", 5)} ${pad("clients", 7)} ${pad("labeled", 7)} ${pad("unlabeled", 9)} ${
+    pad("accuracy", 8)
+  } ${pad("loss", 7)} ${pad("seconds", 7)}`,
+);
+for (const line of pending) console.log(line);
+pending = null;
 
 // Authentication stays on: each client enrols with an enrolment token and
 // then uses its own bearer token.

@@ -47,7 +47,7 @@ export interface BackendInfo {
 
 /** How to get the tensorflow backend, said whenever it is missing. */
 export const TENSORFLOW_HOWTO =
-  "on a CUDA host, run the Node.js client (deno task build-node) after `npm install @tensorflow/tfjs-node-gpu@4.22.0` in client/node (or @tensorflow/tfjs-node for libtensorflow on the CPU); see README: GPU nodes";
+  "on a CUDA host, run the Node.js client (deno task build-node) after `npm install @tensorflow/tfjs-node-gpu@4.22.0` in client/node (or @tensorflow/tfjs-node for libtensorflow on the CPU); see docs/gpu-nodes.md";
 
 const isNode = () =>
   !("Deno" in globalThis) &&

@@ -30,7 +30,7 @@ Options:
   --ca-cert FILE      trust the certificate authority in FILE (PEM) for the coordinator's
                       HTTPS certificate, besides the system's (default: $FL_CA_CERT)
   --task ID           the task to join (default: the coordinator's default task)
-  --data PATH         rows as .jsonl or .csv (see README: data format), or a folder of images
+  --data PATH         rows as .jsonl or .csv (see docs/tasks-and-data.md), or a folder of images
                       (image tasks) or .txt files (text tasks): one sub-folder per label, or a
                       labels.csv (file,label); rows without a label are unlabeled
   --mnist-shard I/K   instead of --data: shard I of K of the built-in MNIST train split

@@ -226,5 +226,5 @@ if (import.meta.main) {
     named[0]
   }:8787
 Clients: deno task client --coordinator https://${named[0]}:8787 --ca-cert ${files.caCert} ...
-Browsers: trust ${files.caCert} once on each device (README: "Trusting the development CA").`);
+Browsers: trust ${files.caCert} once on each device (docs/security.md: "Trusting the development CA").`);
 }

@@ -1,5 +1,5 @@
 /**
- * Join links for browser clients, and their QR codes (drawn by the `qrcode`
+ * Join links for browser clients, the dashboard's link, and QR codes (drawn by the `qrcode`
  * package) for a terminal and for the dashboard, so a phone can join by
  * scanning.
  * @module
@@ -21,6 +21,23 @@ import QRCode from "qrcode";
 export function joinLink(publicUrl: string, enrolmentToken?: string): string {
   const base = `${publicUrl.replace(/\/+$/, "")}/client/`;
   return enrolmentToken ? `${base}?enrol=${encodeURIComponent(enrolmentToken)}` : base;
+}
+
+/**
+ * The dashboard's address at `site`, with the admin token in the fragment
+ * (which a browser never sends), so opening it signs in; without a token the
+ * page asks for one.
+ *
+ * @example
+ * ```ts
+ * import { dashboardLink } from "./join_link.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(dashboardLink("http://127.0.0.1:8787/", "adm_x"), "http://127.0.0.1:8787/#token=adm_x");
+ * ```
+ */
+export function dashboardLink(site: string, adminToken?: string | null): string {
+  const base = `${site.replace(/\/+$/, "")}/`;
+  return adminToken ? `${base}#token=${encodeURIComponent(adminToken)}` : base;
 }
 
 /**

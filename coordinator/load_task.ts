@@ -44,6 +44,8 @@ export interface LoadedTask {
   holdout?: Dataset;
   /** Labeled rows the coordinator fine-tunes on after each round (needs `serverTraining`). @default none */
   serverData?: Dataset;
+  /** The file's `trainData` rows, read only when asked for (`readTrainData`). @default none */
+  trainData?: Dataset;
   /** Edge mode: where rounds go, and the cloud's round and version to start at. @default none */
   relay?: Relay;
   start?: { round: number; version: number };
@@ -61,6 +63,8 @@ export interface ResolveTaskFileOptions {
    * @default false
    */
   confined?: boolean;
+  /** Read the file's `trainData` rows too (for `deno task simulate --task`). @default false */
+  readTrainData?: boolean;
 }
 
 function message(error: unknown): string {
@@ -257,7 +261,9 @@ export async function resolveTaskFile(
     privacy: file.privacy,
   });
   if (!config.success) throw new TaskFileError(source, formatZodError(config.error));
-  const rows = async (field: "holdout" | "serverData"): Promise<Dataset | undefined> => {
+  const rows = async (
+    field: "holdout" | "serverData" | "trainData",
+  ): Promise<Dataset | undefined> => {
     const location = file[field];
     if (!location) return undefined;
     try {
@@ -269,9 +275,11 @@ export async function resolveTaskFile(
   };
   const holdout = await rows("holdout");
   const serverData = await rows("serverData");
+  const trainData = options.readTrainData ? await rows("trainData") : undefined;
   return {
     config: config.data,
     serverData,
+    trainData,
     weights,
     weightsComplete: file.model.pretrained !== undefined,
     holdout,
@@ -287,14 +295,21 @@ export async function resolveTaskFile(
  * const task = await loadTaskFile("examples/mnist-finetune/task.yaml");
  * ```
  */
-export async function loadTaskFile(path: string): Promise<LoadedTask> {
+export async function loadTaskFile(
+  path: string,
+  options: Pick<ResolveTaskFileOptions, "readTrainData"> = {},
+): Promise<LoadedTask> {
   let text: string;
   try {
     text = await Deno.readTextFile(path);
   } catch (error) {
     throw new TaskFileError(path, message(error));
   }
-  return await resolveTaskFile(parseTaskText(text, path), { baseDir: dirname(path), source: path });
+  return await resolveTaskFile(parseTaskText(text, path), {
+    baseDir: dirname(path),
+    source: path,
+    ...options,
+  });
 }
 
 /**

@@ -23,7 +23,7 @@ import { connectUpstream } from "./edge.ts";
 import { CLIENT_PAGE_DIR } from "./client_page.ts";
 import { listenFlags, logRefusals } from "./_listen_flags.ts";
 import { privacySettingsFlag, secureAggregationFlag } from "./_task_flags.ts";
-import { joinLink, qrTerminal } from "./join_link.ts";
+import { dashboardLink, joinLink, qrTerminal } from "./join_link.ts";
 import { isLoopback } from "./public_url.ts";
 import { fetchTrusting, readTrustedCa } from "../client/trust.ts";
 
@@ -403,8 +403,8 @@ if (args.insecure) {
     );
   }
   log.info(
-    `coordinator: dashboard at ${site}/${
-      coordinator.adminToken ? `#token=${coordinator.adminToken}` : " (enter the admin token)"
+    `coordinator: dashboard at ${dashboardLink(site, coordinator.adminToken)}${
+      coordinator.adminToken ? "" : " (enter the admin token)"
     }${pageHint}`,
   );
 }

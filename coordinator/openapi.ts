@@ -250,7 +250,7 @@ const OPERATIONS: Operation[] = [
     method: "post",
     path: "/updates",
     summary:
-      "A client's update: the delta as safetensors, with its metadata (see README: updates); or, as application/json {upload}, a finished resumable upload taken as the update",
+      "A client's update: the delta as safetensors, with its metadata (see docs/wire-format.md); or, as application/json {upload}, a finished resumable upload taken as the update",
     access: "client",
     perTask: true,
     request: { binary: "application/octet-stream" },
@@ -411,6 +411,8 @@ function operation(op: Operation, perTask: boolean, schemas: Record<string, unkn
         .join("")
     }`,
     ...(op.access === "none" ? { security: [] } : {}),
+    /** Who may call it: none (no token), any token, a client (as itself) or the admin. */
+    "x-token": op.access,
     ...(parameters.length ? { parameters } : {}),
     ...(op.request
       ? { requestBody: { required: true, content: content(op.request, "input", schemas) } }

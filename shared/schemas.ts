@@ -427,6 +427,12 @@ export const TaskFileSchema = z.strictObject({
   serverData: z.string().min(1).optional(),
   /** How the coordinator fine-tunes on `serverData` (R-Drop on its labeled rows). */
   serverTraining: TrainingConfigSchema.optional(),
+  /**
+   * Labeled rows that `deno task simulate --task FILE` spreads over its
+   * simulated clients (hiding all labels but `--labeled` of them); a
+   * coordinator does not read it.
+   */
+  trainData: z.string().min(1).optional(),
 }).refine((f) => (f.serverData === undefined) === (f.serverTraining === undefined), {
   message: "give serverData and serverTraining together",
   path: ["serverData"],

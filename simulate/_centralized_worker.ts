@@ -1,6 +1,7 @@
 // Runs the centralized arm in its own thread, so that it trains beside the
 // federated arms instead of blocking the coordinator's event loop.
 /// <reference lib="deno.worker" />
+import type { Float32Tensor } from "../shared/safetensors.ts";
 import type { TaskConfig } from "../shared/schemas.ts";
 import type { SimulationConfig } from "./config.ts";
 import type { RoundPoint } from "./report.ts";
@@ -12,6 +13,8 @@ export interface CentralizedRequest {
   seed: number;
   data: SimulationData;
   base: TaskConfig;
+  /** A task file's initial weights. */
+  weights?: Map<string, Float32Tensor>;
 }
 
 self.onmessage = async (message: MessageEvent<CentralizedRequest>) => {

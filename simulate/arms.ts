@@ -11,9 +11,13 @@ import {
 } from "../shared/schemas.ts";
 import type { Arm, SimulationConfig } from "./config.ts";
 
+/** The arms in which the coordinator fine-tunes on its own labeled rows after each round. */
+export const SERVER_ARMS: readonly Arm[] = ["supervised-server", "rdrop-ssl-server"];
+
 /** One line per arm, for reports. */
 export const ARM_DESCRIPTIONS: Record<Arm, string> = {
   supervised: "FedAvg, cross-entropy on labeled rows, one pass",
+  "supervised-server": "supervised + cross-entropy fine-tuning on labeled rows at the coordinator",
   rdrop: "R-Drop on labeled rows",
   "rdrop-ssl": "R-Drop on labeled rows + KL on unlabeled rows",
   "rdrop-ssl-server": "rdrop-ssl + R-Drop fine-tuning on labeled rows at the coordinator",
@@ -35,7 +39,7 @@ export const ARM_DESCRIPTIONS: Record<Arm, string> = {
 export function armTraining(arm: Arm, config: SimulationConfig): TrainingConfig {
   const ssl = arm === "rdrop-ssl" || arm === "rdrop-ssl-server" || arm === "centralized";
   return {
-    objective: arm === "supervised" ? "ce" : "rdrop",
+    objective: arm === "supervised" || arm === "supervised-server" ? "ce" : "rdrop",
     alpha: config.alpha,
     unlabeledAlpha: config.unlabeledAlpha,
     priorAlignment: ssl ? config.priorAlignment : 0,
@@ -50,20 +54,6 @@ export function armTraining(arm: Arm, config: SimulationConfig): TrainingConfig 
   };
 }
 
-/**
- * The task an arm runs: the base task with the arm's training settings, and
- * for `rdrop-ssl-server` the coordinator's fine-tuning settings.
- *
- * @example
- * ```ts
- * import { armTask } from "./arms.ts";
- * import { SimulationConfigSchema } from "./config.ts";
- * import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
- * import assert from "node:assert/strict";
- * const task = armTask("rdrop-ssl-server", { base: mnistMlpTask(), config: SimulationConfigSchema.parse({}) });
- * assert.equal(task.serverTraining?.unlabeledBatchSize, 0);
- * ```
- */
 /**
  * The task's secureAggregation and privacy settings for `config`: distributed
  * DP brings secure aggregation with a threshold of about half the expected
@@ -97,6 +87,21 @@ function privacySettings(config: SimulationConfig): Partial<TaskConfig> {
   };
 }
 
+/**
+ * The task an arm runs: the base task with the arm's training settings, and
+ * for the server arms the coordinator's fine-tuning settings (the arm's own
+ * objective on labeled rows only).
+ *
+ * @example
+ * ```ts
+ * import { armTask } from "./arms.ts";
+ * import { SimulationConfigSchema } from "./config.ts";
+ * import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
+ * import assert from "node:assert/strict";
+ * const task = armTask("rdrop-ssl-server", { base: mnistMlpTask(), config: SimulationConfigSchema.parse({}) });
+ * assert.equal(task.serverTraining?.unlabeledBatchSize, 0);
+ * ```
+ */
 export function armTask(
   arm: Arm,
   options: { base: TaskConfig; config: SimulationConfig },
@@ -113,7 +118,7 @@ export function armTask(
       strategy: config.strategy,
       unlabeledWeight: config.unlabeledWeight,
     }),
-    ...(arm === "rdrop-ssl-server"
+    ...(SERVER_ARMS.includes(arm)
       ? { serverTraining: { ...training, unlabeledBatchSize: 0, localSteps: config.serverSteps } }
       : {}),
   };

@@ -6,9 +6,18 @@
 import { z } from "zod";
 import { STRATEGIES, UpdateCodecSchema } from "../shared/schemas.ts";
 
+/** The tasks a simulation has built in. */
+export const BUILTIN_TASKS = ["mnist-mlp", "mnist-cnn", "spam-text"] as const;
+
+/** Whether `task` names a task file rather than a built-in task. */
+export function isTaskFile(task: string): boolean {
+  return !(BUILTIN_TASKS as readonly string[]).includes(task);
+}
+
 /** The arms a comparison can run. */
 export const ARMS = [
   "supervised",
+  "supervised-server",
   "rdrop",
   "rdrop-ssl",
   "rdrop-ssl-server",
@@ -20,8 +29,16 @@ export type Arm = typeof ARMS[number];
 
 /** Everything a simulation needs; every field has a default. */
 export const SimulationConfigSchema = z.strictObject({
-  /** Built-in task: mnist-mlp, mnist-cnn or spam-text. */
-  task: z.enum(["mnist-mlp", "mnist-cnn", "spam-text"]).default("mnist-mlp"),
+  /**
+   * A built-in task (mnist-mlp, mnist-cnn or spam-text) or the path of a task
+   * file (.yaml, .yml or .json) with `trainData` and `holdout` rows.
+   */
+  task: z.union([
+    z.enum(BUILTIN_TASKS),
+    z.string().regex(/\.(ya?ml|json)$/i, "a task file ends in .yaml, .yml or .json"),
+  ], {
+    error: `task: one of ${BUILTIN_TASKS.join(", ")}, or a task file (.yaml, .yml or .json)`,
+  }).default("mnist-mlp"),
   /** Federated clients. */
   clients: z.int().min(1).max(10000).default(10),
   /** Fraction of clients that train in each round (at least one). */
@@ -52,11 +69,11 @@ export const SimulationConfigSchema = z.strictObject({
   beta: z.union([z.number().gt(0), z.literal("iid")]).default(0.5),
   /** Weight of an unlabeled row in FedAvg relative to a labeled one. */
   unlabeledWeight: z.number().min(0).max(1).default(0.5),
-  /** Labeled train rows held by the coordinator in the rdrop-ssl-server arm (taken from no client). */
+  /** Labeled train rows held by the coordinator in the server arms (taken from no client). */
   serverLabeled: z.int().min(1).max(100000).default(100),
   /** Steps per round of the centralized arm (on the union of the shards). */
   centralizedSteps: z.int().min(1).max(1000000).default(60),
-  /** Fine-tuning steps at the coordinator after each round in the rdrop-ssl-server arm. */
+  /** Fine-tuning steps at the coordinator after each round in the server arms. */
   serverSteps: z.int().min(1).max(100000).default(20),
   /** Seeds; each arm runs once per seed. */
   seeds: z.array(z.int()).min(1).default([1]),

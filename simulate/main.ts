@@ -21,10 +21,19 @@ import {
 import { mnistCnnTopology } from "../shared/tasks/mnist_cnn.ts";
 import { mnistMlpTopology } from "../shared/tasks/mnist_mlp.ts";
 import { builtinModel } from "../shared/tasks/mod.ts";
+import type { Float32Tensor } from "../shared/safetensors.ts";
+import { loadTaskFile, parseTaskText } from "../coordinator/load_task.ts";
 import { ARM_DESCRIPTIONS } from "./arms.ts";
 import { writeDevCertificates } from "../coordinator/dev_cert.ts";
 import { readTrustedCa } from "../client/trust.ts";
-import { ARMS, PRESETS, type SimulationConfig, SimulationConfigSchema } from "./config.ts";
+import {
+  ARMS,
+  isTaskFile,
+  PRESETS,
+  type SimulationConfig,
+  SimulationConfigSchema,
+} from "./config.ts";
+import { pairedDifference, pairedTable, pairedVerdict } from "./paired.ts";
 import { linePlotSvg } from "./plot_svg.ts";
 import { type ArmRun, compareArms, markdownTable, meanCurves, summarize } from "./report.ts";
 import { runArm, type RunArmOptions, type SimulationData, splitForSeed } from "./run_arm.ts";
@@ -41,7 +50,10 @@ Presets:
 Options (override the preset and the config file):
   --config FILE           settings as JSON or YAML (the fields below, camelCase)
   --arms A,B              arms to run (default rdrop-ssl)
-  --task NAME             mnist-mlp (default), mnist-cnn or spam-text
+  --task NAME|FILE        mnist-mlp (default), mnist-cnn, spam-text, or a task file
+                          (.yaml/.json) whose trainData rows the clients' shards are drawn
+                          from and whose holdout rows score the arms; its training settings
+                          are the defaults
   --clients N             clients (default 10)
   --fraction F            clients that train per round (default 1)
   --rounds N              rounds (default 12)
@@ -59,7 +71,8 @@ Options (override the preset and the config file):
   --labeled F             labeled fraction of each client's rows (default 0.02)
   --beta B|iid            Dirichlet label skew (default 0.5)
   --unlabeled-weight W    FedAvg weight of an unlabeled row (default 0.5)
-  --server-labeled N      labeled rows at the coordinator, rdrop-ssl-server (default 100)
+  --server-labeled N      labeled rows at the coordinator, server arms (default 100; a
+                          task file's tenth of its rows at most)
   --server-steps N        coordinator fine-tuning steps per round (default 20)
   --centralized-steps N   steps per round of the centralized arm (default 60)
   --strategy NAME         aggregation strategy (default fedavg): ${STRATEGIES.join(", ")}
@@ -190,10 +203,17 @@ const flags: Record<string, unknown> = {
   clip: numberFlag("clip", args.clip, undefined),
 };
 if (args.compare && args.quick) fail("give --compare or --quick, not both");
-const parsed = SimulationConfigSchema.safeParse({
+const settings: Record<string, unknown> = {
   ...(args.quick ? PRESETS.quick : args.compare ? PRESETS.compare : {}),
   ...(args.config ? await configFile(args.config) : {}),
   ...Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)),
+};
+const taskPath = typeof settings.task === "string" && isTaskFile(settings.task)
+  ? settings.task
+  : null;
+const parsed = SimulationConfigSchema.safeParse({
+  ...(taskPath ? await taskFileTraining(taskPath) : {}),
+  ...settings,
 });
 if (!parsed.success) fail(formatZodError(parsed.error));
 const config = parsed.data;
@@ -203,9 +223,64 @@ const aggregation = AggregationConfigSchema.safeParse({
 });
 if (!aggregation.success) fail(`aggregation: ${formatZodError(aggregation.error)}`);
 
-async function loadTask(
-  config: SimulationConfig,
-): Promise<{ base: TaskConfig; data: SimulationData }> {
+/** A task file's training settings, as the simulation's defaults (flags and presets win). */
+async function taskFileTraining(path: string): Promise<Record<string, unknown>> {
+  const text = await Deno.readTextFile(path).catch((error) =>
+    fail(`cannot read "${path}": ${error.message}`)
+  );
+  let file: unknown;
+  try {
+    file = parseTaskText(text, path);
+  } catch (error) {
+    fail(error instanceof Error ? error.message : String(error));
+  }
+  const training = (file as { training?: unknown }).training;
+  if (!training || typeof training !== "object") return {};
+  const fields = [
+    "alpha",
+    "unlabeledAlpha",
+    "priorAlignment",
+    "alphaRampUpRounds",
+    "labeledBatchSize",
+    "unlabeledBatchSize",
+    "localSteps",
+    "learningRate",
+  ];
+  return Object.fromEntries(Object.entries(training).filter(([key]) => fields.includes(key)));
+}
+
+interface LoadedSimulationTask {
+  base: TaskConfig;
+  data: SimulationData;
+  /** A task file's initial weights (a pretrained model or a weights file). */
+  weights?: Map<string, Float32Tensor>;
+}
+
+async function loadTask(config: SimulationConfig): Promise<LoadedSimulationTask> {
+  if (isTaskFile(config.task)) {
+    const task = await loadTaskFile(config.task, { readTrainData: true }).catch((error) =>
+      fail(error.message)
+    );
+    if (!task.trainData) {
+      fail(`${config.task}: give trainData, the labeled rows to spread over the simulated clients`);
+    }
+    if (!task.holdout) {
+      fail(`${config.task}: give holdout, the labeled rows every arm is scored on`);
+    }
+    const unlabeled = task.trainData.labels.findIndex((label) => label < 0);
+    if (unlabeled >= 0) {
+      fail(
+        `${config.task}: trainData row ${
+          unlabeled + 1
+        } has no label; the simulation needs them all (it hides all but --labeled of them)`,
+      );
+    }
+    return {
+      base: task.config,
+      data: { train: task.trainData, holdout: task.holdout },
+      weights: task.weights,
+    };
+  }
   if (config.task === "spam-text") {
     const { spamTextTask } = await import("../shared/tasks/spam_text.ts");
     const { loadSpamSplit } = await import("../shared/spam.ts");
@@ -223,14 +298,26 @@ async function loadTask(
   return { base, data: await loadMnistSplit() };
 }
 
-const { base, data } = await loadTask(config);
+const { base, data, weights } = await loadTask(config);
+const trainRows = data.train.labels.length;
+if (taskPath && settings.serverLabeled === undefined) {
+  // A small file keeps most of its rows for the clients: a tenth at most for the coordinator.
+  config.serverLabeled = Math.max(1, Math.min(config.serverLabeled, Math.floor(trainRows / 10)));
+}
+if (config.serverLabeled * 2 > trainRows) {
+  fail(
+    `--server-labeled ${config.serverLabeled} takes over half of the ${trainRows} train rows; give at most ${
+      Math.floor(trainRows / 4)
+    }`,
+  );
+}
 const out = args.out ?? join("runs", `simulate-${new Date().toISOString().replace(/[:.]/g, "-")}`);
 await Deno.mkdir(out, { recursive: true });
 
 // The partitions, printed for the first seed and saved for all.
 const partitions = config.seeds.map((seed) => ({ seed, ...splitForSeed(data, config, seed) }));
 console.log(
-  `${config.task}: ${config.clients} clients (${
+  `${base.id}: ${config.clients} clients (${
     config.fraction * 100
   }% a round), ${config.rounds} rounds, ` +
     `${config.beta === "iid" ? "IID" : `Dirichlet(${config.beta})`}, ${
@@ -303,6 +390,7 @@ for (const seed of config.seeds) {
     seed,
     data,
     base,
+    weights,
     tls,
     onRound: (p: { round: number; accuracy: number | null }) =>
       progress(
@@ -332,7 +420,7 @@ if (tty) Deno.stdout.writeSync(encoder.encode("\n"));
 
 const summaries = summarize(runs);
 const table = markdownTable(summaries, {
-  title: `${config.task}, ${config.clients} clients, ${
+  title: `${base.id}, ${config.clients} clients, ${
     config.labeledFraction * 100
   }% labeled, ${config.rounds} rounds${config.strategy === "fedavg" ? "" : `, ${config.strategy}`}${
     config.byzantine ? `, ${config.byzantine} attackers` : ""
@@ -345,8 +433,7 @@ const svg = linePlotSvg(
     points: c.points.map((p) => ({ x: p.round, y: 100 * p.mean, band: 100 * p.std })),
   })),
   {
-    title:
-      `${config.task}: holdout accuracy per round (mean ± std over ${config.seeds.length} seeds)`,
+    title: `${base.id}: holdout accuracy per round (mean ± std over ${config.seeds.length} seeds)`,
     xLabel: "round",
     yLabel: "accuracy (%)",
   },
@@ -363,13 +450,31 @@ for (
     comparisons[`${better} vs ${worse}`] = compareArms(summaries, better!, worse!);
   }
 }
-await Deno.writeTextFile(join(out, "table.md"), table + "\n");
+// Paired by seed (the arms of a seed share its partition): every arm against
+// supervised, and the two gains told apart, server labels and the unlabeled term.
+const pairs: [string, string][] = [
+  ...config.arms.filter((arm) => arm !== "supervised").map((arm): [string, string] => [
+    arm,
+    "supervised",
+  ]),
+  ["rdrop-ssl-server", "supervised-server"],
+  ["rdrop-ssl-server", "rdrop-ssl"],
+];
+const paired = pairs.flatMap(([arm, baseline]) => {
+  const p = pairedDifference(runs, arm, baseline);
+  return p ? [p] : [];
+});
+await Deno.writeTextFile(
+  join(out, "table.md"),
+  table + (paired.length ? `\n${pairedTable(paired)}` : "") + "\n",
+);
 await Deno.writeTextFile(join(out, "accuracy.svg"), svg);
 await Deno.writeTextFile(
   join(out, "results.json"),
-  JSON.stringify({ config, arms: ARM_DESCRIPTIONS, summaries, comparisons, runs }, null, 2),
+  JSON.stringify({ config, arms: ARM_DESCRIPTIONS, summaries, comparisons, paired, runs }, null, 2),
 );
-console.log(`\n${table}\n`);
+console.log(`\n${table}`);
+if (paired.length) console.log(pairedTable(paired));
 for (const [name, c] of Object.entries(comparisons)) {
   const { gap, sumStd, significant } = c as { gap: number; sumStd: number; significant: boolean };
   console.log(
@@ -378,6 +483,7 @@ for (const [name, c] of Object.entries(comparisons)) {
     })${significant ? "" : ", within the spread"}`,
   );
 }
+for (const p of paired) console.log(pairedVerdict(p));
 console.log(
   `done in ${
     ((performance.now() - started) / 1000).toFixed(0)

@@ -8,11 +8,12 @@ import { LocalTrainer } from "../client/trainer.ts";
 import { Evaluator } from "../shared/evaluate.ts";
 import { startCoordinator } from "../coordinator/serve.ts";
 import { type Dataset, reshapeRows, selectRows } from "../shared/dataset.ts";
-import { buildModel } from "../shared/model.ts";
+import { buildModel, writeWeights } from "../shared/model.ts";
+import type { Float32Tensor } from "../shared/safetensors.ts";
 import { partition } from "../shared/partition.ts";
 import { seededRandom, shuffle } from "../shared/random.ts";
 import { RoundConfigSchema, type RoundMetrics, type TaskConfig } from "../shared/schemas.ts";
-import { armTask, armTraining } from "./arms.ts";
+import { armTask, armTraining, SERVER_ARMS } from "./arms.ts";
 import type { Arm, SimulationConfig } from "./config.ts";
 import type { ArmRun, RoundPoint } from "./report.ts";
 import type { WorkerReply, WorkerRequest } from "./_worker.ts";
@@ -38,6 +39,8 @@ export interface RunArmOptions {
   data: SimulationData;
   /** The task of the arm before the arm's settings. */
   base: TaskConfig;
+  /** The task's initial weights, where a task file gives them (else the model's seeded init). */
+  weights?: Map<string, Float32Tensor>;
   /** Called after each round. */
   onRound?: (point: RoundPoint) => void;
   /** Serve HTTPS with this certificate and key; the clients trust `caCert` (PEM texts). */
@@ -167,8 +170,9 @@ export async function runArm(arm: Arm, options: RunArmOptions): Promise<ArmRun> 
             },
         ),
       },
+      weights: options.weights,
       holdout: data.holdout,
-      serverData: arm === "rdrop-ssl-server" ? split.server : undefined,
+      serverData: SERVER_ARMS.includes(arm) ? split.server : undefined,
     }],
     onRound: (_id, m) => m.round > 0 && options.onRound?.(point(m)),
   });
@@ -247,8 +251,8 @@ function runCentralizedInWorker(options: RunArmOptions): Promise<ArmRun> {
       event.preventDefault();
       reject(new Error(`Centralized arm crashed: ${event.message}`));
     };
-    const { config, seed, data, base } = options;
-    worker.postMessage({ config, seed, data, base });
+    const { config, seed, data, base, weights } = options;
+    worker.postMessage({ config, seed, data, base, weights });
   }).finally(() => worker.terminate());
 }
 
@@ -268,6 +272,7 @@ export async function runCentralized(options: RunArmOptions): Promise<ArmRun> {
     labels: Int32Array.from(split.shards.flatMap((s) => [...s.labels])),
   };
   const model = await buildModel(options.base.model.topology, { seed });
+  if (options.weights) writeWeights(model, options.weights);
   const trainer = new LocalTrainer(model, reshapeRows(union, options.base.input.shape), {
     seed,
   });

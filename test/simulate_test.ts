@@ -138,3 +138,84 @@ Deno.test("deno task simulate --privacy central: the coordinator draws the clien
     await Deno.remove(out, { recursive: true });
   }
 });
+
+Deno.test("deno task simulate --task FILE runs the arms on a task file's own model and rows, and says when an arm does not beat supervised", async () => {
+  const out = await Deno.makeTempDir({ prefix: "simulate-task-" });
+  try {
+    const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-read",
+        "--allow-write",
+        "--allow-net",
+        "--allow-env",
+        "--allow-sys",
+        new URL("../simulate/main.ts", import.meta.url).pathname,
+        "--task",
+        new URL("../examples/iris/task.yaml", import.meta.url).pathname,
+        "--arms",
+        "supervised,rdrop-ssl",
+        "--quick",
+        "--out",
+        out,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(stdout);
+    assert.equal(code, 0, `${text}\n${new TextDecoder().decode(stderr)}`);
+    assert.match(text, /^iris: 4 clients/m);
+    const results = JSON.parse(await Deno.readTextFile(join(out, "results.json")));
+    assert.deepEqual(results.runs.map((r: { arm: string }) => r.arm), ["supervised", "rdrop-ssl"]);
+    // The iris file's rows: 120 train rows less the coordinator's tenth, over 4 clients; scored on 30.
+    const partition = JSON.parse(await Deno.readTextFile(join(out, "partition.json")));
+    assert.equal(partition[0].serverLabeled, 12);
+    assert.equal(
+      partition[0].clients.reduce((n: number, c: { rows: number }) => n + c.rows, 0),
+      108,
+    );
+    assert.equal(results.config.localSteps, 10); // the quick preset over the file's 20
+    assert.equal(results.config.learningRate, 0.01); // the file's, over the default 0.002
+    for (const run of results.runs) {
+      for (const r of run.rounds) assert.ok(Number.isInteger(r.accuracy * 30), `${r.accuracy}`);
+    }
+    const [paired] = results.paired;
+    assert.equal(paired.arm, "rdrop-ssl");
+    assert.equal(paired.baseline, "supervised");
+    const verdict = paired.wins === 1 ? "beats supervised" : "does not beat supervised";
+    assert.match(text, new RegExp(`rdrop-ssl ${verdict}`));
+    assert.match(await Deno.readTextFile(join(out, "table.md")), /\| rdrop-ssl − supervised \|/);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("deno task simulate --task: a task file without trainData is refused with the reason", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "simulate-task-" });
+  try {
+    const file = join(dir, "task.yaml");
+    await Deno.writeTextFile(file, "id: t\nmodel: { builtin: mnist-mlp }\n");
+    const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-read",
+        "--allow-write",
+        "--allow-net",
+        "--allow-env",
+        "--allow-sys",
+        new URL("../simulate/main.ts", import.meta.url).pathname,
+        "--task",
+        file,
+        "--quick",
+        "--out",
+        join(dir, "out"),
+      ],
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    assert.notEqual(code, 0);
+    assert.match(new TextDecoder().decode(stderr), /give trainData, the labeled rows/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -27,7 +27,7 @@ import { accuracy, digits } from "./pretrain.ts";
 const HELP =
   `Usage: deno task finetune [--rounds N] [--lora RANK [--aggregation ffa|naive] [--full-head]] [--all-trainable]
 
-Federated fine-tuning of the pretrained CNN on digits 5-9 (see README).
+Federated fine-tuning of the pretrained CNN on digits 5-9 (see docs/fine-tuning.md).
   --lora RANK        low-rank adapters of rank RANK on dense1 and logits (alpha 2 x RANK),
                      every other weight frozen, instead of task.yaml's frozen convolutions
   --aggregation      ffa (A fixed, only B trains: exact FedAvg; default) or naive (A and B)

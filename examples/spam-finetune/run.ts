@@ -29,7 +29,7 @@ const HELP =
   `Usage: deno task finetune-text [--lora RANK] [--all-trainable | --frozen-embedding] [options]
 
 Pretrains spam-text centrally on a part of the SpamAssassin corpus, then fine-tunes it
-federatedly on the rest (see README). By default: LoRA rank 4 (ffa) on dense1, the logits
+federatedly on the rest (see docs/fine-tuning.md). By default: LoRA rank 4 (ffa) on dense1, the logits
 layer trained in full, the embedding frozen.
   --lora RANK         the adapters' rank (default 4)
   --all-trainable     nothing frozen, no adapters (the full fine-tuning baseline)
