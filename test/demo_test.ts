@@ -3,6 +3,7 @@
 // opens the dashboard and its token reads the admin API while the demo runs,
 // and the demo ends with the holdout accuracy and the final model.
 import assert from "node:assert/strict";
+import { denoRunArgs } from "./_deno_run.ts";
 
 /** The lines of a byte stream as they arrive. */
 async function* linesOf(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
@@ -20,14 +21,7 @@ async function* linesOf(stream: ReadableStream<Uint8Array>): AsyncGenerator<stri
 Deno.test("deno task demo prints a working dashboard link at the start, then the rounds", async () => {
   const runDir = await Deno.makeTempDir({ prefix: "demo-" });
   const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-read",
-      "--allow-write",
-      "--allow-net",
-      "--allow-env",
-      "--allow-sys",
-      new URL("../demo.ts", import.meta.url).pathname,
+    args: denoRunArgs("demo.ts", [
       "--clients",
       "2",
       "--rounds",
@@ -36,7 +30,7 @@ Deno.test("deno task demo prints a working dashboard link at the start, then the
       "5",
       "--run-dir",
       runDir,
-    ],
+    ]),
     stdout: "piped",
     stderr: "piped",
   }).spawn();

@@ -1,6 +1,7 @@
 // The quick comparison end to end: a real coordinator per arm, clients in
 // workers over HTTP; it must write the table, the JSON of every round and the plot.
 import assert from "node:assert/strict";
+import { denoRunArgs } from "./_deno_run.ts";
 import { join } from "node:path";
 import { ARMS } from "../simulate/config.ts";
 
@@ -8,18 +9,11 @@ Deno.test("deno task simulate --quick runs every arm and writes table, JSON, par
   const out = await Deno.makeTempDir({ prefix: "simulate-" });
   try {
     const command = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-read",
-        "--allow-write",
-        "--allow-net",
-        "--allow-env",
-        "--allow-sys",
-        new URL("../simulate/main.ts", import.meta.url).pathname,
+      args: denoRunArgs("simulate/main.ts", [
         "--quick",
         "--out",
         out,
-      ],
+      ]),
       stdout: "piped",
       stderr: "piped",
     });
@@ -143,14 +137,7 @@ Deno.test("deno task simulate --task FILE runs the arms on a task file's own mod
   const out = await Deno.makeTempDir({ prefix: "simulate-task-" });
   try {
     const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-read",
-        "--allow-write",
-        "--allow-net",
-        "--allow-env",
-        "--allow-sys",
-        new URL("../simulate/main.ts", import.meta.url).pathname,
+      args: denoRunArgs("simulate/main.ts", [
         "--task",
         new URL("../examples/iris/task.yaml", import.meta.url).pathname,
         "--arms",
@@ -158,7 +145,7 @@ Deno.test("deno task simulate --task FILE runs the arms on a task file's own mod
         "--quick",
         "--out",
         out,
-      ],
+      ]),
       stdout: "piped",
       stderr: "piped",
     }).output();
@@ -196,20 +183,13 @@ Deno.test("deno task simulate --task: a task file without trainData is refused w
     const file = join(dir, "task.yaml");
     await Deno.writeTextFile(file, "id: t\nmodel: { builtin: mnist-mlp }\n");
     const { code, stderr } = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-read",
-        "--allow-write",
-        "--allow-net",
-        "--allow-env",
-        "--allow-sys",
-        new URL("../simulate/main.ts", import.meta.url).pathname,
+      args: denoRunArgs("simulate/main.ts", [
         "--task",
         file,
         "--quick",
         "--out",
         join(dir, "out"),
-      ],
+      ]),
       stdout: "null",
       stderr: "piped",
     }).output();
