@@ -10,33 +10,16 @@
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { betaFlag, fail, keyValueFlag, numberFlag, parseFlags } from "../client/cli.ts";
-import { loadMnistSplit } from "../shared/mnist.ts";
-import {
-  AggregationConfigSchema,
-  formatZodError,
-  STRATEGIES,
-  type TaskConfig,
-  TaskConfigSchema,
-} from "../shared/schemas.ts";
-import { mnistCnnTopology } from "../shared/tasks/mnist_cnn.ts";
-import { mnistMlpTopology } from "../shared/tasks/mnist_mlp.ts";
-import { builtinModel } from "../shared/tasks/mod.ts";
-import type { Float32Tensor } from "../shared/safetensors.ts";
-import { loadTaskFile, parseTaskText } from "../coordinator/load_task.ts";
+import { AggregationConfigSchema, formatZodError, STRATEGIES } from "../shared/schemas.ts";
 import { ARM_DESCRIPTIONS } from "./arms.ts";
 import { writeDevCertificates } from "../coordinator/dev_cert.ts";
 import { readTrustedCa } from "../client/trust.ts";
-import {
-  ARMS,
-  isTaskFile,
-  PRESETS,
-  type SimulationConfig,
-  SimulationConfigSchema,
-} from "./config.ts";
+import { ARMS, isTaskFile, PRESETS, SimulationConfigSchema } from "./config.ts";
 import { pairedDifference, pairedTable, pairedVerdict } from "./paired.ts";
 import { linePlotSvg } from "./plot_svg.ts";
+import { loadSimulationTask, taskFileTraining } from "./simulation_task.ts";
 import { type ArmRun, compareArms, markdownTable, meanCurves, summarize } from "./report.ts";
-import { runArm, type RunArmOptions, type SimulationData, splitForSeed } from "./run_arm.ts";
+import { runArm, type RunArmOptions, splitForSeed } from "./run_arm.ts";
 
 const HELP = `Usage: deno task simulate [--compare | --quick] [options]
 
@@ -212,7 +195,7 @@ const taskPath = typeof settings.task === "string" && isTaskFile(settings.task)
   ? settings.task
   : null;
 const parsed = SimulationConfigSchema.safeParse({
-  ...(taskPath ? await taskFileTraining(taskPath) : {}),
+  ...(taskPath ? await taskFileTraining(taskPath).catch((error) => fail(error.message)) : {}),
   ...settings,
 });
 if (!parsed.success) fail(formatZodError(parsed.error));
@@ -223,82 +206,9 @@ const aggregation = AggregationConfigSchema.safeParse({
 });
 if (!aggregation.success) fail(`aggregation: ${formatZodError(aggregation.error)}`);
 
-/** A task file's training settings, as the simulation's defaults (flags and presets win). */
-async function taskFileTraining(path: string): Promise<Record<string, unknown>> {
-  const text = await Deno.readTextFile(path).catch((error) =>
-    fail(`cannot read "${path}": ${error.message}`)
-  );
-  let file: unknown;
-  try {
-    file = parseTaskText(text, path);
-  } catch (error) {
-    fail(error instanceof Error ? error.message : String(error));
-  }
-  const training = (file as { training?: unknown }).training;
-  if (!training || typeof training !== "object") return {};
-  const fields = [
-    "alpha",
-    "unlabeledAlpha",
-    "priorAlignment",
-    "alphaRampUpRounds",
-    "labeledBatchSize",
-    "unlabeledBatchSize",
-    "localSteps",
-    "learningRate",
-  ];
-  return Object.fromEntries(Object.entries(training).filter(([key]) => fields.includes(key)));
-}
-
-interface LoadedSimulationTask {
-  base: TaskConfig;
-  data: SimulationData;
-  /** A task file's initial weights (a pretrained model or a weights file). */
-  weights?: Map<string, Float32Tensor>;
-}
-
-async function loadTask(config: SimulationConfig): Promise<LoadedSimulationTask> {
-  if (isTaskFile(config.task)) {
-    const task = await loadTaskFile(config.task, { readTrainData: true }).catch((error) =>
-      fail(error.message)
-    );
-    if (!task.trainData) {
-      fail(`${config.task}: give trainData, the labeled rows to spread over the simulated clients`);
-    }
-    if (!task.holdout) {
-      fail(`${config.task}: give holdout, the labeled rows every arm is scored on`);
-    }
-    const unlabeled = task.trainData.labels.findIndex((label) => label < 0);
-    if (unlabeled >= 0) {
-      fail(
-        `${config.task}: trainData row ${
-          unlabeled + 1
-        } has no label; the simulation needs them all (it hides all but --labeled of them)`,
-      );
-    }
-    return {
-      base: task.config,
-      data: { train: task.trainData, holdout: task.holdout },
-      weights: task.weights,
-    };
-  }
-  if (config.task === "spam-text") {
-    const { spamTextTask } = await import("../shared/tasks/spam_text.ts");
-    const { loadSpamSplit } = await import("../shared/spam.ts");
-    const base = spamTextTask({ dropout: config.dropout });
-    return { base, data: await loadSpamSplit({ text: base.input.text! }) };
-  }
-  const topology = config.task === "mnist-cnn"
-    ? mnistCnnTopology({ dropout: config.dropout })
-    : mnistMlpTopology({ dropout: config.dropout });
-  const base = TaskConfigSchema.parse({
-    id: config.task,
-    model: { topology },
-    input: builtinModel(config.task).input,
-  });
-  return { base, data: await loadMnistSplit() };
-}
-
-const { base, data, weights } = await loadTask(config);
+const { base, data, weights } = await loadSimulationTask(config).catch((error) =>
+  fail(error.message)
+);
 const trainRows = data.train.labels.length;
 if (taskPath && settings.serverLabeled === undefined) {
   // A small file keeps most of its rows for the clients: a tenth at most for the coordinator.

@@ -4,7 +4,7 @@
  * the spread between partitions that mean ± std over seeds carries. Pure.
  * @module
  */
-import type { ArmRun } from "./report.ts";
+import { type ArmRun, finalAccuracy } from "./report.ts";
 
 /** The per-seed differences of two arms, from {@linkcode pairedDifference}. */
 export interface PairedDifference {
@@ -23,14 +23,6 @@ export interface PairedDifference {
   max: number;
   /** Seeds on which `arm` came out ahead (a difference above 0). */
   wins: number;
-}
-
-function finalAccuracy(run: ArmRun): number | undefined {
-  for (let i = run.rounds.length - 1; i >= 0; i--) {
-    const accuracy = run.rounds[i]?.accuracy;
-    if (typeof accuracy === "number" && Number.isFinite(accuracy)) return accuracy;
-  }
-  return undefined;
 }
 
 /**

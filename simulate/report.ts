@@ -104,8 +104,20 @@ function isNumber(value: number | null | undefined): value is number {
   return typeof value === "number" && Number.isFinite(value);
 }
 
-/** Accuracy of the last round that has one, or `undefined`. */
-function finalAccuracy(run: ArmRun): number | undefined {
+/**
+ * Accuracy of the last round that has one, or `undefined`.
+ *
+ * @example
+ * ```ts
+ * import { finalAccuracy } from "./report.ts";
+ * import assert from "node:assert/strict";
+ * const point = (round: number, accuracy: number | null) => ({
+ *   round, accuracy, loss: null, seconds: 1, bytesReceived: 0, clients: 2,
+ * });
+ * assert.equal(finalAccuracy({ arm: "a", seed: 1, rounds: [point(1, 0.5), point(2, null)], wallSeconds: 1, bytesSent: 0 }), 0.5);
+ * ```
+ */
+export function finalAccuracy(run: ArmRun): number | undefined {
   for (let i = run.rounds.length - 1; i >= 0; i--) {
     const accuracy = run.rounds[i]?.accuracy;
     if (isNumber(accuracy)) return accuracy;
