@@ -10,6 +10,20 @@ import type { RoundMetrics, TaskConfig } from "../shared/schemas.ts";
 import type { TaskStorage } from "./storage.ts";
 import type { ValidatePool } from "./validate_pool.ts";
 
+/**
+ * What `Federation.create` takes: the task and its model, and optionally
+ * the rows to evaluate and fine-tune on, where to keep checkpoints and state,
+ * and an upstream to relay to (an edge).
+ *
+ * @example
+ * ```ts
+ * import type { FederationOptions } from "./federation_options.ts";
+ * import { buildModel } from "../shared/model.ts";
+ * import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
+ * const task = mnistMlpTask();
+ * const options: FederationOptions = { task, model: await buildModel(task.model.topology) };
+ * ```
+ */
 export interface FederationOptions {
   /** The task. */
   task: TaskConfig;

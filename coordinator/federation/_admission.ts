@@ -12,7 +12,7 @@ import { storedClient } from "../_round_parts.ts";
 import type { StoredUpdate } from "../storage.ts";
 import { readUpdateMetadata, validateUpdate } from "../validate_update.ts";
 import { acceptedRecord, refused, seen } from "./_clients.ts";
-import { maybeClose } from "./_lifecycle.ts";
+import { maybeClose, refuseWhenHalted } from "./_lifecycle.ts";
 import { keepUpdateFile } from "./_round_outputs.ts";
 import { hold } from "./_round_sum.ts";
 import { checkSelected, checkStarted } from "./_selection.ts";
@@ -79,13 +79,7 @@ export function checkRoundOf(
     }
     metadata.clientId = options.clientId;
   }
-  if (s.phase === "paused" || s.phase === "stopped") {
-    throw new ApiError(
-      409,
-      s.phase === "paused" ? "task_paused" : "task_stopped",
-      `Cannot accept update: task "${s.task.id}" is ${s.phase}`,
-    );
-  }
+  refuseWhenHalted(s, "accept update");
   if (s.secureParams) {
     throw new ApiError(
       400,

@@ -92,17 +92,5 @@ export function restoredRecord(c: StoredTask["clients"][number]): ClientRecord {
 
 /** The clients as GET /v1/status lists them. */
 export function clientsStatus(s: FederationState): Status["clients"] {
-  return [...s.clients.values()].map((c) => ({
-    id: c.id,
-    lastSeen: c.lastSeen.toISOString(),
-    updatesAccepted: c.updatesAccepted,
-    backend: c.backend,
-    device: c.device,
-    runtime: c.runtime,
-    updatesRejected: c.updatesRejected,
-    lastRejection: c.lastRejection,
-    numLabeled: c.numLabeled,
-    numUnlabeled: c.numUnlabeled,
-    devices: c.devices,
-  }));
+  return [...s.clients.values()].map((c) => ({ ...c, lastSeen: c.lastSeen.toISOString() }));
 }

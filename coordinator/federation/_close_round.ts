@@ -122,9 +122,9 @@ function collect(s: FederationState, secure: SecureOutcome | undefined): Collect
 /** The open round's failures: reported ones, then participants without an update. */
 export function roundFailures(s: FederationState): ClientFailure[] {
   const failures = [...s.failed].map(([clientId, reason]) => ({ clientId, reason }));
+  // Async clients train across buffers: only reported failures count.
+  if (s.async) return failures;
   for (const clientId of s.participants) {
-    // Async clients train across buffers: only reported failures count.
-    if (s.async) break;
     if (s.secure) {
       if (!s.secure.hasInput(clientId) && !s.failed.has(clientId)) {
         failures.push({ clientId, reason: s.secure.dropReason(clientId) });

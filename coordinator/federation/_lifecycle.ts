@@ -130,13 +130,7 @@ async function closeAndAdvance(s: FederationState, secure?: SecureOutcome): Prom
 /** Pauses the open round: updates are refused (409) and the deadline stops until {@linkcode resume}. */
 export function pause(s: FederationState): void {
   if (s.phase === "paused") return;
-  if (s.phase !== "training") {
-    throw new ApiError(
-      409,
-      "invalid_phase",
-      `Cannot pause task "${s.task.id}": it is ${s.phase}`,
-    );
-  }
+  if (s.phase !== "training") throw invalidPhase(s, "pause");
   s.options.storage?.savePhase("paused");
   clearTimeout(s.timer);
   s.deadlineAt = null;
@@ -145,17 +139,31 @@ export function pause(s: FederationState): void {
 
 /** Resumes a paused round with a fresh deadline. */
 export function resume(s: FederationState): void {
-  if (s.phase !== "paused") {
-    throw new ApiError(
-      409,
-      "invalid_phase",
-      `Cannot resume task "${s.task.id}": it is ${s.phase}`,
-    );
-  }
+  if (s.phase !== "paused") throw invalidPhase(s, "resume");
   s.options.storage?.savePhase("training");
   s.phase = "training";
   if (s.started) armDeadline(s);
   maybeClose(s);
+}
+
+/** The error for pausing or resuming a task that is in no phase to be. */
+function invalidPhase(s: FederationState, action: "pause" | "resume"): ApiError {
+  return new ApiError(
+    409,
+    "invalid_phase",
+    `Cannot ${action} task "${s.task.id}": it is ${s.phase}`,
+  );
+}
+
+/** Refuses what clients send (`what`) while the task is paused or stopped (409). */
+export function refuseWhenHalted(s: FederationState, what: string): void {
+  if (s.phase === "paused" || s.phase === "stopped") {
+    throw new ApiError(
+      409,
+      s.phase === "paused" ? "task_paused" : "task_stopped",
+      `Cannot ${what}: task "${s.task.id}" is ${s.phase}`,
+    );
+  }
 }
 
 /** Waits for a round being closed, if any. */
@@ -171,20 +179,13 @@ export async function stop(s: FederationState): Promise<void> {
   await settled(s);
   if (s.phase === "finished" || s.phase === "stopped") return;
   s.options.storage?.savePhase("stopped", { dropPending: true });
-  clearTimeout(s.timer);
   s.secure?.close();
   s.options.storage?.prune();
-  s.phase = "stopped";
-  s.pending.clear();
-  await exportFinal(s);
-  s.finished.resolve();
+  await end(s, "stopped");
 }
 
-/** A stopped or finished run whose state was restored: no round is open. */
-export async function restoreEnded(
-  s: FederationState,
-  phase: "finished" | "stopped",
-): Promise<void> {
+/** The run is over (stopped, or restored finished or stopped): no round is open, the final model is exported. */
+export async function end(s: FederationState, phase: "finished" | "stopped"): Promise<void> {
   clearTimeout(s.timer);
   s.phase = phase;
   s.pending.clear();

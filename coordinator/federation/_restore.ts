@@ -11,7 +11,7 @@ import { decodeStrategyState } from "../_strategy_state.ts";
 import { StateError, type StoredTask, type StoredUpdate } from "../storage.ts";
 import { validateUpdate, type ValidUpdate } from "../validate_update.ts";
 import { restoredRecord } from "./_clients.ts";
-import { maybeClose, open, restoreEnded } from "./_lifecycle.ts";
+import { end, maybeClose, open } from "./_lifecycle.ts";
 import { measure } from "./_round_outputs.ts";
 import { hold } from "./_round_sum.ts";
 import type { FederationState } from "./_state.ts";
@@ -82,7 +82,7 @@ export async function resume(s: FederationState, saved: StoredTask): Promise<voi
   // Segments no stored update refers to (a batch that never committed) go.
   s.options.storage?.prune(saved.pending);
   if (saved.phase === "finished" || saved.phase === "stopped") {
-    await restoreEnded(s, saved.phase);
+    await end(s, saved.phase);
     return;
   }
   if (saved.phase === "paused") {

@@ -68,7 +68,7 @@ export async function measure(s: FederationState, of: Measured): Promise<RoundMe
   const evaluationSeconds = (performance.now() - evaluationStart) / 1000;
   const checkpoint = s.options.runDir
     ? await writeCheckpoint(
-      join(s.options.runDir, `round-${String(round).padStart(4, "0")}`),
+      join(s.options.runDir, roundFolder(round)),
       {
         artifacts: toTfjsArtifacts(s.task.model.topology, weights),
       },
@@ -106,7 +106,12 @@ export function keepUpdateFile(
   bytes: () => Uint8Array,
 ): void {
   if (!s.options.keepUpdates || !s.options.runDir) return;
-  const dir = join(s.options.runDir, "updates", `round-${String(round).padStart(4, "0")}`);
+  const dir = join(s.options.runDir, "updates", roundFolder(round));
   Deno.mkdirSync(dir, { recursive: true });
   Deno.writeFileSync(join(dir, name), bytes());
+}
+
+/** A round's folder name: `round-NNNN`. */
+function roundFolder(round: number): string {
+  return `round-${String(round).padStart(4, "0")}`;
 }

@@ -10,6 +10,7 @@ import type { SecureAccepted, SecureState } from "../../shared/secagg/wire.ts";
 import { ApiError } from "../errors.ts";
 import type { SecureRound } from "../secure_round.ts";
 import { seen } from "./_clients.ts";
+import { refuseWhenHalted } from "./_lifecycle.ts";
 import { keepUpdateFile } from "./_round_outputs.ts";
 import { checkSelected, checkStarted } from "./_selection.ts";
 import type { FederationState } from "./_state.ts";
@@ -119,13 +120,7 @@ function secureRoundOpen(s: FederationState, what: string): SecureRound {
       `Cannot ${what}: task "${s.task.id}" does not use secure aggregation`,
     );
   }
-  if (s.phase === "paused" || s.phase === "stopped") {
-    throw new ApiError(
-      409,
-      s.phase === "paused" ? "task_paused" : "task_stopped",
-      `Cannot ${what}: task "${s.task.id}" is ${s.phase}`,
-    );
-  }
+  refuseWhenHalted(s, what);
   if (!s.secure || s.phase === "finished") {
     throw new ApiError(409, "stale_update", `Cannot ${what}: the run is ${s.phase}`);
   }

@@ -6,6 +6,7 @@
  * their spool record.
  * @module
  */
+import { Buffer } from "node:buffer";
 import type { UpdateAccepted } from "../../shared/schemas.ts";
 import { ApiError } from "../errors.ts";
 import type { BytesRef, UpdateRecord } from "../storage.ts";
@@ -34,27 +35,16 @@ export async function accept(
   if (!storage) return submit(s, bytes, options);
   try {
     // Hashed and validated off the event loop (WebCrypto's digest, the validation worker).
-    const digest = Array.from(
-      new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>)),
-      (b) => b.toString(16).padStart(2, "0"),
-    ).join("");
+    const digest = Buffer.from(
+      await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>),
+    ).toString("hex");
     const checkedRound = checkRound(s, bytes, options, digest);
     if ("resend" in checkedRound) return checkedRound.resend;
-    let checked: Checked;
-    if (s.options.validator) {
-      const validated = await s.options.validator.validate(
-        bytes,
-        s.trainable,
-        s.validation,
-      );
-      bytes = validated.bytes;
-      checked = { ...checkedRound, update: validated.update };
-    } else {
-      checked = {
-        ...checkedRound,
-        update: validateUpdate(bytes, s.trainable, s.validation),
-      };
-    }
+    const validated = s.options.validator
+      ? await s.options.validator.validate(bytes, s.trainable, s.validation)
+      : { bytes, update: validateUpdate(bytes, s.trainable, s.validation) };
+    bytes = validated.bytes;
+    const checked: Checked = { ...checkedRound, update: validated.update };
     return await spoolChecked(s, checked, bytes, (commit) => storage.append(bytes, commit));
   } catch (error) {
     throw refused(s, options.clientId, error);

@@ -92,7 +92,10 @@ export class FederationState {
   /** Differential privacy's parameters (null without), and the secret of its sampling. */
   readonly privacy: PrivacyParams | null;
   readonly samplingSecret: Uint8Array;
-  readonly finished: { promise: Promise<void>; resolve: () => void };
+  /** Resolves when the run is over (finished or stopped). */
+  readonly finished = Promise.withResolvers<void>();
+  /** What an update is checked against: the norm bound and the task's codec. */
+  readonly validation: UpdateChecks;
 
   // The global model (_round_outputs.ts, _close_round.ts).
   global: Map<string, Float32Tensor>;
@@ -177,9 +180,7 @@ export class FederationState {
         seed: options.task.model.seed,
       })
       : null;
-    let resolve = () => {};
-    const promise = new Promise<void>((r) => (resolve = r));
-    this.finished = { promise, resolve };
+    this.validation = { ...options.task.updates, codec: options.task.codec.kind };
   }
 
   /** Whether the task's rounds are an asynchronous buffer. */
@@ -195,10 +196,5 @@ export class FederationState {
   /** Whether enough clients have shown up for rounds to start (rounds.minAvailable). */
   get started(): boolean {
     return this.clients.size >= this.minAvailable;
-  }
-
-  /** What an update is checked against: the norm bound and the task's codec. */
-  get validation(): UpdateChecks {
-    return { ...this.task.updates, codec: this.task.codec.kind };
   }
 }
