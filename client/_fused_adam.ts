@@ -108,10 +108,11 @@ class FusedAdamOptimizer extends tf.Optimizer {
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
  * import { adamOptimizer } from "./_fused_adam.ts";
+ * import assert from "node:assert/strict";
  * const w = tf.variable(tf.tensor1d([1, 2]));
  * const optimizer = adamOptimizer(0.1);
  * optimizer.minimize(() => tf.sum(tf.square(w)) as tf.Scalar, false, [w]);
- * console.assert(w.dataSync()[0]! < 1);
+ * assert.ok(w.dataSync()[0]! < 1);
  * optimizer.dispose();
  * ```
  */

@@ -21,7 +21,12 @@ import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { createRequire } from "node:module";
 import { dirname } from "node:path";
 import { describeRuntime } from "../shared/runtime.ts";
-import { describeAdapter, type GpuLike, isSoftwareAdapter } from "./_gpu_adapter.ts";
+import {
+  type AdapterLike,
+  describeAdapter,
+  type GpuLike,
+  isSoftwareAdapter,
+} from "./_gpu_adapter.ts";
 import { installWasmKernels } from "./_wasm_kernels.ts";
 
 /** Backends a Deno or Node.js client can use, in the order `auto` tries them. */
@@ -110,19 +115,42 @@ async function gpu(): Promise<GpuLike> {
   return navigator.gpu;
 }
 
+/**
+ * The rule for WebGPU: why an adapter is passed over, or null to use it.
+ * Without an adapter there is nothing to use; `auto` also passes over a
+ * software adapter (slower than wasm on the same CPU), while a forced
+ * `webgpu` takes any adapter.
+ *
+ * @example
+ * ```ts
+ * import { webgpuPassedOver } from "./backend.ts";
+ * import assert from "node:assert/strict";
+ * const llvmpipe = { info: { vendor: "mesa", description: "llvmpipe (LLVM 15.0.6, 256 bits)" } };
+ * assert.match(webgpuPassedOver(llvmpipe, { auto: true })!, /only a software adapter/);
+ * assert.equal(webgpuPassedOver(llvmpipe, { auto: false }), null);
+ * ```
+ */
+export function webgpuPassedOver(
+  adapter: AdapterLike | null,
+  options: { auto: boolean },
+): string | null {
+  if (!adapter) {
+    return "no WebGPU adapter (on Linux install a Vulkan driver, e.g. mesa-vulkan-drivers)";
+  }
+  if (options.auto && isSoftwareAdapter(adapter)) {
+    return `only a software adapter (${
+      describeAdapter(adapter)
+    }), slower than wasm on the same CPU`;
+  }
+  return null;
+}
+
 async function startWebGpu(auto: boolean): Promise<string> {
   const adapter = await (await gpu()).requestAdapter();
-  if (!adapter) {
-    throw new Error(
-      "no WebGPU adapter (on Linux install a Vulkan driver, e.g. mesa-vulkan-drivers)",
-    );
-  }
-  const device = describeAdapter(adapter);
-  if (auto && isSoftwareAdapter(adapter)) {
-    throw new Error(`only a software adapter (${device}), slower than wasm on the same CPU`);
-  }
+  const passedOver = webgpuPassedOver(adapter, { auto });
+  if (passedOver) throw new Error(passedOver);
   await import("@tensorflow/tfjs-backend-webgpu");
-  return device;
+  return describeAdapter(adapter!);
 }
 
 function wasmDirectory(): string {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { type BackendName, startBackend } from "./backend.ts";
+import type { GpuLike } from "./_gpu_adapter.ts";
+import { type BackendName, startBackend, webgpuPassedOver } from "./backend.ts";
 
 type Matrix = number[][];
 
@@ -88,14 +89,43 @@ Deno.test("a forced backend that cannot start is an error with the reason, not a
   assert.equal(tf.getBackend(), "wasm");
 });
 
+Deno.test("the WebGPU rule: auto takes a hardware adapter and passes over a software one or none", () => {
+  const adapters = {
+    nvidia: { info: { vendor: "nvidia", architecture: "hopper", description: "NVIDIA H100" } },
+    apple: { info: { vendor: "apple", architecture: "metal-3", description: "" } },
+    llvmpipe: { info: { vendor: "mesa", description: "llvmpipe (LLVM 15.0.6, 256 bits)" } },
+    swiftshader: { info: { vendor: "google", architecture: "swiftshader", description: "" } },
+    fallback: { info: { vendor: "intel", description: "" }, isFallbackAdapter: true },
+  };
+  assert.equal(webgpuPassedOver(adapters.nvidia, { auto: true }), null);
+  assert.equal(webgpuPassedOver(adapters.apple, { auto: true }), null);
+  for (const name of ["llvmpipe", "swiftshader", "fallback"] as const) {
+    assert.match(
+      webgpuPassedOver(adapters[name], { auto: true }) ?? "taken",
+      /^only a software adapter \(.*\(software\)\), slower than wasm/,
+      name,
+    );
+    // Forced, any adapter is taken.
+    assert.equal(webgpuPassedOver(adapters[name], { auto: false }), null, name);
+  }
+  assert.match(webgpuPassedOver(null, { auto: true })!, /no WebGPU adapter/);
+  assert.match(webgpuPassedOver(null, { auto: false })!, /no WebGPU adapter/);
+});
+
 Deno.test("auto passes over what cannot start, says why, and reports the runtime", async () => {
+  // What this machine's WebGPU offers decides, by the rule tested above.
+  const gpu = (navigator as { gpu?: GpuLike }).gpu;
+  const adapter = gpu ? await gpu.requestAdapter() : null;
+  const webgpu = gpu ? webgpuPassedOver(adapter, { auto: true }) === null : false;
   const info = await startBackend("auto");
   assert.equal(info.skipped[0]?.name, "tensorflow");
   assert.match(info.skipped[0]!.reason, /only under Node\.js/);
-  // Here webgpu has only Mesa's software adapter (or none), so wasm is chosen.
-  assert.equal(info.name, "wasm");
-  assert.match(info.skipped.find((s) => s.name === "webgpu")?.reason ?? "", /software|adapter/);
+  assert.equal(info.name, webgpu ? "webgpu" : "wasm");
+  if (!webgpu) {
+    assert.match(info.skipped.find((s) => s.name === "webgpu")?.reason ?? "", /software|adapter/);
+  }
   assert.match(info.runtime, /^deno \d/);
+  if (webgpu) await startBackend("wasm");
 });
 
 Deno.test("startBackend() is idempotent: a second wasm start keeps matMul correct", async () => {

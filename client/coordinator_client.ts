@@ -359,9 +359,10 @@ export function isRetriable(error: unknown): boolean {
  * @example
  * ```ts
  * import { encodeUpdateBody } from "./coordinator_client.ts";
+ * import assert from "node:assert/strict";
  * const delta = new Map([["w", { shape: [2], data: Float32Array.of(1, 2) }]]);
  * const bytes = encodeUpdateBody(delta, { round: 1, baseVersion: 0, numLabeled: 1, numUnlabeled: 0 });
- * console.assert(bytes.length > 8);
+ * assert.ok(bytes.length > 8);
  * ```
  */
 export function encodeUpdateBody(

@@ -60,6 +60,15 @@ Deno.test("R-Drop training with the wasm kernels gives the same weights as tfjs'
   };
   const stock = await train(false);
   const fast = await train(true);
+  // Training went through the kernels: one Adam call per weight and step, one mask per
+  // dropout layer and step (one forward pass over [x; x]); none with them switched off.
+  const model = await buildModel(task.model.topology, { seed: 5 });
+  const weights = model.trainableWeights.length;
+  const dropouts = model.layers.filter((l) => l.getClassName() === "Dropout").length;
+  model.dispose();
+  assert.ok(dropouts > 0 && weights > 0);
+  assert.deepEqual(fast.result.fusedKernels, { adam: 4 * weights, dropout: 4 * dropouts });
+  assert.deepEqual(stock.result.fusedKernels, { adam: 0, dropout: 0 });
   assert.equal(fast.result.loss, stock.result.loss);
   assert.ok(stock.result.kl > 0, "dropout is on: the twins differ");
   fast.weights.forEach((w, i) => assert.deepEqual(w, stock.weights[i], `weight ${i}`));

@@ -43,7 +43,9 @@ Options:
   --enrolment-token E enrol first with this enrolment token (default: $FL_ENROLMENT_TOKEN)
   --token-file PATH   where the enrolled id and token are kept (read if it exists, else
                       written after enrolling), so a restart rejoins as the same client
-  --seed N            seed of batch sampling and of --mnist-shard (default 0)
+  --seed N            seed of batch sampling and of --mnist-shard (default 0); given, the
+                      dropout masks follow it too, mixed with the client id, so a run
+                      reproduces; without it each client draws its masks from fresh entropy
   --keep-deltas DIR   keep this client's own plain delta of each round in
                       DIR/round-NNNN.safetensors (with its row counts), e.g. to check a
                       secure task's global against what this client sent
@@ -83,7 +85,9 @@ const backendName = (args.backend ?? "auto") as BackendChoice;
 if (backendName !== "auto" && !BACKENDS.includes(backendName)) {
   fail(`--backend "${args.backend}" is not auto or one of ${BACKENDS.join(", ")}`);
 }
+// --seed fixes batches and the shard; the dropout masks follow it only when given.
 const seed = numberFlag("seed", args.seed, 0, { integer: true });
+const dropoutSeeded = args.seed !== undefined;
 // The backend first: a backend that cannot start fails before anything else.
 const backend = await startBackend(backendName).catch((error) => fail(error.message));
 for (const { name, reason } of backend.skipped) {
@@ -181,7 +185,7 @@ try {
     clientId,
     token,
     fetch: trustedFetch,
-    seed,
+    seed: dropoutSeeded ? seed : undefined,
     backend: backend.name,
     device: backend.device,
     runtime: backend.runtime,
@@ -221,7 +225,9 @@ try {
           console.log(
             `round ${event.round}: ${event.result.steps} steps in ${
               event.result.seconds.toFixed(1)
-            } s, ce ${event.result.ce.toFixed(4)}, kl ${event.result.kl.toFixed(4)}; ${
+            } s, ce ${event.result.ce.toFixed(4)}, kl ${event.result.kl.toFixed(4)}${
+              fusedKernels(event.result.fusedKernels)
+            }; ${
               event.secure
                 ? "masked input summed (secure aggregation)"
                 : `update accepted (${event.received}/${event.targetClients})`
@@ -241,6 +247,13 @@ try {
   });
 } catch (error) {
   fail(error instanceof Error ? error.message : String(error));
+}
+
+/** The fused SIMD kernels a round's training ran, where it ran any. */
+function fusedKernels({ adam, dropout }: { adam: number; dropout: number }): string {
+  return adam + dropout > 0
+    ? ` (fused kernels: ${adam} Adam updates, ${dropout} dropout masks)`
+    : "";
 }
 
 function stringCounts(counts: { numLabeled: number; numUnlabeled: number }) {

@@ -61,7 +61,11 @@ export interface RunClientOptions {
   device?: string | null;
   /** The runtime reported in updates. @default {@linkcode describeRuntime} */
   runtime?: string;
-  /** Seed of batch sampling. @default 0 */
+  /**
+   * Seed of batch sampling and, when given, of the dropout masks (mixed with
+   * the client's id, so a run reproduces and clients sharing a seed still
+   * differ). @default batches from seed 0, masks from fresh entropy
+   */
   seed?: number;
   /** How often to ask whether a new round opened, in ms. @default 200 */
   pollMs?: number;
@@ -141,7 +145,7 @@ export async function runClient(options: RunClientOptions): Promise<void> {
     const task = await retrying(() => api.task());
     const dataset = fitDataset(options.dataset, task);
     model = await buildModel(task.model.topology);
-    trainer = new LocalTrainer(model, dataset, { seed: options.seed });
+    trainer = new LocalTrainer(model, dataset, { seed: options.seed, clientId });
     evaluator = counts.numLabeled > 0 ? new Evaluator(dataset) : null;
     onEvent?.({ kind: "joined", task });
     // Lossy codecs: what was not sent is added to the next update.

@@ -8,6 +8,7 @@ import { type Random, seededRandom, shuffle } from "../shared/random.ts";
 import { rdropLoss } from "../shared/rdrop_loss.ts";
 import { adamOptimizer } from "./_fused_adam.ts";
 import { useWasmDropout } from "./_fused_dropout.ts";
+import { simdKernelCalls } from "./_simd_kernels.ts";
 import type { TrainingConfig } from "../shared/schemas.ts";
 
 /** Cross-entropy of one pass over the labeled rows (labels -1 add nothing); kl is 0. */
@@ -51,6 +52,30 @@ export interface TrainResult {
   kl: number;
   steps: number;
   seconds: number;
+  /**
+   * Calls of the fused WebAssembly SIMD kernels in this training: Adam
+   * updates (one per weight and step) and dropout masks (one per dropout
+   * layer and step); 0 where tfjs's own ops ran (another backend, or
+   * `wasmKernels` false).
+   */
+  fusedKernels: { adam: number; dropout: number };
+}
+
+/** Options of {@linkcode LocalTrainer}. */
+export interface LocalTrainerOptions {
+  /**
+   * Seed of batch sampling, and of the dropout masks when given: a run with
+   * one seed (and client id) reproduces its masks. @default batches from seed
+   * 0, masks from fresh entropy
+   */
+  seed?: number;
+  /**
+   * The client's id, mixed into the dropout seed so that clients sharing a
+   * seed draw masks of their own. @default none
+   */
+  clientId?: string;
+  /** Adam and dropout as fused kernels on the wasm backend. @default true */
+  wasmKernels?: boolean;
 }
 
 /**
@@ -67,6 +92,22 @@ function withMathRandom<T>(random: Random | null, fn: () => T): T {
   } finally {
     Math.random = original;
   }
+}
+
+/**
+ * The seed of a trainer's dropout stream: its batch seed scrambled, and mixed
+ * with the client's id where one is given (FNV-1a over the id's UTF-16 code
+ * units), so that clients started with one seed draw different masks.
+ */
+function dropoutSeed(seed: number, clientId: string | undefined): number {
+  let mixed = Math.imul(seed, 0x9e3779b1) ^ 0x5bd1e995;
+  if (clientId === undefined) return mixed;
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < clientId.length; i++) {
+    hash = Math.imul(hash ^ clientId.charCodeAt(i), 0x01000193);
+  }
+  mixed = Math.imul(mixed ^ hash, 0x85ebca6b);
+  return (mixed ^ (mixed >>> 13)) >>> 0;
 }
 
 class BatchSampler {
@@ -108,12 +149,13 @@ class BatchSampler {
  * import { LocalTrainer } from "./trainer.ts";
  * import { buildModel } from "../shared/model.ts";
  * import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
+ * import assert from "node:assert/strict";
  * const task = mnistMlpTask({ training: { localSteps: 2 } });
  * const model = await buildModel(task.model.topology);
  * const data = { x: new Float32Array(4 * 784), labels: Int32Array.from([1, -1, 2, -1]), featureShape: [784], numClasses: 10 };
  * const trainer = new LocalTrainer(model, data, { seed: 1 });
  * const result = await trainer.train(task.training);
- * console.assert(Number.isFinite(result.loss));
+ * assert.ok(Number.isFinite(result.loss));
  * trainer.dispose();
  * ```
  */
@@ -130,16 +172,14 @@ export class LocalTrainer {
 
   /**
    * Puts the rows on the backend once. With a `seed`, the batches and the
-   * dropout masks are reproducible; without one, batches use seed 0 and the
-   * masks are random. On the wasm backend, Adam and the dropout masks run as
+   * dropout masks are reproducible (the masks from the seed mixed with
+   * `clientId` where one is given, so clients that share a seed still draw
+   * masks of their own); without one, batches use seed 0 and the masks come
+   * from fresh entropy. On the wasm backend, Adam and the dropout masks run as
    * fused WebAssembly kernels (the same float32 values as tfjs's ops, bit for
    * bit) unless `wasmKernels` is false.
    */
-  constructor(
-    model: tf.LayersModel,
-    dataset: Dataset,
-    options: { seed?: number; wasmKernels?: boolean } = {},
-  ) {
+  constructor(model: tf.LayersModel, dataset: Dataset, options: LocalTrainerOptions = {}) {
     const rows = dataset.labels.length;
     if (rows === 0) throw new RangeError("Cannot train: the dataset has no rows");
     this.#model = model;
@@ -153,7 +193,7 @@ export class LocalTrainer {
     const random = seededRandom(options.seed ?? 0);
     this.#dropoutRandom = options.seed === undefined
       ? null
-      : seededRandom(Math.imul(options.seed, 0x9e3779b1) ^ 0x5bd1e995);
+      : seededRandom(dropoutSeed(options.seed, options.clientId));
     const labeled: number[] = [];
     const unlabeled: number[] = [];
     dataset.labels.forEach((label, i) => (label >= 0 ? labeled : unlabeled).push(i));
@@ -182,6 +222,7 @@ export class LocalTrainer {
     const anchors = mu > 0 ? variables.map((v) => tf.keep(tf.clone(v))) : [];
     const totals = { loss: 0, ce: 0, kl: 0 };
     const start = performance.now();
+    const kernelsBefore = simdKernelCalls();
     let pending: Promise<[number, number, number]> | null = null;
     const report = async (values: Promise<[number, number, number]>, step: number) => {
       const [loss, ce, kl] = await values;
@@ -251,7 +292,12 @@ export class LocalTrainer {
     optimizer.dispose();
     tf.dispose(anchors);
     const steps = config.localSteps;
+    const kernelsAfter = simdKernelCalls();
     return {
+      fusedKernels: {
+        adam: kernelsAfter.adam - kernelsBefore.adam,
+        dropout: kernelsAfter.dropoutMultiplier - kernelsBefore.dropoutMultiplier,
+      },
       loss: totals.loss / steps,
       ce: totals.ce / steps,
       kl: totals.kl / steps,

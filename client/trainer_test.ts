@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { startBackend } from "./backend.ts";
+import * as tf from "@tensorflow/tfjs";
 import { LocalTrainer } from "./trainer.ts";
 import type { Dataset } from "../shared/dataset.ts";
 import { buildModel, readWeights } from "../shared/model.ts";
@@ -28,11 +29,12 @@ function dataset(): Dataset {
 async function trainedWeights(
   seed: number | undefined,
   overrides: Partial<typeof training> = {},
+  round = 1,
 ): Promise<Float32Array[]> {
   const model = await buildModel(topology, { seed: 0 });
   const trainer = new LocalTrainer(model, dataset(), seed === undefined ? {} : { seed });
   try {
-    await trainer.train({ ...training, ...overrides });
+    await trainer.train({ ...training, ...overrides }, { round });
     return [...readWeights(model).values()].map((w) => Float32Array.from(w.data));
   } finally {
     trainer.dispose();
@@ -76,4 +78,68 @@ Deno.test("LocalTrainer with FedProx's mu stays closer to the round's starting w
     await trainedWeights(5, { learningRate: 0.01, localSteps: 10, proximalMu: 50 }),
   );
   assert.ok(prox < 0.8 * plain, `drift with mu ${prox} vs without ${plain}`);
+});
+
+Deno.test("alphaRampUpRounds: round r of R weighs the unlabeled rows' KL by alpha * min(1, r / R)", async () => {
+  const alpha = 3;
+  for (const [round, rampRounds] of [[1, 4], [3, 4], [4, 4], [9, 4], [2, 7]]) {
+    const ramped = await trainedWeights(5, { alpha, alphaRampUpRounds: rampRounds }, round);
+    const explicit = await trainedWeights(
+      5,
+      { alpha, alphaRampUpRounds: 0, unlabeledAlpha: alpha * Math.min(1, round! / rampRounds!) },
+      round,
+    );
+    assert.deepEqual(ramped, explicit, `round ${round} of a ${rampRounds}-round ramp`);
+  }
+  // The ramp changes training while it lasts: round 1 of 4 is not the full weight.
+  assert.notDeepEqual(
+    await trainedWeights(5, { alpha, alphaRampUpRounds: 4 }, 1),
+    await trainedWeights(5, { alpha }, 1),
+  );
+});
+
+Deno.test("priorAlignment pulls the unlabeled rows' mean prediction towards the labeled rows' smoothed class frequencies", async () => {
+  const random = seededRandom(8);
+  const rows = 64;
+  // Labeled: six rows of class 2, one of class 7; the rest unlabeled.
+  const labels = Int32Array.from({ length: rows }, (_, i) => (i < 6 ? 2 : i === 6 ? 7 : -1));
+  const data: Dataset = {
+    x: Float32Array.from({ length: rows * 784 }, () => random()),
+    labels,
+    featureShape: [784],
+    numClasses: 10,
+  };
+  // Add-one smoothed: (count + 1) / (7 + 10).
+  const prior = Array.from({ length: 10 }, (_, c) => ((c === 2 ? 6 : c === 7 ? 1 : 0) + 1) / 17);
+  const unlabeled = tf.tensor2d(data.x.subarray(7 * 784), [rows - 7, 784]);
+  /** KL(prior || mean prediction over the unlabeled rows), dropout off. */
+  const gap = async (priorAlignment: number) => {
+    const model = await buildModel(topology, { seed: 0 });
+    const trainer = new LocalTrainer(model, data, { seed: 2 });
+    try {
+      // Unlabeled batches only: nothing but the KL and the alignment term moves the model.
+      await trainer.train({
+        ...training,
+        labeledBatchSize: 0,
+        unlabeledBatchSize: 16,
+        localSteps: 40,
+        learningRate: 0.02,
+        priorAlignment,
+      });
+      const mean = tf.tidy(() =>
+        tf.mean(tf.softmax(model.predict(unlabeled) as tf.Tensor), 0).dataSync()
+      );
+      return prior.reduce((kl, p, c) => kl + p * Math.log(p / mean[c]!), 0);
+    } finally {
+      trainer.dispose();
+      model.dispose();
+    }
+  };
+  const without = await gap(0);
+  const aligned = await gap(10);
+  unlabeled.dispose();
+  assert.ok(
+    aligned < 0.5 * without,
+    `KL to the prior ${aligned} with alignment, ${without} without`,
+  );
 });

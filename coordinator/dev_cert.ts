@@ -158,9 +158,10 @@ export const DEV_CERT_FILES = {
  * @example
  * ```ts
  * import { writeDevCertificates } from "./dev_cert.ts";
+ * import assert from "node:assert/strict";
  * const dir = await Deno.makeTempDir();
  * const files = await writeDevCertificates({ dir, hosts: ["localhost"] });
- * console.assert(files.caCert.endsWith("ca.pem"));
+ * assert.ok(files.caCert.endsWith("ca.pem"));
  * ```
  */
 export async function writeDevCertificates(

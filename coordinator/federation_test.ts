@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { startBackend } from "../client/backend.ts";
 import { buildModel } from "../shared/model.ts";
 import { decodeSafetensors, encodeSafetensors, type Float32Tensor } from "../shared/safetensors.ts";
+import type { TaskConfigInput } from "../shared/schemas.ts";
 import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
 import { Federation } from "./federation.ts";
 
@@ -280,40 +281,92 @@ Deno.test("Federation starts rounds only once rounds.minAvailable clients have s
   );
 });
 
-Deno.test("Federation's aggregate does not depend on the order updates arrive in", async () => {
-  /** An update of seeded pseudo-random values, so float sums depend on their order. */
-  const noisy = (f: Federation, clientId: string, seed: number) => {
-    let state = seed;
-    const next = () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5);
-    const tensors = new Map<string, Float32Tensor>(
-      f.trainable.map(({ name, shape }) => [name, {
-        shape,
-        data: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => next() / 7),
-      }]),
-    );
-    return encodeSafetensors(tensors, {
-      round: "1",
-      baseVersion: "0",
-      numLabeled: String(3 + seed),
-      numUnlabeled: String(11 * seed),
-      clientId,
-    });
-  };
-  const globals: Float32Array[] = [];
-  for (const order of [["a", "b", "c"], ["c", "a", "b"]]) {
-    await withFederation(
-      { total: 3, targetClients: 3, minClients: 3, timeoutSeconds: 600 },
-      async (f) => {
-        for (const id of order) f.submit(noisy(f, id, id.charCodeAt(0)));
-        await f.settled();
-        globals.push(
-          decodeSafetensors(f.globalModel().safetensors).tensors.get("dense1/kernel")!.data,
-        );
-      },
-    );
+/**
+ * One round of `task`'s federation fed `updates` in `order`; returns the new
+ * global's dense1/kernel, the weights it started from and the round's update list.
+ */
+async function oneRound(
+  aggregation: TaskConfigInput["aggregation"],
+  order: string[],
+  updates: (f: Federation, clientId: string) => Uint8Array,
+) {
+  const task = mnistMlpTask({
+    rounds: {
+      total: 1,
+      targetClients: order.length,
+      minClients: order.length,
+      timeoutSeconds: 600,
+    },
+    aggregation,
+  });
+  const model = await buildModel(task.model.topology);
+  const f = await Federation.create({ task, model });
+  try {
+    const start = decodeSafetensors(f.globalModel().safetensors).tensors.get("dense1/kernel")!.data;
+    for (const id of order) f.submit(updates(f, id));
+    await f.settled();
+    return {
+      start,
+      global: decodeSafetensors(f.globalModel().safetensors).tensors.get("dense1/kernel")!.data,
+      updates: f.status().history[1]!.updates.map((u) => u.clientId),
+    };
+  } finally {
+    f.close();
+    model.dispose();
   }
-  const differing = globals[0]!.filter((v, i) => !Object.is(v, globals[1]![i])).length;
-  assert.equal(differing, 0, `${differing} of ${globals[0]!.length} weights differ`);
+}
+
+/** An update of `values(i)` in every tensor, with counts that differ by client. */
+function updateOf(f: Federation, clientId: string, value: (i: number) => number): Uint8Array {
+  const tensors = new Map<string, Float32Tensor>(
+    f.trainable.map(({ name, shape }) => [name, {
+      shape,
+      data: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => value(i)),
+    }]),
+  );
+  const seed = clientId.charCodeAt(0);
+  return encodeSafetensors(tensors, {
+    round: "1",
+    baseVersion: "0",
+    numLabeled: String(3 + seed),
+    numUnlabeled: String(11 * seed),
+    clientId,
+  });
+}
+
+const differing = (a: Float32Array, b: Float32Array) =>
+  a.filter((v, i) => !Object.is(v, b[i])).length;
+
+Deno.test("Federation's aggregate does not depend on the order updates arrive in", async () => {
+  // FedAvg of seeded pseudo-random updates, so float sums depend on their order.
+  const noisy = (f: Federation, clientId: string) => {
+    let state = clientId.charCodeAt(0);
+    const next = () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5);
+    return updateOf(f, clientId, () => next() / 7);
+  };
+  const orders = [["a", "b", "c"], ["c", "a", "b"], ["b", "c", "a"]];
+  const fedavg = [];
+  for (const order of orders) fedavg.push(await oneRound({}, order, noisy));
+  for (const run of fedavg) {
+    assert.ok(differing(run.global, run.start) > 0, "the round moved the model");
+    assert.equal(differing(run.global, fedavg[0]!.global), 0, "the same global in every order");
+    // The round lists its updates in client order, however they arrived.
+    assert.deepEqual(run.updates, ["a", "b", "c"]);
+  }
+  // Krum (f 0, m 1) on a tie: a = +v, b = 0, c = -v all score |v|^2, and the tie goes to the
+  // first in client order (a), not to the first to arrive.
+  const tie = (f: Federation, clientId: string) =>
+    updateOf(f, clientId, (i) => ({ a: 1, b: 0, c: -1 })[clientId]! * (((i % 13) - 6) / 500));
+  const krum = [];
+  for (const order of orders) {
+    krum.push(await oneRound({ strategy: "krum", krumF: 0, krumM: 1 }, order, tie));
+  }
+  for (const [k, run] of krum.entries()) {
+    const moved = run.global.map((v, i) => v - run.start[i]!);
+    // a's step, +v, was taken.
+    assert.ok(moved[0]! < 0 && moved[12]! > 0, `order ${orders[k]}: ${moved[0]}, ${moved[12]}`);
+    assert.equal(differing(run.global, krum[0]!.global), 0, `order ${orders[k]}`);
+  }
 });
 
 Deno.test("Federation bounds each update's L2 norm: reject or clip, as the task says", async () => {

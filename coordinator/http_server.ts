@@ -143,6 +143,7 @@ export async function listen(options: ListenOptions): Promise<Listener> {
       );
       return;
     }
+    socket.on("timeout", () => socket.destroy());
     open.add(socket);
     perAddress.set(address, fromAddress + 1);
     socket.once("close", () => {
@@ -150,6 +151,17 @@ export async function listen(options: ListenOptions): Promise<Listener> {
       const left = (perAddress.get(address) ?? 1) - 1;
       if (left > 0) perAddress.set(address, left);
       else perAddress.delete(address);
+    });
+  });
+  // An idle keep-alive connection closes at keepAliveTimeout after its last
+  // response. Deno's node:http does not enforce server.keepAliveTimeout (such a
+  // connection stayed open until the request deadline), so it is done here:
+  // the socket's idle timer runs between a response and the next request.
+  server.on("request", (request: IncomingMessage, response: ServerResponse) => {
+    const socket = request.socket;
+    socket.setTimeout(0);
+    response.once("finish", () => {
+      if (!socket.destroyed) socket.setTimeout(serverOptions.keepAliveTimeout);
     });
   });
   // A client's broken TLS handshake or malformed request is the client's

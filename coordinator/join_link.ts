@@ -47,7 +47,8 @@ export function dashboardLink(site: string, adminToken?: string | null): string 
  * @example
  * ```ts
  * import { qrTerminal } from "./join_link.ts";
- * console.assert((await qrTerminal("https://fl.test/")).includes("\n"));
+ * import assert from "node:assert/strict";
+ * assert.ok((await qrTerminal("https://fl.test/")).includes("\n"));
  * ```
  */
 export async function qrTerminal(text: string): Promise<string> {
@@ -60,7 +61,8 @@ export async function qrTerminal(text: string): Promise<string> {
  * @example
  * ```ts
  * import { qrSvg } from "./join_link.ts";
- * console.assert((await qrSvg("https://fl.test/")).startsWith("<svg"));
+ * import assert from "node:assert/strict";
+ * assert.ok((await qrSvg("https://fl.test/")).startsWith("<svg"));
  * ```
  */
 export async function qrSvg(text: string): Promise<string> {

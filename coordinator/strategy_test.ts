@@ -44,6 +44,52 @@ Deno.test("fedavg weights clients by examples and scales by the server learning 
   assert.deepEqual(out.used, ["a", "b"]);
 });
 
+Deno.test("every strategy that takes serverLearningRate scales its step by it", () => {
+  // Five clients, two values each, so that Krum (f 1) has enough updates.
+  const results = [[1, -2], [1.5, -1], [0.5, -3], [1.2, -2.5], [0.9, -1.5]].map((v, i) =>
+    result(`c${i}`, v, i + 1)
+  );
+  const input = { round: 1, failures: [], results };
+  const extra: Record<string, Record<string, unknown>> = {
+    fedprox: { proximalMu: 0.01 },
+    fedavgm: { serverMomentum: 0.9 },
+    "trimmed-mean": { trimBeta: 0.2 },
+    krum: { krumF: 1, krumM: 2 },
+  };
+  for (const name of ["fedavg", "fedprox", "fedavgm", "median", "trimmed-mean", "krum"]) {
+    const step = (serverLearningRate: number) =>
+      values(
+        strategy({ strategy: name, ...extra[name], serverLearningRate }).aggregate(input).step,
+      )!;
+    const one = step(1);
+    assert.ok(one.some((v) => v !== 0), `${name}: a step`);
+    for (const lr of [0.25, 3]) {
+      const scaled = step(lr);
+      one.forEach((v, i) =>
+        assert.ok(
+          Math.abs(scaled[i]! - lr * v) <= 1e-6 * Math.abs(lr * v),
+          `${name} at server learning rate ${lr}: ${scaled[i]} vs ${lr * v}`,
+        )
+      );
+    }
+  }
+  // The summing strategies' other entry (the federation's running mean) scales alike.
+  for (const name of ["fedavg", "fedprox", "fedavgm"]) {
+    const mean = [Float32Array.of(2, -4)];
+    const step = (serverLearningRate: number) =>
+      values(
+        strategy({ strategy: name, ...extra[name], serverLearningRate }).aggregateMean!({
+          round: 1,
+          mean,
+          used: ["a"],
+          failures: [],
+        }).step,
+      )!;
+    assert.deepEqual(step(0.25), [0.5, -1], name);
+    assert.deepEqual(step(3), [6, -12], name);
+  }
+});
+
 Deno.test("fedprox adds its mu to the clients' training settings; fedavg does not", () => {
   const training = TrainingConfigSchema.parse({});
   const prox = strategy({ strategy: "fedprox", proximalMu: 0.1 }).configureTraining(training);

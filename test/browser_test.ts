@@ -30,13 +30,15 @@ const ENROLMENT = "enr_browser_test_0123456789abcdef";
 const { train, holdout } = await loadMnistSplit({ seed: 1 });
 
 const ADMIN = "adm_browser_test_0123456789abcdef";
+/** Local steps a round in these tasks. */
+const LOCAL_STEPS = 5;
 
 async function start(
   rounds: TaskConfigInput["rounds"],
   options: { runDir?: string; port?: number; secure?: boolean; lora?: boolean } = {},
 ): Promise<Coordinator> {
   const { secure, lora, ...rest } = options;
-  const base = mnistMlpTask({ rounds, training: { localSteps: 5 } });
+  const base = mnistMlpTask({ rounds, training: { localSteps: LOCAL_STEPS } });
   const task = {
     ...base,
     ...(secure ? { secureAggregation: SecureAggregationSchema.parse({}) } : {}),
@@ -186,6 +188,18 @@ Deno.test("on wasm the page trains with the fused SIMD kernels", async () => {
     assert.equal(client!.backend, "wasm");
     assert.equal(client!.device, "WebAssembly SIMD");
     assert.equal(client!.updatesAccepted, 1);
+    // The kernels did the training, counted at their entry: one Adam update per weight
+    // and step, one dropout mask per dropout layer and step.
+    const steps = LOCAL_STEPS;
+    const view = await waitFor("the page to show the kernels", async () => {
+      const v = await progress(page);
+      return v["fused-kernels"] !== "–" ? v : undefined;
+    });
+    const shown = view["fused-kernels"]!;
+    const [, adam, dropout] = /^(\d+) Adam updates, (\d+) dropout masks/.exec(shown) ?? [];
+    assert.ok(adam && dropout, shown);
+    assert.ok(Number(adam) > 0 && Number(adam) % steps === 0, shown);
+    assert.ok(Number(dropout) > 0 && Number(dropout) % steps === 0, shown);
   });
 });
 

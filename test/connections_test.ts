@@ -16,6 +16,10 @@ const ADMIN = "adm_connections_test_0123456789abcdef";
 const ENROLMENT = "enr_connections_test_0123456789abcdef";
 const HEADER_TIMEOUT = 3;
 const REQUEST_TIMEOUT = 6;
+/** How often the listener checks the deadlines: a quarter of the header timeout, at most 1 s. */
+const CHECK_EVERY = Math.min(1, HEADER_TIMEOUT / 4);
+/** Seconds a close may come after its check on this busy machine (measured: under 0.1). */
+const LATE = 1.5;
 const HALF_HEADERS = 3000;
 const STALLED_UPLOADS = 500;
 /** Sockets from one address: under --max-connections-per-address. */
@@ -26,14 +30,22 @@ interface Attacker {
   socket: net.Socket;
 }
 
-/** Opens a socket from `from`, sends `text` and then nothing; resolves with the seconds until it is closed. */
-function attack(port: number, from: string, text: string, t0: number): Attacker {
+/**
+ * Opens a socket from `from`, sends `text` and then nothing; resolves with the
+ * seconds from its connection (when the server's deadlines start) until it is
+ * closed.
+ */
+function attack(port: number, from: string, text: string): Attacker {
   const socket = net.connect({ host: "127.0.0.1", port, localAddress: from });
-  socket.on("connect", () => socket.write(text));
+  let connectedAt = performance.now();
+  socket.on("connect", () => {
+    connectedAt = performance.now();
+    socket.write(text);
+  });
   socket.on("error", () => {});
   socket.on("data", () => {});
   const closedAt = new Promise<number>((resolve) =>
-    socket.on("close", () => resolve((performance.now() - t0) / 1000))
+    socket.on("close", () => resolve((performance.now() - connectedAt) / 1000))
   );
   return { closedAt, socket };
 }
@@ -104,11 +116,10 @@ Deno.test("3,000 half-sent headers and 500 stalled uploads: health answers, the 
     }
     // The clients start first; the flood begins while they load and train.
     const clients = Promise.all([client(url, 1), client(url, 2)]);
-    const t0 = performance.now();
     const address = (i: number) =>
       `127.0.${1 + Math.floor(i / PER_ADDRESS / 250)}.${2 + (Math.floor(i / PER_ADDRESS) % 250)}`;
     for (let i = 0; i < HALF_HEADERS; i++) {
-      attackers.push(attack(port, address(i), "GET /v1/health HTTP/1.1\r\nHost: x\r\nAccept:", t0));
+      attackers.push(attack(port, address(i), "GET /v1/health HTTP/1.1\r\nHost: x\r\nAccept:"));
     }
     const stalled: Attacker[] = [];
     for (let i = 0; i < STALLED_UPLOADS; i++) {
@@ -117,7 +128,6 @@ Deno.test("3,000 half-sent headers and 500 stalled uploads: health answers, the 
         address(HALF_HEADERS + i),
         "POST /v1/updates HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n" +
           `Authorization: Bearer ${tokens[i]}\r\nContent-Length: 500000\r\n\r\n\u0008\u0000\u0000`,
-        t0,
       ));
     }
     attackers.push(...stalled);
@@ -149,15 +159,22 @@ Deno.test("3,000 half-sent headers and 500 stalled uploads: health answers, the 
     const half = closed.slice(0, HALF_HEADERS);
     const uploads = closed.slice(HALF_HEADERS);
     const range = (xs: number[]) => [Math.min(...xs), Math.max(...xs)].map((x) => x.toFixed(2));
-    // Closed at the header deadline, not before (and not much after: the check runs each second).
+    // Closed at the header deadline, not before, and not much after: the deadlines are checked
+    // every CHECK_EVERY seconds; LATE allows for a loaded machine (the clients train meanwhile).
     assert.ok(Math.min(...half) >= HEADER_TIMEOUT - 0.2, `half headers closed at ${range(half)} s`);
-    assert.ok(Math.max(...half) < HEADER_TIMEOUT + 10, `half headers closed at ${range(half)} s`);
+    assert.ok(
+      Math.max(...half) < HEADER_TIMEOUT + CHECK_EVERY + LATE,
+      `half headers closed at ${range(half)} s`,
+    );
     // The stalled uploads, reading or queued, are closed at the request deadline.
     assert.ok(
       Math.min(...uploads) >= REQUEST_TIMEOUT - 0.2,
       `uploads closed at ${range(uploads)} s`,
     );
-    assert.ok(Math.max(...uploads) < REQUEST_TIMEOUT + 10, `uploads closed at ${range(uploads)} s`);
+    assert.ok(
+      Math.max(...uploads) < REQUEST_TIMEOUT + CHECK_EVERY + LATE,
+      `uploads closed at ${range(uploads)} s`,
+    );
     assert.ok(latencies.length >= 10, `${latencies.length} health checks`);
     const worst = Math.max(...latencies);
     assert.ok(worst < 1000, `GET /v1/health took up to ${worst.toFixed(0)} ms`);
@@ -170,7 +187,7 @@ Deno.test("3,000 half-sent headers and 500 stalled uploads: health answers, the 
     console.log(
       `health: ${latencies.length} checks, worst ${worst.toFixed(0)} ms; half headers closed at ${
         range(half)
-      } s, stalled uploads at ${range(uploads)} s`,
+      } s, stalled uploads at ${range(uploads)} s after connecting`,
     );
   } finally {
     for (const a of attackers) a.socket.destroy();

@@ -6,38 +6,20 @@
 // coordinator's status.
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { type Coordinator, startCoordinator } from "../coordinator/serve.ts";
-import { loadMnistSplit } from "../shared/mnist.ts";
-import { SecureAggregationSchema, type Status, StatusSchema } from "../shared/schemas.ts";
-import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
+import type { Coordinator } from "../coordinator/serve.ts";
+import { type Status, StatusSchema } from "../shared/schemas.ts";
+import { withMnistCoordinator } from "./_mnist_coordinator.ts";
 
 const ENROLMENT = "enr_gpu_node_test_0123456789abcdef";
 const ADMIN = "adm_gpu_node_test_0123456789abcdef";
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const NODE_CLIENT = "client/node/dist/client.mjs";
-const { holdout } = await loadMnistSplit({ seed: 1 });
 
-async function withCoordinator(
+function withCoordinator(
   fn: (coordinator: Coordinator) => Promise<void>,
   options: { clients?: number; secure?: boolean } = {},
 ): Promise<void> {
-  const { clients = 1 } = options;
-  const task = {
-    ...mnistMlpTask({
-      rounds: { total: 1, targetClients: clients, minClients: clients, timeoutSeconds: 600 },
-      training: { localSteps: 5 },
-    }),
-    ...(options.secure ? { secureAggregation: SecureAggregationSchema.parse({}) } : {}),
-  };
-  const coordinator = await startCoordinator({
-    tasks: [{ config: task, holdout }],
-    auth: { enrolmentToken: ENROLMENT, adminToken: ADMIN },
-  });
-  try {
-    await fn(coordinator);
-  } finally {
-    await coordinator.shutdown();
-  }
+  return withMnistCoordinator({ enrolmentToken: ENROLMENT, adminToken: ADMIN, ...options }, fn);
 }
 
 async function status(coordinator: Coordinator): Promise<Status> {
@@ -101,8 +83,10 @@ Deno.test("the Node.js entry trains a round on wasm against a real coordinator",
   await withCoordinator(async (coordinator) => {
     const run = await runCli("node", [NODE_CLIENT, ...clientArgs(coordinator, "wasm")]);
     assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
-    // The fused SIMD kernels load under Node.js too.
+    // The fused SIMD kernels load under Node.js too, and train: 5 steps, each one Adam
+    // update per weight (6 in mnist-mlp) and one mask per dropout layer (2).
     assert.match(run.stdout, /backend wasm \(WebAssembly SIMD\) on node \d/);
+    assert.match(run.stdout, /round 1: .*\(fused kernels: 30 Adam updates, 10 dropout masks\)/);
     const s = await status(coordinator);
     const [client] = s.clients;
     assert.equal(client!.backend, "wasm");

@@ -62,6 +62,8 @@ export type TrainMessage =
     ce: number;
     kl: number;
     seconds: number;
+    /** Calls of the fused SIMD kernels in this round's training (0 off wasm). */
+    fusedKernels: { adam: number; dropout: number };
   }
   | { kind: "rejected"; round: number; status: number; message: string }
   | { kind: "retry"; message: string; delayMs: number }

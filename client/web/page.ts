@@ -112,6 +112,13 @@ function log(line: string): void {
 
 const fmt = (value: number) => value.toFixed(4);
 
+/** The last round's fused SIMD kernel calls, e.g. "40 Adam updates, 10 dropout masks". */
+function fusedKernelsText({ adam, dropout }: { adam: number; dropout: number }): string {
+  return adam + dropout === 0
+    ? "none (tfjs's own ops)"
+    : `${adam} Adam updates, ${dropout} dropout masks in the last round`;
+}
+
 function onMessage(message: TrainMessage): void {
   switch (message.kind) {
     case "backend":
@@ -154,6 +161,7 @@ function onMessage(message: TrainMessage): void {
           ? `round ${message.round}: accepted, masked (secure aggregation: the coordinator saw only the sum)`
           : `round ${message.round}: accepted (${message.received} of ${message.targetClients} updates in)`,
       );
+      text("fused-kernels", fusedKernelsText(message.fusedKernels));
       setConnection("connected", "update accepted; waiting for the next round");
       log(
         `round ${message.round}: update accepted, loss ${fmt(message.loss)}, ${

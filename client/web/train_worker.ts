@@ -99,6 +99,7 @@ self.onmessage = async (message: MessageEvent<TrainStart>) => {
                   ce: event.result.ce,
                   kl: event.result.kl,
                   seconds: event.result.seconds,
+                  fusedKernels: event.result.fusedKernels,
                 });
                 break;
               case "rejected":

@@ -6,9 +6,10 @@ import { LocalTrainer } from "../../client/trainer.ts";
 import { topologyLayers } from "../freeze.ts";
 import { buildModel, readWeights, weightSpecs, writeWeights } from "../model.ts";
 import { seededRandom as mulberry32 } from "../random.ts";
-import { decodeSafetensors, type Float32Tensor } from "../safetensors.ts";
+import { decodeSafetensors, encodeSafetensors, type Float32Tensor } from "../safetensors.ts";
 import { LoraConfigSchema, TrainingConfigSchema } from "../schemas.ts";
-import { mnistMlpTopology } from "../tasks/mnist_mlp.ts";
+import { mnistMlpTask, mnistMlpTopology } from "../tasks/mnist_mlp.ts";
+import { Federation } from "../../coordinator/federation.ts";
 import { adapters, savedModules, withLora } from "./apply_lora.ts";
 import { mergeAdapters, peftAdapter } from "./merge.ts";
 
@@ -137,37 +138,86 @@ Deno.test("LoRA: the merged plain model's outputs equal the adapted model's with
   model.dispose();
 });
 
-Deno.test("LoRA ffa: FedAvg of B is the average of the clients' full-weight deltas; naive misses it", () => {
-  const random = mulberry32(23);
-  const [inputs, units, rank, scale] = [12, 7, 3, 2];
-  const a0 = randomTensor([inputs, rank], random);
-  const clients = 5;
-  const weightsOf = Array.from({ length: clients }, () => 1 + Math.floor(random() * 50));
-  const total = weightsOf.reduce((x, y) => x + y, 0);
-  const product = (a: Float32Tensor, b: Float32Tensor) =>
-    tf.tidy(() =>
-      tf.matMul(
-        tf.tensor(a.data, a.shape as [number, number]),
-        tf.tensor(b.data, b.shape as [number, number]),
-      ).mul(scale).dataSync() as Float32Array
-    );
-  const mean = (list: Float32Array[]) =>
-    Float32Array.from(
-      list[0]!,
-      (_, i) => list.reduce((s, l, k) => s + l[i]! * weightsOf[k]!, 0) / total,
-    );
-  // FFA: A is shared; each client's full-weight delta is s A B_k (B starts at 0).
-  const bs = Array.from({ length: clients }, () => randomTensor([rank, units], random));
-  const fullMean = mean(bs.map((b) => product(a0, b)));
-  const bMean: Float32Tensor = { shape: [rank, units], data: mean(bs.map((b) => b.data)) };
-  closeTo(product(a0, bMean), fullMean, 1e-5, "ffa");
+Deno.test("LoRA ffa: the federation's FedAvg of the adapters gives the average of the clients' merged models; naive misses it", async () => {
+  const layers = ["dense1", "dense2", "logits"];
+  const misses: Record<string, number> = {};
+  for (const aggregation of ["ffa", "naive"] as const) {
+    const { topology, model } = await loraModel(aggregation);
+    const base = mnistMlpTask({
+      rounds: { total: 1, targetClients: 3, minClients: 3, timeoutSeconds: 600 },
+    });
+    const task = { ...base, model: { ...base.model, topology } };
+    const federation = await Federation.create({ task, model });
+    try {
+      const start = decodeSafetensors(federation.globalModel().safetensors).tensors;
+      // What the federation trains: B under ffa, A and B under naive.
+      assert.deepEqual(
+        federation.trainable.map((w) => w.name).sort(),
+        layers.flatMap((l) =>
+          aggregation === "ffa" ? [`${l}/lora_B`] : [`${l}/lora_A`, `${l}/lora_B`]
+        )
+          .sort(),
+      );
+      const random = mulberry32(23);
+      // Three clients' adapters after "training": random deltas, weighted by their rows
+      // (an unlabeled row by the task's unlabeledWeight).
+      const clients = [[5, 20], [40, 0], [1, 90]].map(([numLabeled, numUnlabeled], k) => {
+        const delta = new Map(
+          federation.trainable.map((w) => [w.name, randomTensor(w.shape, random, 0.3)]),
+        );
+        const weights = new Map(start);
+        for (const [name, d] of delta) {
+          const w = start.get(name)!;
+          weights.set(name, { shape: w.shape, data: w.data.map((v, i) => v + d.data[i]!) });
+        }
+        federation.submit(encodeSafetensors(delta, {
+          round: "1",
+          baseVersion: "0",
+          numLabeled: String(numLabeled),
+          numUnlabeled: String(numUnlabeled),
+          clientId: `client-${k}`,
+        }));
+        return {
+          merged: mergeAdapters(topology, weights).weights,
+          weight: numLabeled! + task.aggregation.unlabeledWeight * numUnlabeled!,
+        };
+      });
+      await federation.settled();
+      assert.equal(federation.status().history.length, 2, "the round closed");
+      const global = decodeSafetensors(federation.globalModel().safetensors).tensors;
+      const merged = mergeAdapters(topology, global).weights;
+      const total = clients.reduce((n, c) => n + c.weight, 0);
+      let miss = 0;
+      for (const layer of layers) {
+        const name = `${layer}/kernel`;
+        const expected = Float32Array.from(
+          merged.get(name)!.data,
+          (_, i) =>
+            clients.reduce((sum, c) => sum + c.merged.get(name)!.data[i]! * c.weight, 0) / total,
+        );
+        const actual = merged.get(name)!.data;
+        // The adapters moved the merged kernel away from the base.
+        assert.ok(
+          actual.some((v, i) => v !== start.get(name)!.data[i]),
+          `${aggregation}: ${name} moved`,
+        );
+        for (let i = 0; i < actual.length; i++) {
+          miss = Math.max(miss, Math.abs(actual[i]! - expected[i]!));
+        }
+      }
+      misses[aggregation] = miss;
+    } finally {
+      federation.close();
+      model.dispose();
+    }
+  }
+  // FFA: A is shared and frozen, so the mean of the B's is the mean of the merged models.
+  assert.ok(misses.ffa! < 1e-5, `ffa missed the mean of the merged models by ${misses.ffa}`);
   // Naive: every client has its own A as well; the product of the means is not the mean of products.
-  const as = Array.from({ length: clients }, () => randomTensor([inputs, rank], random));
-  const naiveFull = mean(as.map((a, k) => product(a, bs[k]!)));
-  const aMean: Float32Tensor = { shape: [inputs, rank], data: mean(as.map((a) => a.data)) };
-  const naive = product(aMean, bMean);
-  const miss = Math.max(...naive.map((v, i) => Math.abs(v - naiveFull[i]!)));
-  assert.ok(miss > 1e-2, `naive averaging should miss the mean of products, missed by ${miss}`);
+  assert.ok(
+    misses.naive! > 1e-2,
+    `naive averaging should miss the mean of products, missed by ${misses.naive}`,
+  );
 });
 
 Deno.test("LoRA: the PEFT export has PEFT's names and shapes, and base + s B A from it is the merged kernel", async () => {

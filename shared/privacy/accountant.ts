@@ -87,9 +87,10 @@ export function rdpSampledGaussian(order: number, step: MechanismStep): number {
  * @example
  * ```ts
  * import { epsilon } from "./accountant.ts";
+ * import assert from "node:assert/strict";
  * // TensorFlow Privacy's MNIST tutorial: 60 epochs of batch 256 of 60,000, z = 1.1.
  * const { epsilon: eps } = epsilon([{ q: 256 / 60000, noiseMultiplier: 1.1, rounds: 14062 }], 1e-5);
- * console.assert(Math.abs(eps - 3.01) < 0.06);
+ * assert.ok(Math.abs(eps - 3.01) < 0.06);
  * ```
  */
 export function epsilon(

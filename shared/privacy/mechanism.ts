@@ -14,8 +14,9 @@
  * @example
  * ```ts
  * import { gaussian } from "./mechanism.ts";
+ * import assert from "node:assert/strict";
  * const z = gaussian(1000);
- * console.assert(z.length === 1000);
+ * assert.ok(z.length === 1000);
  * ```
  */
 export function gaussian(count: number): Float64Array {
@@ -108,7 +109,8 @@ export function noiseShareStd(
  * @example
  * ```ts
  * import { distributedFewest } from "./mechanism.ts";
- * console.assert(distributedFewest({ minClients: 2, threshold: 6 }) === 6);
+ * import assert from "node:assert/strict";
+ * assert.ok(distributedFewest({ minClients: 2, threshold: 6 }) === 6);
  * ```
  */
 export function distributedFewest(options: { minClients: number; threshold: number }): number {
@@ -125,8 +127,9 @@ export function distributedFewest(options: { minClients: number; threshold: numb
  * @example
  * ```ts
  * import { adaptiveNoise } from "./mechanism.ts";
+ * import assert from "node:assert/strict";
  * const { updateNoiseMultiplier } = adaptiveNoise({ noiseMultiplier: 1, countStd: 5 });
- * console.assert(updateNoiseMultiplier > 1 && updateNoiseMultiplier < 1.01);
+ * assert.ok(updateNoiseMultiplier > 1 && updateNoiseMultiplier < 1.01);
  * ```
  */
 export function adaptiveNoise(

@@ -145,8 +145,9 @@ export function decodeSum(
  * @example
  * ```ts
  * import { meanErrorBound } from "./input.ts";
+ * import assert from "node:assert/strict";
  * const p = { threshold: 2, degree: 1, bits: 32, levels: 1e8, clipRange: 1, maxWeight: 10, stageTimeoutSeconds: 1 };
- * console.assert(meanErrorBound(p, { count: 10, weightUnits: 1 }) < 1e-5);
+ * assert.ok(meanErrorBound(p, { count: 10, weightUnits: 1 }) < 1e-5);
  * ```
  */
 export function meanErrorBound(

@@ -22,8 +22,9 @@ export interface AgreementKeys {
  * @example
  * ```ts
  * import { generateAgreementKeys } from "./keys.ts";
+ * import assert from "node:assert/strict";
  * const keys = await generateAgreementKeys();
- * console.assert(keys.publicKey.length === 32);
+ * assert.ok(keys.publicKey.length === 32);
  * ```
  */
 export async function generateAgreementKeys(extractable = false): Promise<AgreementKeys> {

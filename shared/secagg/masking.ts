@@ -30,12 +30,13 @@ export interface SignedSeed {
  * @example
  * ```ts
  * import { maskInput } from "./masking.ts";
+ * import assert from "node:assert/strict";
  * const masked = await maskInput(Uint32Array.of(1, 2, 3), {
  *   bits: 32,
  *   selfSeed: new Uint8Array(32).fill(1),
  *   pairwise: [{ seed: new Uint8Array(32).fill(2), sign: 1 }],
  * });
- * console.assert(masked.length === 3);
+ * assert.ok(masked.length === 3);
  * ```
  */
 export async function maskInput(
