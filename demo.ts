@@ -6,16 +6,16 @@
  * @module
  */
 import { join } from "node:path";
-import { betaFlag, fail, numberFlag, parseFlags } from "./client/cli.ts";
+import { betaFlag, fail, numberFlag, parseFlags } from "./shared/cli.ts";
 import { spawnClientWorker } from "./client/spawn_worker.ts";
 import { startCoordinator } from "./coordinator/serve.ts";
-import { dashboardLink } from "./coordinator/join_link.ts";
-import { writeDevCertificates } from "./coordinator/dev_cert.ts";
-import { countRows, selectRows } from "./shared/dataset.ts";
-import { loadMnistSplit } from "./shared/mnist.ts";
-import { partition } from "./shared/partition.ts";
+import { dashboardLink } from "./coordinator/endpoint/join_link.ts";
+import { writeDevCertificates } from "./coordinator/endpoint/dev_cert.ts";
+import { countRows, selectRows } from "./shared/data/dataset.ts";
+import { loadMnistSplit } from "./shared/data/mnist.ts";
+import { partition } from "./shared/data/partition.ts";
 import { mnistMlpTask } from "./shared/tasks/mnist_mlp.ts";
-import { SecureAggregationSchema } from "./shared/schemas.ts";
+import { SecureAggregationSchema } from "./shared/schemas/mod.ts";
 import { secureParams } from "./shared/secagg/params.ts";
 
 const HELP = `Usage: deno task demo [options]

@@ -6,8 +6,8 @@
  * figure is divided by) and the plain JavaScript loop.
  * @module
  */
-import { FoldKernel } from "../coordinator/aggregate/fold_kernels.ts";
-import { accumulate64, RunningSum } from "../coordinator/aggregate/running_sum.ts";
+import { FoldKernel } from "../coordinator/aggregate/fold/fold_kernels.ts";
+import { accumulate64, RunningSum } from "../coordinator/aggregate/fold/running_sum.ts";
 import { seededRandom } from "../shared/random.ts";
 import type { Row } from "./_row.ts";
 

@@ -6,10 +6,11 @@
  * @module
  */
 import { join } from "node:path";
-import { runIngest } from "../coordinator/_ingest.ts";
-import { encodeSafetensors } from "../shared/safetensors.ts";
-import { dense, sequential } from "../shared/tasks/_layers.ts";
+import { runIngest } from "../coordinator/testing/ingest_scenario.ts";
+import { encodeSafetensors } from "../shared/wire/safetensors.ts";
+import { dense, sequential } from "../shared/tasks/layers.ts";
 import type { Row } from "./_row.ts";
+import { elementCount } from "../shared/shape.ts";
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
@@ -81,11 +82,11 @@ export async function ingestRows(
  * event loop went without running a 5 ms timer.
  */
 export async function federationIngestRows(count = 40): Promise<Row[]> {
-  const { Federation } = await import("../coordinator/federation.ts");
-  const { StateStore } = await import("../coordinator/state_store.ts");
-  const { RunStorage } = await import("../coordinator/run_storage.ts");
-  const { buildModel } = await import("../shared/model.ts");
-  const { TaskConfigSchema } = await import("../shared/schemas.ts");
+  const { Federation } = await import("../coordinator/federation/federation.ts");
+  const { StateStore } = await import("../coordinator/storage/state_store.ts");
+  const { RunStorage } = await import("../coordinator/storage/run_storage.ts");
+  const { buildModel } = await import("../shared/model/model.ts");
+  const { TaskConfigSchema } = await import("../shared/schemas/mod.ts");
   const task = TaskConfigSchema.parse({
     id: "ingest",
     model: { topology: sequential("ingest", [dense("wide", 1000, "linear", [1000])]) },
@@ -93,7 +94,7 @@ export async function federationIngestRows(count = 40): Promise<Row[]> {
     rounds: { total: 1, targetClients: count, minClients: count, timeoutSeconds: 3600 },
     training: { evaluate: false },
   });
-  const { ValidatePool } = await import("../coordinator/validate_pool.ts");
+  const { ValidatePool } = await import("../coordinator/ingest/validate_pool.ts");
   const figures: Record<string, { rate: number; stall: number }> = {};
   for (const storage of ["blob", "spool", "spool+worker"] as const) {
     const dir = await Deno.makeTempDir({ prefix: "federation-ingest-" });
@@ -111,7 +112,7 @@ export async function federationIngestRows(count = 40): Promise<Row[]> {
       encodeSafetensors(
         new Map(federation.trainable.map((w) => [w.name, {
           shape: w.shape,
-          data: new Float32Array(w.shape.reduce((a, b) => a * b, 1)).fill(0.001 * (i + 1)),
+          data: new Float32Array(elementCount(w.shape)).fill(0.001 * (i + 1)),
         }])),
         { round: "1", baseVersion: "0", numLabeled: "1", numUnlabeled: "0", clientId: `c${i}` },
       ));

@@ -8,15 +8,20 @@
  * a degree is measured alone.
  * @module
  */
-import { CoordinatorClient, encodeUpdateBody } from "../client/coordinator_client.ts";
-import { secureSubmit } from "../client/secure_submit.ts";
+import { CoordinatorClient, encodeUpdateBody } from "../client/link/coordinator_client.ts";
+import { secureSubmit } from "../client/link/secure_submit.ts";
 import { type Coordinator, startCoordinator } from "../coordinator/serve.ts";
 import { seededRandom } from "../shared/random.ts";
-import { SecureAggregationSchema, type TaskConfig, TaskConfigSchema } from "../shared/schemas.ts";
+import {
+  SecureAggregationSchema,
+  type TaskConfig,
+  TaskConfigSchema,
+} from "../shared/schemas/mod.ts";
 import { SecAggClient } from "../shared/secagg/client.ts";
 import { secureParams } from "../shared/secagg/params.ts";
-import { dense, sequential } from "../shared/tasks/_layers.ts";
+import { dense, sequential } from "../shared/tasks/layers.ts";
 import type { Row } from "./_row.ts";
+import { elementCount } from "../shared/shape.ts";
 
 const INPUTS = 1000;
 const UNITS = 100;
@@ -72,7 +77,7 @@ async function round(
   try {
     const api = new CoordinatorClient(coordinator.url, { fetch: counting(totals) });
     const served = await api.task();
-    const sizes = coordinator.federation.trainable.map((w) => w.shape.reduce((a, b) => a * b, 1));
+    const sizes = coordinator.federation.trainable.map((w) => elementCount(w.shape));
     const ids = Array.from({ length: clients }, (_, i) => `c${String(i).padStart(3, "0")}`);
     const deltas = ids.map((_, i) => {
       const random = seededRandom(i);

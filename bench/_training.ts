@@ -7,11 +7,11 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { cpus } from "node:os";
-import { type BackendName, startBackend } from "../client/backend.ts";
-import { LocalTrainer } from "../client/trainer.ts";
-import type { Dataset } from "../shared/dataset.ts";
-import { buildModel } from "../shared/model.ts";
-import type { TrainingConfig } from "../shared/schemas.ts";
+import { type BackendName, startBackend } from "../client/training/backend.ts";
+import { LocalTrainer } from "../client/training/trainer.ts";
+import type { Dataset } from "../shared/data/dataset.ts";
+import { buildModel } from "../shared/model/model.ts";
+import type { TrainingConfig } from "../shared/schemas/mod.ts";
 import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
 import type { Row } from "./_row.ts";
 

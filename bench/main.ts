@@ -15,17 +15,17 @@ import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
-import { installWasmGather, installWasmMatMulTranspose } from "../client/_wasm_kernels.ts";
-import { LocalTrainer } from "../client/trainer.ts";
+import { installWasmGather, installWasmMatMulTranspose } from "../client/training/wasm_kernels.ts";
+import { LocalTrainer } from "../client/training/trainer.ts";
 import { fedAvg } from "../coordinator/aggregate/fed_avg.ts";
-import { createStrategy } from "../coordinator/strategy.ts";
-import { AggregationConfigSchema, UpdateCodecSchema } from "../shared/schemas.ts";
-import { decodeUpdate, encodeUpdate } from "../shared/codec.ts";
+import { createStrategy } from "../coordinator/aggregate/strategy.ts";
+import { AggregationConfigSchema, UpdateCodecSchema } from "../shared/schemas/mod.ts";
+import { decodeUpdate, encodeUpdate } from "../shared/wire/codec.ts";
 import { seededRandom } from "../shared/random.ts";
-import { selectRows } from "../shared/dataset.ts";
-import { loadMnistSplit } from "../shared/mnist.ts";
-import { buildModel, readWeights, weightSpecs } from "../shared/model.ts";
-import { decodeSafetensors, encodeSafetensors } from "../shared/safetensors.ts";
+import { selectRows } from "../shared/data/dataset.ts";
+import { loadMnistSplit } from "../shared/data/mnist.ts";
+import { buildModel, readWeights, weightSpecs } from "../shared/model/model.ts";
+import { decodeSafetensors, encodeSafetensors } from "../shared/wire/safetensors.ts";
 import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
 
 import type { Row } from "./_row.ts";
@@ -33,6 +33,7 @@ import { aggregationRows } from "./_aggregation.ts";
 import { federationIngestRows, ingestRows } from "./_ingest.ts";
 import { secaggRows } from "./_secagg.ts";
 import { machine, trainingRows, trainingSpeed } from "./_training.ts";
+import { elementCount } from "../shared/shape.ts";
 
 const SECTIONS = ["kernels", "training", "codecs", "aggregation", "ingest", "secagg"] as const;
 const { values: args } = parseArgs({
@@ -192,7 +193,7 @@ if (run("codecs")) {
   const specs = weightSpecs(model, { trainableOnly: true });
   const random = seededRandom(5);
   const delta = new Map(specs.map(({ name, shape }) => {
-    const data = new Float32Array(shape.reduce((x, y) => x * y, 1));
+    const data = new Float32Array(elementCount(shape));
     for (let i = 0; i < data.length; i++) data[i] = 0.01 * (random() - 0.5);
     return [name, { shape, data }];
   }));

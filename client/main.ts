@@ -9,16 +9,16 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
-import { countRows, type Dataset, selectRows } from "../shared/dataset.ts";
-import { loadMnistSplit } from "../shared/mnist.ts";
-import { partition } from "../shared/partition.ts";
-import { encodeSafetensors } from "../shared/safetensors.ts";
-import { type BackendChoice, BACKENDS, startBackend } from "./backend.ts";
-import { betaFlag, fail, numberFlag, parseFlags } from "./cli.ts";
-import { CoordinatorClient, CoordinatorError } from "./coordinator_client.ts";
-import { readDataset } from "./read_data.ts";
+import { countRows, type Dataset, selectRows } from "../shared/data/dataset.ts";
+import { loadMnistSplit } from "../shared/data/mnist.ts";
+import { partition } from "../shared/data/partition.ts";
+import { encodeSafetensors } from "../shared/wire/safetensors.ts";
+import { type BackendChoice, BACKENDS, startBackend } from "./training/backend.ts";
+import { betaFlag, fail, numberFlag, parseFlags } from "../shared/cli.ts";
+import { CoordinatorClient, CoordinatorError } from "./link/coordinator_client.ts";
+import { readDataset } from "../shared/data/read_data.ts";
 import { runClient } from "./run_client.ts";
-import { fetchTrusting, readTrustedCa, rerunTrustingCa } from "./trust.ts";
+import { fetchTrusting, readTrustedCa, rerunTrustingCa } from "./link/trust.ts";
 
 const HELP = `Usage: deno task client --coordinator URL (--data PATH | --mnist-shard I/K) [options]
 

@@ -4,22 +4,22 @@
  * @module
  */
 import type * as tf from "@tensorflow/tfjs";
-import { countRows, type Dataset, featureSize, reshapeRows } from "../shared/dataset.ts";
-import { buildModel, readWeightsAsync, writeWeights } from "../shared/model.ts";
-import type { Float32Tensor } from "../shared/safetensors.ts";
-import type { TaskResponse } from "../shared/schemas.ts";
+import { countRows, type Dataset, featureSize, reshapeRows } from "../shared/data/dataset.ts";
+import { buildModel, readWeightsAsync, writeWeights } from "../shared/model/model.ts";
+import type { Float32Tensor } from "../shared/wire/safetensors.ts";
+import type { TaskResponse } from "../shared/schemas/mod.ts";
 import {
   CoordinatorClient,
   CoordinatorError,
   encodeUpdateBody,
   isRetriable,
   type UpdateInfo,
-} from "./coordinator_client.ts";
-import { ErrorFeedback } from "../shared/codec.ts";
-import { LocalTrainer, type StepProgress, type TrainResult } from "./trainer.ts";
-import { Evaluator } from "../shared/evaluate.ts";
+} from "./link/coordinator_client.ts";
+import { ErrorFeedback } from "../shared/wire/codec.ts";
+import { LocalTrainer, type StepProgress, type TrainResult } from "./training/trainer.ts";
+import { Evaluator } from "../shared/model/evaluate.ts";
 import { describeRuntime } from "../shared/runtime.ts";
-import { secureInput, secureSubmit } from "./secure_submit.ts";
+import { secureInput, secureSubmit } from "./link/secure_submit.ts";
 
 /** What a client reports while it runs. */
 export type ClientEvent =

@@ -5,10 +5,10 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import type { Dataset } from "../shared/dataset.ts";
-import { type BackendChoice, startBackend } from "./backend.ts";
+import type { Dataset } from "../shared/data/dataset.ts";
+import { type BackendChoice, startBackend } from "./training/backend.ts";
 import { type ClientEvent, runClient } from "./run_client.ts";
-import { fetchTrusting } from "./trust.ts";
+import { fetchTrusting } from "./link/trust.ts";
 
 /** The message that starts the worker's client. */
 export interface WorkerStart {

@@ -2,16 +2,16 @@
  * Starting a coordinator: tasks, rounds and the HTTP server together.
  * @module
  */
-import { startBackend } from "../client/backend.ts";
-import type { RoundMetrics } from "../shared/schemas.ts";
-import { type AppLimits, createApp } from "./app.ts";
-import { Auth } from "./auth.ts";
-import type { Federation } from "./federation.ts";
-import { type LoadedTask, resolveTaskFile } from "./load_task.ts";
-import { TaskRegistry } from "./registry.ts";
-import { StateStore } from "./state_store.ts";
-import { type ConnectionLimits, listen, type ListenOptions } from "./http_server.ts";
-import { defaultPublicUrl, parsePublicUrl } from "./public_url.ts";
+import { startBackend } from "../client/training/backend.ts";
+import type { RoundMetrics } from "../shared/schemas/mod.ts";
+import { type AppLimits, createApp } from "./http/app.ts";
+import { Auth } from "./http/auth.ts";
+import type { Federation } from "./federation/federation.ts";
+import { type LoadedTask, resolveTaskFile } from "./cli/load_task.ts";
+import { TaskRegistry } from "./federation/registry.ts";
+import { StateStore } from "./storage/state_store.ts";
+import { type ConnectionLimits, listen, type ListenOptions } from "./http/listener.ts";
+import { defaultPublicUrl, parsePublicUrl } from "./endpoint/public_url.ts";
 
 /** Options of {@linkcode startCoordinator}. */
 export interface StartCoordinatorOptions {

@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
-import { buildModel } from "./model.ts";
+import { buildModel } from "./model/model.ts";
 import { rdropLoss, rdropMseLoss } from "./rdrop_loss.ts";
 import { mnistMlpTopology } from "./tasks/mnist_mlp.ts";
 

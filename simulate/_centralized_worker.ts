@@ -1,8 +1,8 @@
 // Runs the centralized arm in its own thread, so that it trains beside the
 // federated arms instead of blocking the coordinator's event loop.
 /// <reference lib="deno.worker" />
-import type { Float32Tensor } from "../shared/safetensors.ts";
-import type { TaskConfig } from "../shared/schemas.ts";
+import type { Float32Tensor } from "../shared/wire/safetensors.ts";
+import type { TaskConfig } from "../shared/schemas/mod.ts";
 import type { SimulationConfig } from "./config.ts";
 import type { RoundPoint } from "./report.ts";
 import { runCentralized, type SimulationData } from "./run_arm.ts";

@@ -3,17 +3,17 @@
 // as a client process would; only the choice of who trains is the driver's.
 /// <reference lib="deno.worker" />
 import type * as tf from "@tensorflow/tfjs";
-import { startBackend } from "../client/backend.ts";
-import { CoordinatorClient, CoordinatorError } from "../client/coordinator_client.ts";
-import { fetchTrusting } from "../client/trust.ts";
-import { ErrorFeedback } from "../shared/codec.ts";
+import { startBackend } from "../client/training/backend.ts";
+import { CoordinatorClient, CoordinatorError } from "../client/link/coordinator_client.ts";
+import { fetchTrusting } from "../client/link/trust.ts";
+import { ErrorFeedback } from "../shared/wire/codec.ts";
 import { evaluationFields, subtractWeights } from "../client/run_client.ts";
-import { LocalTrainer } from "../client/trainer.ts";
-import { Evaluator } from "../shared/evaluate.ts";
-import { countRows, type Dataset, reshapeRows } from "../shared/dataset.ts";
-import { buildModel, readWeights, writeWeights } from "../shared/model.ts";
-import type { TaskResponse } from "../shared/schemas.ts";
-import { secureInput, secureSubmit } from "../client/secure_submit.ts";
+import { LocalTrainer } from "../client/training/trainer.ts";
+import { Evaluator } from "../shared/model/evaluate.ts";
+import { countRows, type Dataset, reshapeRows } from "../shared/data/dataset.ts";
+import { buildModel, readWeights, writeWeights } from "../shared/model/model.ts";
+import type { TaskResponse } from "../shared/schemas/mod.ts";
+import { secureInput, secureSubmit } from "../client/link/secure_submit.ts";
 
 /** Messages the driver sends. */
 export type WorkerRequest =

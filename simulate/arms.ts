@@ -8,7 +8,7 @@ import {
   SecureAggregationSchema,
   type TaskConfig,
   type TrainingConfig,
-} from "../shared/schemas.ts";
+} from "../shared/schemas/mod.ts";
 import type { Arm, SimulationConfig } from "./config.ts";
 
 /** The arms in which the coordinator fine-tunes on its own labeled rows after each round. */

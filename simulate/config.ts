@@ -4,7 +4,7 @@
  * @module
  */
 import { z } from "zod";
-import { STRATEGIES, UpdateCodecSchema } from "../shared/schemas.ts";
+import { STRATEGIES, UpdateCodecSchema } from "../shared/schemas/mod.ts";
 
 /** The tasks a simulation has built in. */
 export const BUILTIN_TASKS = ["mnist-mlp", "mnist-cnn", "spam-text"] as const;

@@ -9,118 +9,20 @@
  */
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { betaFlag, fail, keyValueFlag, numberFlag, parseFlags } from "../client/cli.ts";
-import { AggregationConfigSchema, formatZodError, STRATEGIES } from "../shared/schemas.ts";
+import { betaFlag, fail, keyValueFlag, numberFlag } from "../shared/cli.ts";
+import { parseSimulateArgs } from "./args.ts";
+import { AggregationConfigSchema, formatZodError } from "../shared/schemas/mod.ts";
 import { ARM_DESCRIPTIONS } from "./arms.ts";
-import { writeDevCertificates } from "../coordinator/dev_cert.ts";
-import { readTrustedCa } from "../client/trust.ts";
-import { ARMS, isTaskFile, PRESETS, SimulationConfigSchema } from "./config.ts";
+import { writeDevCertificates } from "../coordinator/endpoint/dev_cert.ts";
+import { readTrustedCa } from "../client/link/trust.ts";
+import { isTaskFile, PRESETS, SimulationConfigSchema } from "./config.ts";
 import { pairedDifference, pairedTable, pairedVerdict } from "./paired.ts";
 import { linePlotSvg } from "./plot_svg.ts";
 import { loadSimulationTask, taskFileTraining } from "./simulation_task.ts";
 import { type ArmRun, compareArms, markdownTable, meanCurves, summarize } from "./report.ts";
 import { runArm, type RunArmOptions, splitForSeed } from "./run_arm.ts";
 
-const HELP = `Usage: deno task simulate [--compare | --quick] [options]
-
-Simulated federated clients (in workers) train against a real coordinator over
-HTTP. Writes table.md, results.json, partition.json and accuracy.svg to the
-run directory.
-
-Presets:
-  --compare               every arm (${ARMS.join(", ")}), seeds 1,2,3
-  --quick                 every arm, 4 clients, 3 rounds, 10 local steps, 1 seed
-Options (override the preset and the config file):
-  --config FILE           settings as JSON or YAML (the fields below, camelCase)
-  --arms A,B              arms to run (default rdrop-ssl)
-  --task NAME|FILE        mnist-mlp (default), mnist-cnn, spam-text, or a task file
-                          (.yaml/.json) whose trainData rows the clients' shards are drawn
-                          from and whose holdout rows score the arms; its training settings
-                          are the defaults
-  --clients N             clients (default 10)
-  --fraction F            clients that train per round (default 1)
-  --rounds N              rounds (default 12)
-  --local-steps N         local steps per round (default 30)
-  --labeled-batch N       labeled rows per step (default 32)
-  --unlabeled-batch N     unlabeled rows per step (default 64)
-  --alpha A               KL weight on labeled rows (default 1)
-  --unlabeled-alpha A     KL weight on unlabeled rows (default 1)
-  --prior-alignment W     weight of KL(class prior || mean prediction) on unlabeled rows (default 0)
-  --codec KIND            update codec: f32 (default), f16, int8 or topk (int8 values)
-  --topk-fraction F       share of each tensor top-k sends (default 0.01)
-  --ramp-up N             rounds of linear ramp-up of the unlabeled KL weight (default 0)
-  --learning-rate R       local Adam learning rate (default 0.002)
-  --dropout P             dropout rate of the model (default 0.3)
-  --labeled F             labeled fraction of each client's rows (default 0.02)
-  --beta B|iid            Dirichlet label skew (default 0.5)
-  --unlabeled-weight W    FedAvg weight of an unlabeled row (default 0.5)
-  --server-labeled N      labeled rows at the coordinator, server arms (default 100; a
-                          task file's tenth of its rows at most)
-  --server-steps N        coordinator fine-tuning steps per round (default 20)
-  --centralized-steps N   steps per round of the centralized arm (default 60)
-  --strategy NAME         aggregation strategy (default fedavg): ${STRATEGIES.join(", ")}
-  --aggregation K=V,...   the strategy's hyperparameters, e.g. trimBeta=0.25 or krumF=2,krumM=6
-  --byzantine N           the last N clients attack: they send -scale x their delta (default 0)
-  --byzantine-scale S     the attackers' scale (default 10)
-  --privacy central|distributed
-                          client-level differential privacy: the coordinator draws each
-                          round's clients (Poisson, rate --fraction) and reports epsilon;
-                          distributed brings secure aggregation
-  --noise-multiplier Z    DP noise over the clip bound (default 1)
-  --clip C                DP L2 bound of each update (default 1)
-  --secure-aggregation    clients send masked inputs (SecAgg+, default settings): the
-                          coordinator learns only each round's sum
-  --seeds 1,2,3           seeds (default 1)
-  --workers N             workers hosting the clients (default: cores)
-  --out DIR               run directory (default runs/simulate-<time>)
-  --tls                   the coordinator serves HTTPS and the clients check its certificate:
-                          a development CA and certificate in OUT/.certs, unless given by
-  --tls-cert FILE, --tls-key FILE, --ca-cert FILE
-                          the coordinator's certificate and key, and the CA the clients trust`;
-
-const args = parseFlags(
-  Deno.args,
-  [
-    "config",
-    "arms",
-    "task",
-    "clients",
-    "fraction",
-    "rounds",
-    "local-steps",
-    "labeled-batch",
-    "unlabeled-batch",
-    "alpha",
-    "unlabeled-alpha",
-    "prior-alignment",
-    "ramp-up",
-    "learning-rate",
-    "dropout",
-    "labeled",
-    "beta",
-    "unlabeled-weight",
-    "server-labeled",
-    "server-steps",
-    "centralized-steps",
-    "seeds",
-    "strategy",
-    "codec",
-    "topk-fraction",
-    "aggregation",
-    "byzantine",
-    "byzantine-scale",
-    "workers",
-    "privacy",
-    "noise-multiplier",
-    "clip",
-    "out",
-    "tls-cert",
-    "tls-key",
-    "ca-cert",
-  ],
-  HELP,
-  { booleans: ["compare", "quick", "tls", "secure-aggregation"] },
-);
+const args = parseSimulateArgs(Deno.args);
 
 async function configFile(path: string): Promise<Record<string, unknown>> {
   let text: string;

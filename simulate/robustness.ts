@@ -7,8 +7,8 @@
  * @module
  */
 import { join } from "node:path";
-import { loadMnistSplit } from "../shared/mnist.ts";
-import { type StrategyName, TaskConfigSchema } from "../shared/schemas.ts";
+import { loadMnistSplit } from "../shared/data/mnist.ts";
+import { type StrategyName, TaskConfigSchema } from "../shared/schemas/mod.ts";
 import { mnistMlpTopology } from "../shared/tasks/mnist_mlp.ts";
 import { builtinModel } from "../shared/tasks/mod.ts";
 import { type SimulationConfig, SimulationConfigSchema } from "./config.ts";

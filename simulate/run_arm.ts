@@ -3,16 +3,16 @@
  * the clients in workers talking to it over HTTP, rounds driven in turn.
  * @module
  */
-import { startBackend } from "../client/backend.ts";
-import { LocalTrainer } from "../client/trainer.ts";
-import { Evaluator } from "../shared/evaluate.ts";
+import { startBackend } from "../client/training/backend.ts";
+import { LocalTrainer } from "../client/training/trainer.ts";
+import { Evaluator } from "../shared/model/evaluate.ts";
 import { startCoordinator } from "../coordinator/serve.ts";
-import { type Dataset, reshapeRows, selectRows } from "../shared/dataset.ts";
-import { buildModel, writeWeights } from "../shared/model.ts";
-import type { Float32Tensor } from "../shared/safetensors.ts";
-import { partition } from "../shared/partition.ts";
+import { type Dataset, reshapeRows, selectRows } from "../shared/data/dataset.ts";
+import { buildModel, writeWeights } from "../shared/model/model.ts";
+import type { Float32Tensor } from "../shared/wire/safetensors.ts";
+import { partition } from "../shared/data/partition.ts";
 import { seededRandom, shuffle } from "../shared/random.ts";
-import { RoundConfigSchema, type RoundMetrics, type TaskConfig } from "../shared/schemas.ts";
+import { RoundConfigSchema, type RoundMetrics, type TaskConfig } from "../shared/schemas/mod.ts";
 import { armTask, armTraining, SERVER_ARMS } from "./arms.ts";
 import type { Arm, SimulationConfig } from "./config.ts";
 import type { ArmRun, RoundPoint } from "./report.ts";

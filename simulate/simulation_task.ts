@@ -4,10 +4,10 @@
  * training settings as the simulation's defaults.
  * @module
  */
-import { loadTaskFile, parseTaskText } from "../coordinator/load_task.ts";
-import { loadMnistSplit } from "../shared/mnist.ts";
-import type { Float32Tensor } from "../shared/safetensors.ts";
-import { type TaskConfig, TaskConfigSchema } from "../shared/schemas.ts";
+import { loadTaskFile, parseTaskText } from "../coordinator/cli/load_task.ts";
+import { loadMnistSplit } from "../shared/data/mnist.ts";
+import type { Float32Tensor } from "../shared/wire/safetensors.ts";
+import { type TaskConfig, TaskConfigSchema } from "../shared/schemas/mod.ts";
 import { mnistCnnTopology } from "../shared/tasks/mnist_cnn.ts";
 import { mnistMlpTopology } from "../shared/tasks/mnist_mlp.ts";
 import { builtinModel } from "../shared/tasks/mod.ts";
@@ -91,7 +91,7 @@ export async function loadSimulationTask(config: SimulationConfig): Promise<Load
   }
   if (config.task === "spam-text") {
     const { spamTextTask } = await import("../shared/tasks/spam_text.ts");
-    const { loadSpamSplit } = await import("../shared/spam.ts");
+    const { loadSpamSplit } = await import("../shared/data/spam.ts");
     const base = spamTextTask({ dropout: config.dropout });
     return { base, data: await loadSpamSplit({ text: base.input.text! }) };
   }

@@ -4,8 +4,8 @@
  * @module
  */
 import { type Coordinator, startCoordinator } from "../coordinator/serve.ts";
-import { loadMnistSplit } from "../shared/mnist.ts";
-import { SecureAggregationSchema } from "../shared/schemas.ts";
+import { loadMnistSplit } from "../shared/data/mnist.ts";
+import { SecureAggregationSchema } from "../shared/schemas/mod.ts";
 import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
 
 /** Options of {@linkcode withMnistCoordinator}. */

@@ -6,10 +6,10 @@
 import assert from "node:assert/strict";
 import { spawnClientWorker } from "../client/spawn_worker.ts";
 import { startCoordinator } from "../coordinator/serve.ts";
-import { selectRows } from "../shared/dataset.ts";
-import { loadMnistSplit } from "../shared/mnist.ts";
-import { partition } from "../shared/partition.ts";
-import type { RoundMetrics } from "../shared/schemas.ts";
+import { selectRows } from "../shared/data/dataset.ts";
+import { loadMnistSplit } from "../shared/data/mnist.ts";
+import { partition } from "../shared/data/partition.ts";
+import type { RoundMetrics } from "../shared/schemas/mod.ts";
 import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
 
 const SECONDS = 12;

@@ -9,20 +9,20 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import type { Page } from "playwright-core";
 import { spawnClientWorker } from "../client/spawn_worker.ts";
-import { freePort } from "../coordinator/_spawn.ts";
+import { freePort } from "../coordinator/testing/spawn.ts";
 import { type Coordinator, startCoordinator } from "../coordinator/serve.ts";
-import { selectRows } from "../shared/dataset.ts";
-import { loadMnistSplit } from "../shared/mnist.ts";
-import { partition } from "../shared/partition.ts";
+import { selectRows } from "../shared/data/dataset.ts";
+import { loadMnistSplit } from "../shared/data/mnist.ts";
+import { partition } from "../shared/data/partition.ts";
 import { withLora } from "../shared/lora/apply_lora.ts";
-import { decodeSafetensors, type Float32Tensor } from "../shared/safetensors.ts";
+import { decodeSafetensors, type Float32Tensor } from "../shared/wire/safetensors.ts";
 import {
   LoraConfigSchema,
   SecureAggregationSchema,
   type Status,
   StatusSchema,
   type TaskConfigInput,
-} from "../shared/schemas.ts";
+} from "../shared/schemas/mod.ts";
 import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
 import { launchChromium, progress, screenshot, waitFor } from "./_browser.ts";
 
@@ -147,8 +147,14 @@ Deno.test("a browser client trains on WebGPU; its updates fold into the global m
     assert.ok(moved.some((v, i) => Math.abs(v - initial[i]!) > 1e-6));
 
     // Reload mid-run: the page keeps its token and rejoins as the same client.
+    // (The page claims its saved identity under a Web Lock that the old page may still hold
+    // for a moment, so the identity shows once the claim settles.)
     await page.reload();
-    assert.match((await progress(page)).identity!, new RegExp(`Enrolled as ${client!.id}`));
+    const identity = await waitFor("the reloaded page to claim its identity", async () => {
+      const shown = (await progress(page)).identity!;
+      return shown === "Not enrolled yet." ? undefined : shown;
+    }, 10_000);
+    assert.match(identity, new RegExp(`Enrolled as ${client!.id}`));
     await page.click("#demo");
     await page.click("#start");
     const end = await finished(coordinator);

@@ -11,11 +11,11 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import * as x509 from "@peculiar/x509";
 import type { Browser } from "playwright-core";
-import { freePort } from "../coordinator/_spawn.ts";
-import { createDevCertificates } from "../coordinator/dev_cert.ts";
+import { freePort } from "../coordinator/testing/spawn.ts";
+import { createDevCertificates } from "../coordinator/endpoint/dev_cert.ts";
 import { type Coordinator, startCoordinator } from "../coordinator/serve.ts";
-import { loadMnistSplit } from "../shared/mnist.ts";
-import { SecureAggregationSchema, type Status, StatusSchema } from "../shared/schemas.ts";
+import { loadMnistSplit } from "../shared/data/mnist.ts";
+import { SecureAggregationSchema, type Status, StatusSchema } from "../shared/schemas/mod.ts";
 import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
 import { launchChromium, progress, screenshot, waitFor } from "./_browser.ts";
 

@@ -3,9 +3,9 @@
 // both rounds, and on a second start rejoins from the file as the same client.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { dense, sequential } from "../shared/tasks/_layers.ts";
+import { dense, sequential } from "../shared/tasks/layers.ts";
 import { seededRandom } from "../shared/random.ts";
-import { freePort, spawnCoordinator, waitUntilUp } from "../coordinator/_spawn.ts";
+import { freePort, spawnCoordinator, waitUntilUp } from "../coordinator/testing/spawn.ts";
 
 const ENROL = "enrolment-token-for-the-cli-test";
 const ADMIN = "admin-token-for-the-cli-test";

@@ -4,10 +4,11 @@
 import assert from "node:assert/strict";
 import { spawnClientWorker } from "../client/spawn_worker.ts";
 import { startCoordinator } from "../coordinator/serve.ts";
-import { selectRows } from "../shared/dataset.ts";
-import { loadMnistSplit } from "../shared/mnist.ts";
-import { UpdateCodecSchema } from "../shared/schemas.ts";
+import { selectRows } from "../shared/data/dataset.ts";
+import { loadMnistSplit } from "../shared/data/mnist.ts";
+import { UpdateCodecSchema } from "../shared/schemas/mod.ts";
 import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
+import { elementCount } from "../shared/shape.ts";
 
 Deno.test("clients send top-k updates with int8 values that the coordinator aggregates", async () => {
   const { train, holdout } = await loadMnistSplit({ seed: 2 });
@@ -37,7 +38,7 @@ Deno.test("clients send top-k updates with int8 values that the coordinator aggr
     const history = coordinator.federation.status().history;
     assert.deepEqual(history.map((h) => h.clients), [0, 2, 2]);
     const f32Bytes = coordinator.federation.trainable.reduce(
-      (n, w) => n + 4 * w.shape.reduce((a, b) => a * b, 1),
+      (n, w) => n + 4 * elementCount(w.shape),
       0,
     );
     for (const h of history.slice(1)) {

@@ -9,8 +9,8 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { join } from "node:path";
-import { freePort, spawnCoordinator, waitUntilUp } from "../coordinator/_spawn.ts";
-import { StatusSchema } from "../shared/schemas.ts";
+import { freePort, spawnCoordinator, waitUntilUp } from "../coordinator/testing/spawn.ts";
+import { StatusSchema } from "../shared/schemas/mod.ts";
 
 const ADMIN = "adm_connections_test_0123456789abcdef";
 const ENROLMENT = "enr_connections_test_0123456789abcdef";

@@ -3,9 +3,9 @@
 // metrics.
 import assert from "node:assert/strict";
 import { spawnClientWorker } from "../client/spawn_worker.ts";
-import { freePort, spawnCoordinator, waitUntilUp } from "../coordinator/_spawn.ts";
-import { selectRows } from "../shared/dataset.ts";
-import { loadMnistSplit } from "../shared/mnist.ts";
+import { freePort, spawnCoordinator, waitUntilUp } from "../coordinator/testing/spawn.ts";
+import { selectRows } from "../shared/data/dataset.ts";
+import { loadMnistSplit } from "../shared/data/mnist.ts";
 
 Deno.test("--log-format json writes JSON lines, one per round with its metrics", async () => {
   const runDir = await Deno.makeTempDir({ prefix: "log-json-" });

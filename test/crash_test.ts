@@ -9,11 +9,12 @@
 // loads, and training completes.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { encodeSafetensors, type Float32Tensor } from "../shared/safetensors.ts";
+import { encodeSafetensors, type Float32Tensor } from "../shared/wire/safetensors.ts";
 import { seededRandom } from "../shared/random.ts";
-import { dense, sequential } from "../shared/tasks/_layers.ts";
-import { type Status, StatusSchema } from "../shared/schemas.ts";
-import { freePort, spawnCoordinator, waitUntilUp } from "../coordinator/_spawn.ts";
+import { dense, sequential } from "../shared/tasks/layers.ts";
+import { type Status, StatusSchema } from "../shared/schemas/mod.ts";
+import { freePort, spawnCoordinator, waitUntilUp } from "../coordinator/testing/spawn.ts";
+import { elementCount } from "../shared/shape.ts";
 
 const ROUNDS = 200;
 const CLIENTS = ["c1", "c2", "c3", "c4"];
@@ -131,7 +132,7 @@ Deno.test("SIGKILLs at random points lose no accepted update and leave every che
       await Promise.all(sent.map((clientId) => {
         const tensors = new Map<string, Float32Tensor>(SHAPES.map(([name, shape]) => [name, {
           shape,
-          data: new Float32Array(shape.reduce((a, b) => a * b, 1)).map(() => random() - 0.5),
+          data: new Float32Array(elementCount(shape)).map(() => random() - 0.5),
         }]));
         const bytes = encodeSafetensors(tensors, {
           round: String(status.round),
@@ -151,7 +152,7 @@ Deno.test("SIGKILLs at random points lose no accepted update and leave every che
     const bytes = encodeSafetensors(
       new Map(SHAPES.map(([name, shape]) => [name, {
         shape,
-        data: new Float32Array(shape.reduce((a, b) => a * b, 1)),
+        data: new Float32Array(elementCount(shape)),
       }])),
       { round: "1", baseVersion: "0", numLabeled: "1", numUnlabeled: "0", clientId: "c1" },
     );
@@ -247,7 +248,7 @@ Deno.test("SIGKILLs at random points lose no accepted update and leave every che
       assert.ok(!entry.name.startsWith("."), `leftover ${entry.name}`);
       const modelJson = JSON.parse(Deno.readTextFileSync(join(folder, entry.name, "model.json")));
       const bytes = modelJson.weightsManifest[0].weights.reduce(
-        (n: number, w: { shape: number[] }) => n + 4 * w.shape.reduce((a, b) => a * b, 1),
+        (n: number, w: { shape: number[] }) => n + 4 * elementCount(w.shape),
         0,
       );
       assert.equal(Deno.statSync(join(folder, entry.name, "weights.bin")).size, bytes);

@@ -6,9 +6,9 @@
 import assert from "node:assert/strict";
 import { spawnClientWorker } from "../client/spawn_worker.ts";
 import { startCoordinator } from "../coordinator/serve.ts";
-import { selectRows } from "../shared/dataset.ts";
-import { loadMnistSplit } from "../shared/mnist.ts";
-import { partition } from "../shared/partition.ts";
+import { selectRows } from "../shared/data/dataset.ts";
+import { loadMnistSplit } from "../shared/data/mnist.ts";
+import { partition } from "../shared/data/partition.ts";
 import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
 import { launchChromium, progress, screenshot, waitFor } from "./_browser.ts";
 

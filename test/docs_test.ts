@@ -3,7 +3,7 @@
 // `deno task docs-api` writes from the OpenAPI document.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { apiMarkdown } from "../coordinator/api_docs.ts";
+import { apiMarkdown } from "../coordinator/observability/api_docs.ts";
 import { anchors, checkDocs } from "./docs_check.ts";
 
 const root = new URL("..", import.meta.url).pathname;

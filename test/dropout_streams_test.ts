@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { Coordinator } from "../coordinator/serve.ts";
-import { decodeSafetensors } from "../shared/safetensors.ts";
+import { decodeSafetensors } from "../shared/wire/safetensors.ts";
 import { denoRunArgs } from "./_deno_run.ts";
 import { withMnistCoordinator } from "./_mnist_coordinator.ts";
 

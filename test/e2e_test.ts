@@ -5,12 +5,17 @@ import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { spawnClientWorker } from "../client/spawn_worker.ts";
 import { startCoordinator } from "../coordinator/serve.ts";
-import { selectRows } from "../shared/dataset.ts";
-import { loadMnistSplit } from "../shared/mnist.ts";
-import { partition } from "../shared/partition.ts";
-import { decodeSafetensors, encodeSafetensors, type Float32Tensor } from "../shared/safetensors.ts";
-import { ErrorResponseSchema, StatusSchema } from "../shared/schemas.ts";
+import { selectRows } from "../shared/data/dataset.ts";
+import { loadMnistSplit } from "../shared/data/mnist.ts";
+import { partition } from "../shared/data/partition.ts";
+import {
+  decodeSafetensors,
+  encodeSafetensors,
+  type Float32Tensor,
+} from "../shared/wire/safetensors.ts";
+import { ErrorResponseSchema, StatusSchema } from "../shared/schemas/mod.ts";
 import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
+import { elementCount } from "../shared/shape.ts";
 
 const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
 
@@ -50,7 +55,7 @@ Deno.test("3 clients train mnist-mlp over HTTP for 2 rounds and beat the initial
     const global = decodeSafetensors(before).tensors;
     const bad = new Map<string, Float32Tensor>();
     for (const { name, shape } of federation.trainable) {
-      const size = shape.reduce((a, b) => a * b, 1);
+      const size = elementCount(shape);
       bad.set(name, { shape, data: new Float32Array(size) });
     }
     bad.set("logits/bias", { shape: [11], data: new Float32Array(11) });
@@ -120,7 +125,7 @@ Deno.test("3 clients train mnist-mlp over HTTP for 2 rounds and beat the initial
     const late = new Map(
       federation.trainable.map(({ name, shape }) => [name, {
         shape,
-        data: new Float32Array(shape.reduce((a, b) => a * b, 1)),
+        data: new Float32Array(elementCount(shape)),
       }]),
     );
     const late2 = coordinator.auth.issue("late").token;

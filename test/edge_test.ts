@@ -7,10 +7,10 @@
 // nothing is lost or counted twice.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { freePort, spawnCoordinator, waitUntilUp } from "../coordinator/_spawn.ts";
-import { decodeSafetensors, type Float32Tensor } from "../shared/safetensors.ts";
+import { freePort, spawnCoordinator, waitUntilUp } from "../coordinator/testing/spawn.ts";
+import { decodeSafetensors, type Float32Tensor } from "../shared/wire/safetensors.ts";
 import { DatabaseSync } from "node:sqlite";
-import { type Status, StatusSchema, TaskResponseSchema } from "../shared/schemas.ts";
+import { type Status, StatusSchema, TaskResponseSchema } from "../shared/schemas/mod.ts";
 import { meanErrorBound } from "../shared/secagg/input.ts";
 import { secureParams } from "../shared/secagg/params.ts";
 

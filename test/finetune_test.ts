@@ -2,19 +2,19 @@
 // convolutional backbone frozen: a real coordinator, 2 real clients over HTTP.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { startBackend } from "../client/backend.ts";
+import { startBackend } from "../client/training/backend.ts";
 import { spawnClientWorker } from "../client/spawn_worker.ts";
-import { writeCheckpoint } from "../coordinator/checkpoint.ts";
-import { loadTaskFile } from "../coordinator/load_task.ts";
+import { writeCheckpoint } from "../coordinator/storage/checkpoint.ts";
+import { loadTaskFile } from "../coordinator/cli/load_task.ts";
 import { startCoordinator } from "../coordinator/serve.ts";
 import { digits, pretrainCnn } from "../examples/mnist-finetune/pretrain.ts";
-import { type Dataset, selectRows } from "../shared/dataset.ts";
-import { loadMnistSplit } from "../shared/mnist.ts";
+import { type Dataset, selectRows } from "../shared/data/dataset.ts";
+import { loadMnistSplit } from "../shared/data/mnist.ts";
 import * as tf from "@tensorflow/tfjs";
-import { buildModel, readWeights, writeWeights } from "../shared/model.ts";
-import { partition } from "../shared/partition.ts";
-import { decodeSafetensors } from "../shared/safetensors.ts";
-import { toTfjsArtifacts } from "../shared/tfjs_format.ts";
+import { buildModel, readWeights, writeWeights } from "../shared/model/model.ts";
+import { partition } from "../shared/data/partition.ts";
+import { decodeSafetensors } from "../shared/wire/safetensors.ts";
+import { toTfjsArtifacts } from "../shared/model/tfjs_format.ts";
 import { mnistCnnTopology } from "../shared/tasks/mnist_cnn.ts";
 
 function jsonl(data: Dataset): string {

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import type { Coordinator } from "../coordinator/serve.ts";
-import { type Status, StatusSchema } from "../shared/schemas.ts";
+import { type Status, StatusSchema } from "../shared/schemas/mod.ts";
 import { withMnistCoordinator } from "./_mnist_coordinator.ts";
 
 const ENROLMENT = "enr_gpu_node_test_0123456789abcdef";

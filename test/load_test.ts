@@ -6,7 +6,7 @@
 // coordinator's peak memory (VmHWM) and the figures are printed and written to
 // runs/load-test.json.
 import assert from "node:assert/strict";
-import { runIngest } from "../coordinator/_ingest.ts";
+import { runIngest } from "../coordinator/testing/ingest_scenario.ts";
 
 const CLIENTS = 200;
 const MAX_UPLOADS = 32;

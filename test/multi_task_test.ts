@@ -2,13 +2,13 @@
 // their rounds, models and clients do not mix.
 import assert from "node:assert/strict";
 import { spawnClientWorker } from "../client/spawn_worker.ts";
-import { resolveTaskFile } from "../coordinator/load_task.ts";
+import { resolveTaskFile } from "../coordinator/cli/load_task.ts";
 import { startCoordinator } from "../coordinator/serve.ts";
-import { selectRows } from "../shared/dataset.ts";
-import { loadMnistSplit } from "../shared/mnist.ts";
-import { partition } from "../shared/partition.ts";
-import { decodeSafetensors, encodeSafetensors } from "../shared/safetensors.ts";
-import { ErrorResponseSchema, StatusSchema } from "../shared/schemas.ts";
+import { selectRows } from "../shared/data/dataset.ts";
+import { loadMnistSplit } from "../shared/data/mnist.ts";
+import { partition } from "../shared/data/partition.ts";
+import { decodeSafetensors, encodeSafetensors } from "../shared/wire/safetensors.ts";
+import { ErrorResponseSchema, StatusSchema } from "../shared/schemas/mod.ts";
 import { mnistMlpTopology } from "../shared/tasks/mnist_mlp.ts";
 
 Deno.test("two tasks on one coordinator train side by side without interfering", async () => {

@@ -7,11 +7,15 @@
 // (headless Chromium).
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { freePort, spawnCoordinator, waitUntilUp } from "../coordinator/_spawn.ts";
-import { spentAfter } from "../coordinator/_privacy_task.ts";
-import { decodeSafetensors, encodeSafetensors, type Float32Tensor } from "../shared/safetensors.ts";
-import { StatusSchema } from "../shared/schemas.ts";
-import { dense, sequential } from "../shared/tasks/_layers.ts";
+import { freePort, spawnCoordinator, waitUntilUp } from "../coordinator/testing/spawn.ts";
+import { spentAfter } from "../coordinator/privacy/privacy_task.ts";
+import {
+  decodeSafetensors,
+  encodeSafetensors,
+  type Float32Tensor,
+} from "../shared/wire/safetensors.ts";
+import { StatusSchema } from "../shared/schemas/mod.ts";
+import { dense, sequential } from "../shared/tasks/layers.ts";
 import { launchChromium, waitFor } from "./_browser.ts";
 
 const ADMIN = "adm_privacy_test_0123456789abcdef";

@@ -7,11 +7,11 @@
 // one kept (--keep-updates) is byte for byte the one sent.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { CoordinatorClient } from "../client/coordinator_client.ts";
-import { freePort, spawnCoordinator, waitUntilUp } from "../coordinator/_spawn.ts";
-import { encodeSafetensors } from "../shared/safetensors.ts";
-import { StatusSchema } from "../shared/schemas.ts";
-import { dense, sequential } from "../shared/tasks/_layers.ts";
+import { CoordinatorClient } from "../client/link/coordinator_client.ts";
+import { freePort, spawnCoordinator, waitUntilUp } from "../coordinator/testing/spawn.ts";
+import { encodeSafetensors } from "../shared/wire/safetensors.ts";
+import { StatusSchema } from "../shared/schemas/mod.ts";
+import { dense, sequential } from "../shared/tasks/layers.ts";
 
 const ADMIN = "admin-token-of-the-resumable-test";
 const ENROL = "enrolment-token-of-the-resumable-test";

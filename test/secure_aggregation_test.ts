@@ -10,19 +10,28 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { runClient } from "../client/run_client.ts";
-import { CoordinatorClient, type SecureCalls } from "../client/coordinator_client.ts";
-import { secureSubmit } from "../client/secure_submit.ts";
+import { CoordinatorClient, type SecureCalls } from "../client/link/coordinator_client.ts";
+import { secureSubmit } from "../client/link/secure_submit.ts";
 import { startCoordinator } from "../coordinator/serve.ts";
-import { countRows, selectRows } from "../shared/dataset.ts";
-import { loadMnistSplit } from "../shared/mnist.ts";
-import { partition } from "../shared/partition.ts";
+import { countRows, selectRows } from "../shared/data/dataset.ts";
+import { loadMnistSplit } from "../shared/data/mnist.ts";
+import { partition } from "../shared/data/partition.ts";
 import { seededRandom } from "../shared/random.ts";
-import { decodeSafetensors, encodeSafetensors, type Float32Tensor } from "../shared/safetensors.ts";
-import { type RoundMetrics, SecureAggregationSchema, type TaskConfig } from "../shared/schemas.ts";
+import {
+  decodeSafetensors,
+  encodeSafetensors,
+  type Float32Tensor,
+} from "../shared/wire/safetensors.ts";
+import {
+  type RoundMetrics,
+  SecureAggregationSchema,
+  type TaskConfig,
+} from "../shared/schemas/mod.ts";
 import { decodeSum, encodeInput, meanErrorBound } from "../shared/secagg/input.ts";
 import { secureParams } from "../shared/secagg/params.ts";
 import { addModular } from "../shared/secagg/quantize.ts";
 import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
+import { elementCount } from "../shared/shape.ts";
 
 const secure = (task: TaskConfig, settings: Record<string, unknown> = {}): TaskConfig => ({
   ...task,
@@ -79,7 +88,7 @@ Deno.test("10 Deno clients with secure aggregation: the global is FedAvg of thei
     const plain = new Map(
       federation.trainable.map((w) => [w.name, {
         shape: w.shape,
-        data: new Float32Array(w.shape.reduce((a, b) => a * b, 1)),
+        data: new Float32Array(elementCount(w.shape)),
       }]),
     );
     const refused = await fetch(`${url}/v1/updates`, {
@@ -220,7 +229,7 @@ Deno.test("dropouts: 1 client gone before its masked input and 3 after still giv
   assert.equal(params.threshold, 6);
   const coordinator = await startCoordinator({ tasks: [{ config: task }], auth: "insecure" });
   const { url, federation } = coordinator;
-  const sizes = federation.trainable.map((w) => w.shape.reduce((a, b) => a * b, 1));
+  const sizes = federation.trainable.map((w) => elementCount(w.shape));
   /** Runs 10 clients on round `round`, the first ones vanishing as `plan` says; resolves with their quantized inputs. */
   const runRound = async (round: number, plan: ("before input" | "after input" | null)[]) => {
     const stagesSeen = new Set<string>();

@@ -6,16 +6,16 @@
 // round unmasks exactly the sum of the four quantized inputs.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { CoordinatorClient, isRetriable } from "../client/coordinator_client.ts";
-import { secureSubmit } from "../client/secure_submit.ts";
-import { freePort, spawnCoordinator, waitUntilUp } from "../coordinator/_spawn.ts";
+import { CoordinatorClient, isRetriable } from "../client/link/coordinator_client.ts";
+import { secureSubmit } from "../client/link/secure_submit.ts";
+import { freePort, spawnCoordinator, waitUntilUp } from "../coordinator/testing/spawn.ts";
 import { seededRandom } from "../shared/random.ts";
-import { decodeSafetensors } from "../shared/safetensors.ts";
-import { SecureAggregationSchema, StatusSchema, TaskConfigSchema } from "../shared/schemas.ts";
+import { decodeSafetensors } from "../shared/wire/safetensors.ts";
+import { SecureAggregationSchema, StatusSchema, TaskConfigSchema } from "../shared/schemas/mod.ts";
 import { decodeSum, encodeInput } from "../shared/secagg/input.ts";
 import { secureParams } from "../shared/secagg/params.ts";
 import { addModular } from "../shared/secagg/quantize.ts";
-import { dense, sequential } from "../shared/tasks/_layers.ts";
+import { dense, sequential } from "../shared/tasks/layers.ts";
 
 const ADMIN = "admin-token-for-the-secure-restart-test";
 const ENROL = "enrolment-token-for-the-secure-restart-test";

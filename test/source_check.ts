@@ -1,15 +1,25 @@
 /**
  * The source check: rules about the project's own code that `deno lint` does
- * not know. Today one rule: no assert of the console object in code
- * (TypeScript and JavaScript files, and the TypeScript blocks of markdown
- * pages), since in Deno it prints and never throws, so an example or a test
- * that checks with it cannot fail; `node:assert/strict` throws.
+ * not know.
  *
- * `deno task check` runs it (`deno run --allow-read test/source_check.ts`),
- * printing the problems and exiting 1 when there are any.
+ * - No assert of the console object in code (TypeScript and JavaScript
+ *   files, and the TypeScript blocks of markdown pages): in Deno it prints
+ *   and never throws, so an example or a test that checks with it cannot
+ *   fail; `node:assert/strict` throws.
+ * - A file or folder whose name starts with `_` is private to the folder that
+ *   holds it: nothing outside that folder imports it (a folder's public names
+ *   are its other files, gathered in its `mod.ts`).
+ * - No import cycle among the project's modules (value imports; an
+ *   `import type` is erased and cannot close a cycle).
+ *
+ * The imports come from Deno's own module graph (`deno info --json`), so
+ * examples in comments and strings that look like imports do not count.
+ * `deno task check` runs it (`deno run --allow-read --allow-write --allow-run
+ * test/source_check.ts`), printing the problems and exiting 1 when there are
+ * any.
  * @module
  */
-import { join, relative } from "node:path";
+import { join, relative, resolve } from "node:path";
 
 /** Options of {@linkcode checkSource}. */
 export interface CheckSourceOptions {
@@ -74,6 +84,136 @@ async function* files(
   }
 }
 
+/** One import of a project file by another. */
+interface ProjectImport {
+  from: string;
+  to: string;
+  /** 1-based line of the import in `from`. */
+  line: number;
+  /** Only types are imported (erased at run time). */
+  typeOnly: boolean;
+  /** An `import()` expression. */
+  dynamic: boolean;
+}
+
+interface DenoInfoDependency {
+  specifier: string;
+  code?: { specifier: string; span: { start: { line: number } } };
+  type?: { specifier: string; span: { start: { line: number } } };
+  isDynamic?: boolean;
+}
+
+/** The imports among `files` (paths relative to `root`), from `deno info --json`. */
+async function projectImports(root: string, files: string[]): Promise<ProjectImport[]> {
+  if (files.length === 0) return [];
+  const dir = await Deno.makeTempDir({ prefix: "source-check-" });
+  try {
+    const entry = join(dir, "all.ts");
+    const url = (file: string) => new URL(`file://${resolve(root, file)}`).href;
+    await Deno.writeTextFile(
+      entry,
+      files.map((f) => `import ${JSON.stringify(url(f))};`).join("\n"),
+    );
+    const config = join(root, "deno.json");
+    const hasConfig = await Deno.stat(config).then(() => true, () => false);
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["info", "--json", ...(hasConfig ? ["--config", config] : ["--no-config"]), entry],
+      cwd: root,
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).output();
+    if (!output.success) {
+      throw new Error(
+        `deno info failed: ${new TextDecoder().decode(output.stderr).slice(0, 2000)}`,
+      );
+    }
+    const graph = JSON.parse(new TextDecoder().decode(output.stdout)) as {
+      modules: { specifier: string; dependencies?: DenoInfoDependency[] }[];
+    };
+    const prefix = new URL(`file://${resolve(root)}/`).href;
+    const local = (specifier: string) =>
+      specifier.startsWith(prefix) ? decodeURIComponent(specifier.slice(prefix.length)) : null;
+    const imports: ProjectImport[] = [];
+    for (const module of graph.modules) {
+      const from = local(module.specifier);
+      if (from === null) continue;
+      for (const dependency of module.dependencies ?? []) {
+        const resolved = dependency.code ?? dependency.type;
+        const to = resolved && local(resolved.specifier);
+        if (!resolved || !to) continue;
+        imports.push({
+          from,
+          to,
+          line: resolved.span.start.line + 1,
+          typeOnly: dependency.code === undefined,
+          dynamic: dependency.isDynamic === true,
+        });
+      }
+    }
+    return imports;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** Where `to` is private to: the folder holding its first `_` segment, or null when public. */
+function privateTo(to: string): string | null {
+  const parts = to.split("/");
+  const k = parts.findIndex((part) => part.startsWith("_"));
+  return k < 0 ? null : parts.slice(0, k).join("/");
+}
+
+/** Imports of another folder's `_` files. */
+function privateImports(imports: ProjectImport[]): SourceProblem[] {
+  return imports.flatMap((i) => {
+    const owner = privateTo(i.to);
+    if (owner === null) return [];
+    const inside = owner === "" || i.from.startsWith(`${owner}/`);
+    return inside ? [] : [{
+      file: i.from,
+      line: i.line,
+      message: `imports ${i.to}, private to ${owner}/ (a _ name): import what its mod.ts exports`,
+    }];
+  });
+}
+
+/** Each import cycle once, as the file where it is closed and the ring of files. */
+function importCycles(imports: ProjectImport[]): SourceProblem[] {
+  const edges = new Map<string, ProjectImport[]>();
+  for (const i of imports) {
+    if (i.typeOnly || i.dynamic) continue;
+    const list = edges.get(i.from) ?? [];
+    list.push(i);
+    edges.set(i.from, list);
+  }
+  const problems: SourceProblem[] = [];
+  const state = new Map<string, "open" | "done">();
+  const stack: ProjectImport[] = [];
+  const visit = (file: string) => {
+    state.set(file, "open");
+    for (const edge of [...(edges.get(file) ?? [])].sort((a, b) => a.to < b.to ? -1 : 1)) {
+      const seen = state.get(edge.to);
+      if (seen === "open") {
+        const start = stack.findIndex((e) => e.from === edge.to);
+        const ring = [...stack.slice(start < 0 ? stack.length : start), edge].map((e) => e.from);
+        problems.push({
+          file: edge.from,
+          line: edge.line,
+          message: `import cycle: ${[...ring, edge.to].join(" -> ")}`,
+        });
+      } else if (seen === undefined) {
+        stack.push(edge);
+        visit(edge.to);
+        stack.pop();
+      }
+    }
+    state.set(file, "done");
+  };
+  for (const file of [...edges.keys()].sort()) if (!state.has(file)) visit(file);
+  return problems;
+}
+
 /**
  * Every broken rule under `root`, sorted by file and line.
  *
@@ -90,12 +230,16 @@ async function* files(
 export async function checkSource(options: CheckSourceOptions): Promise<SourceProblem[]> {
   const { root, exclude = EXCLUDE } = options;
   const problems: SourceProblem[] = [];
+  const modules: string[] = [];
   for await (const path of files(root, root, exclude)) {
     const file = relative(root, path);
+    if (/\.(ts|tsx|js|mjs)$/.test(file)) modules.push(file);
     for (const [line, text] of codeLines(file, await Deno.readTextFile(path))) {
       if (NON_THROWING_ASSERT.test(text)) problems.push({ file, line, message: ASSERT_MESSAGE });
     }
   }
+  const imports = await projectImports(root, modules.sort());
+  problems.push(...privateImports(imports), ...importCycles(imports));
   return problems.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : a.line - b.line));
 }
 

@@ -6,9 +6,9 @@
 // the host, the reason and the flag.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { freePort, spawnCoordinator, waitUntilUp } from "../coordinator/_spawn.ts";
-import { writeDevCertificates } from "../coordinator/dev_cert.ts";
-import { type Status, StatusSchema } from "../shared/schemas.ts";
+import { freePort, spawnCoordinator, waitUntilUp } from "../coordinator/testing/spawn.ts";
+import { writeDevCertificates } from "../coordinator/endpoint/dev_cert.ts";
+import { type Status, StatusSchema } from "../shared/schemas/mod.ts";
 
 const ADMIN = "adm_tls_test_0123456789abcdef";
 const ENROLMENT = "enr_tls_test_0123456789abcdef";

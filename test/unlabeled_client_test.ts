@@ -3,9 +3,9 @@
 import assert from "node:assert/strict";
 import { spawnClientWorker } from "../client/spawn_worker.ts";
 import { startCoordinator } from "../coordinator/serve.ts";
-import { selectRows } from "../shared/dataset.ts";
-import { loadMnistSplit } from "../shared/mnist.ts";
-import { decodeSafetensors } from "../shared/safetensors.ts";
+import { selectRows } from "../shared/data/dataset.ts";
+import { loadMnistSplit } from "../shared/data/mnist.ts";
+import { decodeSafetensors } from "../shared/wire/safetensors.ts";
 import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
 
 Deno.test("a client with only unlabeled rows sends a non-zero update that is accepted", async () => {

@@ -4,11 +4,11 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { describeWasm } from "../_simd_kernels.ts";
+import { describeWasm } from "../training/simd_kernels.ts";
 import "@tensorflow/tfjs-backend-webgpu";
 import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
-import { describeAdapter, type GpuLike } from "../_gpu_adapter.ts";
-import { installWasmKernels } from "../_wasm_kernels.ts";
+import { describeAdapter, type GpuLike } from "../training/gpu_adapter.ts";
+import { installWasmKernels } from "../training/wasm_kernels.ts";
 import { WEB_BACKENDS, type WebBackendName } from "./messages.ts";
 
 export { WEB_BACKENDS, type WebBackendName };

@@ -6,7 +6,7 @@
  */
 /// <reference lib="dom" />
 import uPlot from "uplot";
-import { JoinLinkSchema, type Status } from "../../shared/schemas.ts";
+import { JoinLinkSchema, type Status } from "../../shared/schemas/mod.ts";
 
 const TOKEN_KEY = "fl-dashboard-token";
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;

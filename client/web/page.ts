@@ -4,7 +4,11 @@
  * @module
  */
 /// <reference lib="dom" />
-import { CoordinatorClient, CoordinatorError, UnreachableError } from "../coordinator_client.ts";
+import {
+  CoordinatorClient,
+  CoordinatorError,
+  UnreachableError,
+} from "../link/coordinator_client.ts";
 import { unmetNeeds } from "./secure_context.ts";
 import {
   type DataSource,

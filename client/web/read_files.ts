@@ -5,10 +5,16 @@
  * uploaded: the rows stay in the page's worker.
  * @module
  */
-import type { Dataset } from "../../shared/dataset.ts";
-import { DataFileError, formatOf, parseDataFile, parseLabelsCsv } from "../../shared/data_file.ts";
+import type { Dataset } from "../../shared/data/dataset.ts";
+import {
+  DataFileError,
+  formatOf,
+  parseDataFile,
+  parseLabelsCsv,
+} from "../../shared/data/data_file.ts";
 import { decodeImage, preprocessImage } from "../../shared/preprocess/image.ts";
-import type { InputSpec } from "../../shared/schemas.ts";
+import type { InputSpec } from "../../shared/schemas/mod.ts";
+import { elementCount } from "../../shared/shape.ts";
 
 const IMAGE_FILE = /\.(png|jpe?g)$/i;
 const DATA_FILE = /\.(csv|jsonl|ndjson)$/i;
@@ -96,7 +102,7 @@ export async function readPickedFiles(files: PickedFile[], input: InputSpec): Pr
     }
   }
   const sorted = [...images].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  const width = input.shape.reduce((a, b) => a * b, 1);
+  const width = elementCount(input.shape);
   const x = new Float32Array(sorted.length * width);
   for (const [i, file] of sorted.entries()) {
     let row: Float32Array;

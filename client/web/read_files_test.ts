@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { encode as encodePng } from "fast-png";
-import type { InputSpec } from "../../shared/schemas.ts";
+import type { InputSpec } from "../../shared/schemas/mod.ts";
 import { type PickedFile, readPickedFiles } from "./read_files.ts";
 
 const file = (name: string, bytes: Uint8Array | string): PickedFile => ({

@@ -5,9 +5,9 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import { CoordinatorClient, CoordinatorError, isRetriable } from "../coordinator_client.ts";
-import { countRows, type Dataset } from "../../shared/dataset.ts";
-import { decodeDemoShard } from "../../shared/demo_shard.ts";
+import { CoordinatorClient, CoordinatorError, isRetriable } from "../link/coordinator_client.ts";
+import { countRows, type Dataset } from "../../shared/data/dataset.ts";
+import { decodeDemoShard } from "../../shared/data/demo_shard.ts";
 import { runClient } from "../run_client.ts";
 import { startWebBackend } from "./backend.ts";
 import type { DataSource, TrainMessage, TrainStart } from "./messages.ts";

@@ -3,7 +3,7 @@
  * FedBuff, Nguyen et al. 2022).
  * @module
  */
-import type { Staleness } from "../../shared/schemas.ts";
+import type { Staleness } from "../../shared/schemas/mod.ts";
 
 /**
  * The weight of an update `t` versions behind the current global:

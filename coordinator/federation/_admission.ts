@@ -6,15 +6,15 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import type { UpdateAccepted, UpdateMetadata } from "../../shared/schemas.ts";
-import { ApiError } from "../errors.ts";
-import { storedClient } from "../_round_parts.ts";
-import type { StoredUpdate } from "../storage.ts";
-import { readUpdateMetadata, validateUpdate } from "../validate_update.ts";
+import type { UpdateAccepted, UpdateMetadata } from "../../shared/schemas/mod.ts";
+import { ApiError } from "../http/errors.ts";
+import { storedClient } from "./_round/parts.ts";
+import type { StoredUpdate } from "../storage/storage.ts";
+import { readUpdateMetadata, validateUpdate } from "../ingest/validate_update.ts";
 import { acceptedRecord, refused, seen } from "./_clients.ts";
 import { maybeClose, refuseWhenHalted } from "./_lifecycle.ts";
-import { keepUpdateFile } from "./_round_outputs.ts";
-import { hold } from "./_round_sum.ts";
+import { keepUpdateFile } from "./_round/outputs.ts";
+import { hold } from "./_round/sum.ts";
 import { checkSelected, checkStarted } from "./_selection.ts";
 import type { Checked, FederationState, PendingUpdate } from "./_state.ts";
 

@@ -3,10 +3,10 @@
  * in the state, in storage and in the status.
  * @module
  */
-import type { Status, UpdateMetadata } from "../../shared/schemas.ts";
-import { ApiError } from "../errors.ts";
-import type { StoredTask } from "../storage.ts";
-import { type ClientRecord, storedClient } from "../_round_parts.ts";
+import type { Status, UpdateMetadata } from "../../shared/schemas/mod.ts";
+import { ApiError } from "../http/errors.ts";
+import type { StoredTask } from "../storage/storage.ts";
+import { type ClientRecord, storedClient } from "./_round/parts.ts";
 import { armDeadline } from "./_lifecycle.ts";
 import type { FederationState } from "./_state.ts";
 

@@ -10,12 +10,12 @@
  * @module
  */
 import { graphSeed } from "../../shared/secagg/params.ts";
-import { ApiError } from "../errors.ts";
-import { type SecureEvent, type SecureOutcome, SecureRound } from "../secure_round.ts";
-import { inputLength } from "../_secure_task.ts";
-import { closeRound } from "./_close_round.ts";
-import { exportFinal } from "./_round_outputs.ts";
-import { newSum } from "./_round_sum.ts";
+import { ApiError } from "../http/errors.ts";
+import { type SecureEvent, type SecureOutcome, SecureRound } from "../secure/secure_round.ts";
+import { inputLength } from "../secure/secure_task.ts";
+import { closeRound } from "./_round/close.ts";
+import { exportFinal } from "./_round/outputs.ts";
+import { newSum } from "./_round/sum.ts";
 import { allDrawnAnswered } from "./_selection.ts";
 import type { FederationState } from "./_state.ts";
 

@@ -4,17 +4,18 @@
  * global, the round, its accepted updates, the answers given).
  * @module
  */
-import { writeWeights } from "../../shared/model.ts";
-import { decodeSafetensors, encodeSafetensors } from "../../shared/safetensors.ts";
-import { summarize } from "../_round_parts.ts";
-import { decodeStrategyState } from "../_strategy_state.ts";
-import { StateError, type StoredTask, type StoredUpdate } from "../storage.ts";
-import { validateUpdate, type ValidUpdate } from "../validate_update.ts";
+import { writeWeights } from "../../shared/model/model.ts";
+import { decodeSafetensors, encodeSafetensors } from "../../shared/wire/safetensors.ts";
+import { summarize } from "./_round/parts.ts";
+import { decodeStrategyState } from "../storage/strategy_state.ts";
+import { StateError, type StoredTask, type StoredUpdate } from "../storage/storage.ts";
+import { validateUpdate, type ValidUpdate } from "../ingest/validate_update.ts";
 import { restoredRecord } from "./_clients.ts";
 import { end, maybeClose, open } from "./_lifecycle.ts";
-import { measure } from "./_round_outputs.ts";
-import { hold } from "./_round_sum.ts";
+import { measure } from "./_round/outputs.ts";
+import { hold } from "./_round/sum.ts";
 import type { FederationState } from "./_state.ts";
+import { elementCount } from "../../shared/shape.ts";
 
 /**
  * A fresh start at `options.start` (round 1, version 0 unless given): the
@@ -48,7 +49,7 @@ export async function resume(s: FederationState, saved: StoredTask): Promise<voi
   const decoded = decodeSafetensors(saved.global);
   for (const spec of s.weights) {
     const tensor = decoded.tensors.get(spec.name);
-    if (!tensor || tensor.data.length !== spec.shape.reduce((a, b) => a * b, 1)) {
+    if (!tensor || tensor.data.length !== elementCount(spec.shape)) {
       throw new StateError(
         `Cannot resume task "${s.task.id}": the saved global has no weight "${spec.name}" of shape [${spec.shape}]`,
       );

@@ -7,11 +7,11 @@
  */
 import type { PublicKeys, RevealedShare, SealedShare } from "../../shared/secagg/client.ts";
 import type { SecureAccepted, SecureState } from "../../shared/secagg/wire.ts";
-import { ApiError } from "../errors.ts";
-import type { SecureRound } from "../secure_round.ts";
+import { ApiError } from "../http/errors.ts";
+import type { SecureRound } from "../secure/secure_round.ts";
 import { seen } from "./_clients.ts";
 import { refuseWhenHalted } from "./_lifecycle.ts";
-import { keepUpdateFile } from "./_round_outputs.ts";
+import { keepUpdateFile } from "./_round/outputs.ts";
 import { checkSelected, checkStarted } from "./_selection.ts";
 import type { FederationState } from "./_state.ts";
 

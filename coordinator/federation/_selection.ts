@@ -4,9 +4,9 @@
  * and whether every drawn client has answered.
  * @module
  */
-import { ApiError } from "../errors.ts";
-import { isSelected } from "../select_clients.ts";
-import { isDrawn } from "../_privacy_task.ts";
+import { ApiError } from "../http/errors.ts";
+import { isSelected } from "./select_clients.ts";
+import { isDrawn } from "../privacy/privacy_task.ts";
 import type { FederationState } from "./_state.ts";
 
 /**

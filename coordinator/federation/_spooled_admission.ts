@@ -6,12 +6,12 @@
  * their spool record.
  * @module
  */
-import { Buffer } from "node:buffer";
-import type { UpdateAccepted } from "../../shared/schemas.ts";
-import { ApiError } from "../errors.ts";
-import type { BytesRef, UpdateRecord } from "../storage.ts";
-import type { StreamedUpdate } from "../update_stream.ts";
-import { validateUpdate } from "../validate_update.ts";
+import { toHex } from "../../shared/hex.ts";
+import type { UpdateAccepted } from "../../shared/schemas/mod.ts";
+import { ApiError } from "../http/errors.ts";
+import type { BytesRef, UpdateRecord } from "../storage/storage.ts";
+import type { StreamedUpdate } from "../ingest/update_stream.ts";
+import { validateUpdate } from "../ingest/validate_update.ts";
 import { admit, checkAsync, checkRound, checkRoundOf, submit } from "./_admission.ts";
 import { refused } from "./_clients.ts";
 import type { Checked, FederationState } from "./_state.ts";
@@ -35,9 +35,9 @@ export async function accept(
   if (!storage) return submit(s, bytes, options);
   try {
     // Hashed and validated off the event loop (WebCrypto's digest, the validation worker).
-    const digest = Buffer.from(
-      await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>),
-    ).toString("hex");
+    const digest = toHex(
+      new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>)),
+    );
     const checkedRound = checkRound(s, bytes, options, digest);
     if ("resend" in checkedRound) return checkedRound.resend;
     const validated = s.options.validator

@@ -6,9 +6,9 @@
  * @module
  */
 import type * as tf from "@tensorflow/tfjs";
-import { type Dataset, reshapeRows } from "../../shared/dataset.ts";
-import { readWeights, type WeightSpec, weightSpecs } from "../../shared/model.ts";
-import type { Float32Tensor } from "../../shared/safetensors.ts";
+import { type Dataset, reshapeRows } from "../../shared/data/dataset.ts";
+import { readWeights, type WeightSpec, weightSpecs } from "../../shared/model/model.ts";
+import type { Float32Tensor } from "../../shared/wire/safetensors.ts";
 import type {
   Phase,
   RoundMetrics,
@@ -16,21 +16,21 @@ import type {
   UpdateAccepted,
   UpdateCodec,
   UpdateMetadata,
-} from "../../shared/schemas.ts";
-import type { TfjsArtifacts } from "../../shared/tfjs_format.ts";
+} from "../../shared/schemas/mod.ts";
+import type { TfjsArtifacts } from "../../shared/model/tfjs_format.ts";
 import type { SecureParams } from "../../shared/secagg/params.ts";
-import { Evaluator } from "../../shared/evaluate.ts";
-import { LocalTrainer } from "../../client/trainer.ts";
-import { createStrategy, type Strategy } from "../strategy.ts";
-import type { RunningSum } from "../aggregate/running_sum.ts";
-import type { BytesRef } from "../storage.ts";
-import type { TensorRegion } from "../update_stream.ts";
-import type { ValidUpdate } from "../validate_update.ts";
-import type { SecureOutcome, SecureRound } from "../secure_round.ts";
-import { checkStrategy, type ClientRecord } from "../_round_parts.ts";
-import { checkSecureTask } from "../_secure_task.ts";
-import { checkPrivacyTask, type PrivacyParams } from "../_privacy_task.ts";
-import type { FederationOptions } from "../federation_options.ts";
+import { Evaluator } from "../../shared/model/evaluate.ts";
+import { LocalTrainer } from "../../client/training/trainer.ts";
+import { createStrategy, type Strategy } from "../aggregate/strategy.ts";
+import type { RunningSum } from "../aggregate/fold/running_sum.ts";
+import type { BytesRef } from "../storage/storage.ts";
+import type { TensorRegion } from "../ingest/update_stream.ts";
+import type { ValidUpdate } from "../ingest/validate_update.ts";
+import type { SecureOutcome, SecureRound } from "../secure/secure_round.ts";
+import { checkStrategy, type ClientRecord } from "./_round/parts.ts";
+import { checkSecureTask } from "../secure/secure_task.ts";
+import { checkPrivacyTask, type PrivacyParams } from "../privacy/privacy_task.ts";
+import type { FederationOptions } from "./options.ts";
 
 /** An update that passed the open round's checks, not yet stored. */
 export interface Checked {
@@ -97,7 +97,7 @@ export class FederationState {
   /** What an update is checked against: the norm bound and the task's codec. */
   readonly validation: UpdateChecks;
 
-  // The global model (_round_outputs.ts, _close_round.ts).
+  // The global model (_round/outputs.ts, _round/close.ts).
   global: Map<string, Float32Tensor>;
   round = 1;
   version = 0;
@@ -131,7 +131,7 @@ export class FederationState {
   /** Updates being stored (spool), by key: a resend of the same bytes waits for the same answer. */
   inFlight = new Map<string, { digest: string; promise: Promise<UpdateAccepted> }>();
 
-  // The open round's sum (_round_sum.ts).
+  // The open round's sum (_round/sum.ts).
   /** The open round's running sum (strategies that are sums), or null. */
   sum: RunningSum | null = null;
   /** Streamed updates admitted but not yet folded, and the buffers they are read into. */

@@ -9,15 +9,15 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
-import { startBackend } from "../../client/backend.ts";
-import { betaFlag, numberFlag, parseFlags } from "../../client/cli.ts";
-import { writeCheckpoint } from "../../coordinator/checkpoint.ts";
-import { type Dataset, selectRows } from "../../shared/dataset.ts";
-import { loadMnistSplit } from "../../shared/mnist.ts";
-import { buildModel, readWeights } from "../../shared/model.ts";
-import { partition } from "../../shared/partition.ts";
+import { startBackend } from "../../client/training/backend.ts";
+import { betaFlag, numberFlag, parseFlags } from "../../shared/cli.ts";
+import { writeCheckpoint } from "../../coordinator/storage/checkpoint.ts";
+import { type Dataset, selectRows } from "../../shared/data/dataset.ts";
+import { loadMnistSplit } from "../../shared/data/mnist.ts";
+import { buildModel, readWeights } from "../../shared/model/model.ts";
+import { partition } from "../../shared/data/partition.ts";
 import { seededRandom, shuffle } from "../../shared/random.ts";
-import { toTfjsArtifacts } from "../../shared/tfjs_format.ts";
+import { toTfjsArtifacts } from "../../shared/model/tfjs_format.ts";
 import { mnistCnnTopology } from "../../shared/tasks/mnist_cnn.ts";
 
 const HELP = `Usage: deno task pretrain [options]

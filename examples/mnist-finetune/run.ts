@@ -8,20 +8,20 @@
  * @module
  */
 import { dirname, join } from "node:path";
-import { fail, numberFlag, parseFlags } from "../../client/cli.ts";
-import { readDataset } from "../../client/read_data.ts";
+import { fail, numberFlag, parseFlags } from "../../shared/cli.ts";
+import { readDataset } from "../../shared/data/read_data.ts";
 import { spawnClientWorker } from "../../client/spawn_worker.ts";
-import { parseTaskText, readPretrained, resolveTaskFile } from "../../coordinator/load_task.ts";
+import { parseTaskText, readPretrained, resolveTaskFile } from "../../coordinator/cli/load_task.ts";
 import { startCoordinator } from "../../coordinator/serve.ts";
-import { selectRows } from "../../shared/dataset.ts";
-import { loadMnistSplit } from "../../shared/mnist.ts";
+import { selectRows } from "../../shared/data/dataset.ts";
+import { loadMnistSplit } from "../../shared/data/mnist.ts";
 import { adapters } from "../../shared/lora/apply_lora.ts";
-import { buildModel, writeWeights } from "../../shared/model.ts";
+import { buildModel, writeWeights } from "../../shared/model/model.ts";
 import {
   decodeSafetensors,
   encodeSafetensors,
   type Float32Tensor,
-} from "../../shared/safetensors.ts";
+} from "../../shared/wire/safetensors.ts";
 import { accuracy, digits } from "./pretrain.ts";
 
 const HELP =

@@ -11,19 +11,19 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
-import { startBackend } from "../../client/backend.ts";
-import { fail, numberFlag, parseFlags } from "../../client/cli.ts";
+import { startBackend } from "../../client/training/backend.ts";
+import { fail, numberFlag, parseFlags } from "../../shared/cli.ts";
 import { spawnClientWorker } from "../../client/spawn_worker.ts";
-import { writeCheckpoint } from "../../coordinator/checkpoint.ts";
-import { resolveTaskFile } from "../../coordinator/load_task.ts";
+import { writeCheckpoint } from "../../coordinator/storage/checkpoint.ts";
+import { resolveTaskFile } from "../../coordinator/cli/load_task.ts";
 import { startCoordinator } from "../../coordinator/serve.ts";
-import { type Dataset, selectRows } from "../../shared/dataset.ts";
-import { buildModel, readWeights } from "../../shared/model.ts";
-import { partition } from "../../shared/partition.ts";
+import { type Dataset, selectRows } from "../../shared/data/dataset.ts";
+import { buildModel, readWeights } from "../../shared/model/model.ts";
+import { partition } from "../../shared/data/partition.ts";
 import { seededRandom, shuffle } from "../../shared/random.ts";
-import { loadSpamSplit } from "../../shared/spam.ts";
+import { loadSpamSplit } from "../../shared/data/spam.ts";
 import { spamTextTask } from "../../shared/tasks/spam_text.ts";
-import { toTfjsArtifacts } from "../../shared/tfjs_format.ts";
+import { toTfjsArtifacts } from "../../shared/model/tfjs_format.ts";
 
 const HELP =
   `Usage: deno task finetune-text [--lora RANK] [--all-trainable | --frozen-embedding] [options]

@@ -6,8 +6,8 @@
  * aggregation and DP see them as any other trainable weights.
  * @module
  */
-import { patternToRegExp, topologyLayers } from "../freeze.ts";
-import type { LoraConfig } from "../schemas.ts";
+import { patternToRegExp, topologyLayers } from "../model/freeze.ts";
+import type { LoraConfig } from "../schemas/mod.ts";
 
 /** The layer classes an adapter can wrap. */
 export const LORA_TARGET_CLASSES = ["Dense"] as const;
@@ -23,7 +23,7 @@ export const LORA_TARGET_CLASSES = ["Dense"] as const;
  * ```ts
  * import { withLora } from "./apply_lora.ts";
  * import { mnistMlpTopology } from "../tasks/mnist_mlp.ts";
- * import { topologyLayers } from "../freeze.ts";
+ * import { topologyLayers } from "../model/freeze.ts";
  * import assert from "node:assert/strict";
  * const lora = withLora(mnistMlpTopology(), { rank: 4, alpha: 8, targets: ["dense*"], modulesToSave: ["logits"], dropout: 0, aggregation: "ffa" });
  * assert.equal(topologyLayers(lora)[0]?.class_name, "LoraDense");

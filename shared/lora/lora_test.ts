@@ -2,21 +2,22 @@
 // FedAvg, the merged model and the PEFT export. Real tfjs on the CPU backend.
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
-import { LocalTrainer } from "../../client/trainer.ts";
-import { topologyLayers } from "../freeze.ts";
-import { buildModel, readWeights, weightSpecs, writeWeights } from "../model.ts";
+import { LocalTrainer } from "../../client/training/trainer.ts";
+import { topologyLayers } from "../model/freeze.ts";
+import { buildModel, readWeights, weightSpecs, writeWeights } from "../model/model.ts";
 import { seededRandom as mulberry32 } from "../random.ts";
-import { decodeSafetensors, encodeSafetensors, type Float32Tensor } from "../safetensors.ts";
-import { LoraConfigSchema, TrainingConfigSchema } from "../schemas.ts";
+import { decodeSafetensors, encodeSafetensors, type Float32Tensor } from "../wire/safetensors.ts";
+import { LoraConfigSchema, TrainingConfigSchema } from "../schemas/mod.ts";
 import { mnistMlpTask, mnistMlpTopology } from "../tasks/mnist_mlp.ts";
-import { Federation } from "../../coordinator/federation.ts";
+import { Federation } from "../../coordinator/federation/federation.ts";
 import { adapters, savedModules, withLora } from "./apply_lora.ts";
 import { mergeAdapters, peftAdapter } from "./merge.ts";
+import { elementCount } from "../shape.ts";
 
 await tf.setBackend("cpu");
 
 function randomTensor(shape: number[], random: () => number, scale = 1): Float32Tensor {
-  const size = shape.reduce((a, b) => a * b, 1);
+  const size = elementCount(shape);
   return { shape, data: Float32Array.from({ length: size }, () => (random() * 2 - 1) * scale) };
 }
 

@@ -9,8 +9,8 @@
  * `A B`.
  * @module
  */
-import { topologyLayers } from "../freeze.ts";
-import { encodeSafetensors, type Float32Tensor } from "../safetensors.ts";
+import { topologyLayers } from "../model/freeze.ts";
+import { encodeSafetensors, type Float32Tensor } from "../wire/safetensors.ts";
 import { adapters, savedModules } from "./apply_lora.ts";
 
 const LORA_FIELDS = ["rank", "alpha", "dropout", "train_a", "trainA", "seed"];
@@ -59,7 +59,7 @@ function weight(weights: Map<string, Float32Tensor>, name: string): Float32Tenso
  * import { mergeAdapters } from "./merge.ts";
  * import { withLora } from "./apply_lora.ts";
  * import { mnistMlpTopology } from "../tasks/mnist_mlp.ts";
- * import { buildModel, readWeights } from "../model.ts";
+ * import { buildModel, readWeights } from "../model/model.ts";
  * import assert from "node:assert/strict";
  * const topology = withLora(mnistMlpTopology(), { rank: 2, alpha: 4, targets: ["logits"], modulesToSave: [], dropout: 0, aggregation: "ffa" });
  * const model = await buildModel(topology);
@@ -124,7 +124,7 @@ export interface PeftAdapter {
  * import { peftAdapter } from "./merge.ts";
  * import { withLora } from "./apply_lora.ts";
  * import { mnistMlpTopology } from "../tasks/mnist_mlp.ts";
- * import { buildModel, readWeights } from "../model.ts";
+ * import { buildModel, readWeights } from "../model/model.ts";
  * import assert from "node:assert/strict";
  * const topology = withLora(mnistMlpTopology(), { rank: 2, alpha: 4, targets: ["logits"], modulesToSave: [], dropout: 0, aggregation: "ffa" });
  * const peft = peftAdapter(topology, readWeights(await buildModel(topology)), { baseModel: "mnist-mlp" });

@@ -6,7 +6,7 @@
  */
 import { decode as decodePng, type DecodedPng } from "fast-png";
 import { decode as decodeJpeg } from "jpeg-js";
-import type { ImageInput } from "../schemas.ts";
+import type { ImageInput } from "../schemas/mod.ts";
 
 /** Pixels of a decoded image: 8-bit RGBA, row-major, top row first. */
 export interface DecodedImage {

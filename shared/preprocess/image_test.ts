@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { encode as encodePng } from "fast-png";
 import { encode as encodeJpeg } from "jpeg-js";
-import type { ImageInput } from "../schemas.ts";
+import type { ImageInput } from "../schemas/mod.ts";
 import { type DecodedImage, decodeImage, preprocessImage } from "./image.ts";
 
 /** Asserts equal lengths and values within `tolerance`. */

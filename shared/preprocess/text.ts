@@ -3,7 +3,7 @@
  * task's {@linkcode TextInput} asks. Pure functions.
  * @module
  */
-import type { TextInput } from "../schemas.ts";
+import type { TextInput } from "../schemas/mod.ts";
 
 /** Options of {@linkcode tokenize}. */
 export interface TokenizeOptions {

@@ -1,6 +1,6 @@
 /**
  * The task option `privacy`, as a zod schema (part of the task spec in
- * `shared/schemas.ts`, which re-exports it).
+ * `shared/schemas/mod.ts`, which re-exports it).
  * @module
  */
 import { z } from "zod";
@@ -9,7 +9,7 @@ import { z } from "zod";
  * Client-level differential privacy (DP-FedAvg): each update clipped to an L2
  * bound, Gaussian noise on the sum, a fixed denominator, clients drawn by
  * Poisson sampling from a secret seed, and epsilon accounted after every
- * round. Cross-field checks are in `coordinator/_privacy_task.ts`.
+ * round. Cross-field checks are in `coordinator/privacy/privacy_task.ts`.
  */
 export const PrivacySchema = z.strictObject({
   /**

@@ -20,10 +20,9 @@ import { expandMask, keystream } from "./mask.ts";
 import { maskInput, pairwiseSign, type SignedSeed, unmaskSum } from "./masking.ts";
 import { addModular, dequantizeSum, levelsFor, quantizationStep, quantize } from "./quantize.ts";
 import { combineShares, splitSecret } from "./shares.ts";
+import { toHex } from "../hex.ts";
 
 const hex = (text: string) => Uint8Array.from(text.match(/../g)!.map((b) => parseInt(b, 16)));
-const toHex = (bytes: Uint8Array) =>
-  Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 
 Deno.test("AES-256-CTR keystream: NIST SP 800-38A F.5.5 (CTR-AES256.Encrypt), blocks 1-4", async () => {
   const key = await crypto.subtle.importKey(

@@ -1,6 +1,6 @@
 /**
  * The task option `secureAggregation`, as a zod schema (part of the task
- * spec in `shared/schemas.ts`, which re-exports it).
+ * spec in `shared/schemas/mod.ts`, which re-exports it).
  * @module
  */
 import { z } from "zod";

@@ -1,6 +1,6 @@
 /**
  * The secure-aggregation endpoints' bodies, as zod schemas (the API's source
- * of truth with `shared/schemas.ts`; the OpenAPI document is generated from
+ * of truth with `shared/schemas/mod.ts`; the OpenAPI document is generated from
  * them), and the base64 that carries keys and sealed shares in JSON.
  * @module
  */

@@ -1,7 +1,7 @@
 // The task config of a built-in task: its model and input, the defaults the
 // built-in tasks share, and the caller's overrides on top.
-import type { InputSpec, TaskConfig, TaskConfigInput } from "../schemas.ts";
-import { TaskConfigSchema } from "../schemas.ts";
+import type { InputSpec, TaskConfig, TaskConfigInput } from "../schemas/mod.ts";
+import { TaskConfigSchema } from "../schemas/mod.ts";
 
 /** What a caller may override in a built-in task. */
 export interface TaskOverrides {

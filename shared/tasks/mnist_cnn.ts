@@ -4,7 +4,7 @@
  * dropout, 10 logits).
  * @module
  */
-import { conv2d, dense, dropout, flatten, maxPooling2d, sequential } from "./_layers.ts";
+import { conv2d, dense, dropout, flatten, maxPooling2d, sequential } from "./layers.ts";
 
 /** Options of {@linkcode mnistCnnTopology}. */
 export interface MnistCnnOptions {

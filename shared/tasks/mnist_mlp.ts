@@ -3,8 +3,8 @@
  * MNIST digits.
  * @module
  */
-import { dense, dropout as dropoutLayer, sequential } from "./_layers.ts";
-import type { TaskConfig, TaskConfigInput } from "../schemas.ts";
+import { dense, dropout as dropoutLayer, sequential } from "./layers.ts";
+import type { TaskConfig, TaskConfigInput } from "../schemas/mod.ts";
 import { builtinTaskConfig } from "./_task.ts";
 
 /** Options of {@linkcode mnistMlpTopology}. */

@@ -2,7 +2,7 @@
  * The built-in models by name, with the input they take.
  * @module
  */
-import type { InputSpec } from "../schemas.ts";
+import type { InputSpec } from "../schemas/mod.ts";
 import { mnistCnnTopology } from "./mnist_cnn.ts";
 import { mnistMlpTopology } from "./mnist_mlp.ts";
 import { spamTextTask } from "./spam_text.ts";

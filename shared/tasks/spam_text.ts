@@ -11,8 +11,8 @@ import {
   embedding,
   globalAveragePooling1d,
   sequential,
-} from "./_layers.ts";
-import type { TaskConfig, TaskConfigInput } from "../schemas.ts";
+} from "./layers.ts";
+import type { TaskConfig, TaskConfigInput } from "../schemas/mod.ts";
 import { builtinTaskConfig } from "./_task.ts";
 
 /** Options of {@linkcode spamTextTopology}. */

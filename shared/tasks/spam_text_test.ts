@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
-import { buildModel, readWeights, weightSpecs } from "../model.ts";
-import { BUILTIN_MODELS, TaskFileSchema } from "../schemas.ts";
+import { buildModel, readWeights, weightSpecs } from "../model/model.ts";
+import { BUILTIN_MODELS, TaskFileSchema } from "../schemas/mod.ts";
 import { builtinModel } from "./mod.ts";
 import { spamTextTask, spamTextTopology } from "./spam_text.ts";
 

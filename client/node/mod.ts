@@ -1,0 +1,5 @@
+/**
+ * The client CLI bundled for Node.js (`deno task build-node`).
+ * @module
+ */
+export * from "./build.ts";

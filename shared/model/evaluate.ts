@@ -1,0 +1,101 @@
+/**
+ * Evaluation of a model on a labeled holdout set.
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { Dataset } from "../data/dataset.ts";
+
+/** Holdout metrics. */
+export interface Evaluation {
+  /** Fraction of rows whose arg-max class is the label. */
+  accuracy: number;
+  /** Mean softmax cross-entropy. */
+  loss: number;
+}
+
+/**
+ * A holdout set kept on the backend, evaluated in batches with dropout off.
+ *
+ * @example
+ * ```ts
+ * import { Evaluator } from "./evaluate.ts";
+ * import { buildModel } from "./model.ts";
+ * import { mnistMlpTopology } from "../tasks/mnist_mlp.ts";
+ * import assert from "node:assert/strict";
+ * const data = { x: new Float32Array(2 * 784), labels: Int32Array.from([1, 2]), featureShape: [784], numClasses: 10 };
+ * const evaluator = new Evaluator(data);
+ * const { accuracy } = evaluator.evaluate(await buildModel(mnistMlpTopology()));
+ * assert.ok(accuracy >= 0 && accuracy <= 1);
+ * ```
+ */
+export class Evaluator {
+  #x: tf.Tensor;
+  #labels: tf.Tensor1D;
+  #batchSize: number;
+
+  /** Copies the labeled rows of `holdout` to the backend. */
+  constructor(holdout: Dataset, options: { batchSize?: number } = {}) {
+    const rows = [...holdout.labels.keys()].filter((i) => holdout.labels[i]! >= 0);
+    if (rows.length === 0) {
+      throw new RangeError("Cannot evaluate: the holdout set has no labeled row");
+    }
+    const width = holdout.x.length / holdout.labels.length;
+    const x = new Float32Array(rows.length * width);
+    rows.forEach((row, i) => x.set(holdout.x.subarray(row * width, (row + 1) * width), i * width));
+    this.#x = tf.tensor(x, [rows.length, ...holdout.featureShape]);
+    this.#labels = tf.tensor1d(rows.map((r) => holdout.labels[r]!), "int32");
+    this.#batchSize = options.batchSize ?? 1000;
+  }
+
+  /** How many labeled rows it measures on. */
+  get rows(): number {
+    return this.#labels.shape[0];
+  }
+
+  /** Accuracy and loss of `model` on the holdout set. */
+  evaluate(model: tf.LayersModel): Evaluation {
+    const sums = this.#sums(model);
+    const values = sums.dataSync();
+    sums.dispose();
+    return this.#measures(values);
+  }
+
+  /**
+   * {@linkcode Evaluator.evaluate}, read from the backend asynchronously (the
+   * way that works on WebGPU in a browser worker).
+   */
+  async evaluateAsync(model: tf.LayersModel): Promise<Evaluation> {
+    const sums = this.#sums(model);
+    const values = await sums.data();
+    sums.dispose();
+    return this.#measures(values);
+  }
+
+  /** [correct predictions, summed cross-entropy] over every row, on the backend. */
+  #sums(model: tf.LayersModel): tf.Tensor1D {
+    const n = this.#labels.shape[0];
+    return tf.tidy(() => {
+      const parts: tf.Tensor1D[] = [];
+      for (let start = 0; start < n; start += this.#batchSize) {
+        const size = Math.min(this.#batchSize, n - start);
+        const x = this.#x.slice(start, size);
+        const labels = this.#labels.slice(start, size);
+        const logits = model.predict(x) as tf.Tensor2D;
+        const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), "float32"));
+        const picked = tf.sum(tf.mul(tf.oneHot(labels, logits.shape[1]), tf.logSoftmax(logits)));
+        parts.push(tf.stack([hits, tf.neg(picked)]) as tf.Tensor1D);
+      }
+      return tf.addN(parts);
+    });
+  }
+
+  #measures(values: ArrayLike<number>): Evaluation {
+    const n = this.#labels.shape[0];
+    return { accuracy: values[0]! / n, loss: values[1]! / n };
+  }
+
+  /** Frees the holdout on the backend. */
+  dispose(): void {
+    tf.dispose([this.#x, this.#labels]);
+  }
+}
