@@ -3,7 +3,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { type Dataset, featureSize } from "../../shared/data/dataset.ts";
+import { type Dataset, featureSize, labelSize, rowLabeled } from "../../shared/data/dataset.ts";
 import { type Random, seededRandom, shuffle } from "../../shared/random.ts";
 import { rdropLoss } from "../../shared/rdrop_loss.ts";
 import { adamOptimizer } from "./_fused_adam.ts";
@@ -17,7 +17,10 @@ function crossEntropyLoss(
   labels: tf.Tensor,
 ): { loss: tf.Scalar; ce: tf.Scalar; kl: tf.Scalar } {
   const labeled = tf.cast(tf.greaterEqual(labels, 0), "float32");
-  const oneHot = tf.oneHot(tf.cast(tf.maximum(labels, 0), "int32"), logits.shape[1] ?? 0);
+  const oneHot = tf.oneHot(
+    tf.cast(tf.maximum(labels, 0), "int32"),
+    logits.shape[logits.rank - 1] ?? 0,
+  );
   const rows = tf.neg(tf.sum(tf.mul(oneHot, tf.logSoftmax(logits)), -1));
   const ce = tf.div(tf.sum(tf.mul(rows, labeled)), tf.maximum(tf.sum(labeled), 1)) as tf.Scalar;
   return { loss: ce, ce, kl: tf.scalar(0) };
@@ -162,11 +165,13 @@ class BatchSampler {
 export class LocalTrainer {
   #model: tf.LayersModel;
   #x: tf.Tensor;
-  #labels: tf.Tensor1D;
+  #labels: tf.Tensor;
   #labeled: BatchSampler;
   #unlabeled: BatchSampler;
   #dropoutRandom: Random | null;
   #wasmKernels: boolean;
+  /** Rows are sequences: a label per position, padding (id 0) masked. */
+  #sequences = false;
   /** Add-one smoothed frequencies of the labeled rows' classes; null without labels. */
   #prior: tf.Tensor1D | null = null;
 
@@ -180,8 +185,15 @@ export class LocalTrainer {
    * bit) unless `wasmKernels` is false.
    */
   constructor(model: tf.LayersModel, dataset: Dataset, options: LocalTrainerOptions = {}) {
-    const rows = dataset.labels.length;
+    const labelShape = dataset.labelShape ?? [];
+    const rows = dataset.labels.length / labelSize(dataset);
     if (rows === 0) throw new RangeError("Cannot train: the dataset has no rows");
+    if (!Number.isInteger(rows)) {
+      throw new RangeError(
+        `Cannot train: ${dataset.labels.length} labels are not rows of shape [${labelShape}]`,
+      );
+    }
+    this.#sequences = labelShape.length > 0;
     this.#model = model;
     this.#wasmKernels = options.wasmKernels ?? true;
     if (this.#wasmKernels) useWasmDropout(model);
@@ -189,16 +201,19 @@ export class LocalTrainer {
     if (featureSize(dataset) * rows !== dataset.x.length) {
       throw new RangeError(`Cannot train: ${dataset.x.length} feature values for ${rows} rows`);
     }
-    this.#labels = tf.tensor1d(dataset.labels, "int32");
+    this.#labels = tf.tensor(dataset.labels, [rows, ...labelShape], "int32");
     const random = seededRandom(options.seed ?? 0);
     this.#dropoutRandom = options.seed === undefined
       ? null
       : seededRandom(dropoutSeed(options.seed, options.clientId));
     const labeled: number[] = [];
     const unlabeled: number[] = [];
-    dataset.labels.forEach((label, i) => (label >= 0 ? labeled : unlabeled).push(i));
+    for (let row = 0; row < rows; row++) {
+      (rowLabeled(dataset, row) ? labeled : unlabeled).push(row);
+    }
     this.#labeled = new BatchSampler(labeled, random);
-    if (labeled.length > 0 && dataset.numClasses > 0) {
+    // Distribution alignment is over rows' classes: not for sequences.
+    if (labeled.length > 0 && dataset.numClasses > 0 && !this.#sequences) {
       const counts = new Float32Array(dataset.numClasses).fill(1);
       for (const i of labeled) counts[dataset.labels[i]!]! += 1;
       const total = counts.reduce((a, b) => a + b, 0);
@@ -258,6 +273,8 @@ export class LocalTrainer {
               const result = rdrop
                 ? rdropLoss(logits, {
                   labels,
+                  // A sequence's padding (token id 0) counts for neither term.
+                  mask: this.#sequences ? tf.cast(tf.notEqual(x, 0), "float32") : undefined,
                   alpha: config.alpha,
                   unlabeledAlpha: (config.unlabeledAlpha ?? config.alpha) * ramp,
                   prior: this.#prior ?? undefined,

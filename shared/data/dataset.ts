@@ -4,16 +4,55 @@
  */
 import { elementCount } from "../shape.ts";
 
-/** Rows of features with a class label each, or -1 for an unlabeled row. */
+/**
+ * Rows of features with a class label each, or -1 for an unlabeled row; or,
+ * for sequences (`labelShape` `[T]`), a class at each position (-1 where a
+ * position has none), the row's features then being its token ids (0 is
+ * padding).
+ */
 export interface Dataset {
   /** Row-major features: `size(dataset) * featureSize(dataset)` values. */
   x: Float32Array;
-  /** Class index per row, `-1` where the row has no label. */
+  /** Class index per row (or per position of a row), `-1` where there is none. */
   labels: Int32Array;
   /** Shape of one row's features, e.g. `[784]`. */
   featureShape: number[];
   /** Number of classes of the labels. */
   numClasses: number;
+  /** Shape of one row's labels: `[]` (one a row, the default) or `[T]` (one a position). */
+  labelShape?: number[];
+}
+
+/**
+ * Labels a row holds: 1, or the positions of a sequence row.
+ *
+ * @example
+ * ```ts
+ * import { labelSize } from "./dataset.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(labelSize({}), 1);
+ * assert.equal(labelSize({ labelShape: [16] }), 16);
+ * ```
+ */
+export function labelSize(dataset: Pick<Dataset, "labelShape">): number {
+  return elementCount(dataset.labelShape ?? []);
+}
+
+/**
+ * Whether row `row` has a label (at any of its positions).
+ *
+ * @example
+ * ```ts
+ * import { rowLabeled } from "./dataset.ts";
+ * import assert from "node:assert/strict";
+ * const ds = { labels: Int32Array.of(-1, -1, 2, -1), labelShape: [2] };
+ * assert.deepEqual([rowLabeled(ds, 0), rowLabeled(ds, 1)], [false, true]);
+ * ```
+ */
+export function rowLabeled(dataset: Pick<Dataset, "labels" | "labelShape">, row: number): boolean {
+  const size = labelSize(dataset);
+  for (let i = row * size; i < (row + 1) * size; i++) if (dataset.labels[i]! >= 0) return true;
+  return false;
 }
 
 /** Counts of a dataset's rows. */
@@ -49,10 +88,11 @@ export function featureSize(dataset: Pick<Dataset, "featureShape">): number {
  * assert.deepEqual(countRows(ds), { numLabeled: 2, numUnlabeled: 1 });
  * ```
  */
-export function countRows(dataset: Pick<Dataset, "labels">): DatasetCounts {
+export function countRows(dataset: Pick<Dataset, "labels" | "labelShape">): DatasetCounts {
+  const rows = dataset.labels.length / labelSize(dataset);
   let numLabeled = 0;
-  for (const label of dataset.labels) if (label >= 0) numLabeled++;
-  return { numLabeled, numUnlabeled: dataset.labels.length - numLabeled };
+  for (let row = 0; row < rows; row++) if (rowLabeled(dataset, row)) numLabeled++;
+  return { numLabeled, numUnlabeled: rows - numLabeled };
 }
 
 /** Options of {@linkcode selectRows}. */
@@ -80,13 +120,22 @@ export function selectRows(
   options: SelectRowsOptions = {},
 ): Dataset {
   const width = featureSize(dataset);
+  const size = labelSize(dataset);
   const x = new Float32Array(indices.length * width);
-  const labels = new Int32Array(indices.length);
+  const labels = new Int32Array(indices.length * size).fill(-1);
   indices.forEach((row, i) => {
     x.set(dataset.x.subarray(row * width, (row + 1) * width), i * width);
-    labels[i] = options.hideLabels?.has(row) ? -1 : dataset.labels[row] ?? -1;
+    if (!options.hideLabels?.has(row)) {
+      labels.set(dataset.labels.subarray(row * size, (row + 1) * size), i * size);
+    }
   });
-  return { x, labels, featureShape: [...dataset.featureShape], numClasses: dataset.numClasses };
+  return {
+    x,
+    labels,
+    featureShape: [...dataset.featureShape],
+    numClasses: dataset.numClasses,
+    ...(dataset.labelShape ? { labelShape: [...dataset.labelShape] } : {}),
+  };
 }
 
 /**

@@ -3,14 +3,16 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { Dataset } from "../data/dataset.ts";
+import { type Dataset, labelSize, rowLabeled } from "../data/dataset.ts";
 
 /** Holdout metrics. */
 export interface Evaluation {
-  /** Fraction of rows whose arg-max class is the label. */
+  /** Fraction of rows (for sequences: labeled positions) whose arg-max class is the label. */
   accuracy: number;
-  /** Mean softmax cross-entropy. */
+  /** Mean softmax cross-entropy, per row (for sequences: per labeled position). */
   loss: number;
+  /** Sequences only: `exp(loss)`, the perplexity over labeled positions. */
+  perplexity?: number;
 }
 
 /**
@@ -30,26 +32,37 @@ export interface Evaluation {
  */
 export class Evaluator {
   #x: tf.Tensor;
-  #labels: tf.Tensor1D;
+  #labels: tf.Tensor;
   #batchSize: number;
+  #sequences: boolean;
 
-  /** Copies the labeled rows of `holdout` to the backend. */
+  /**
+   * Copies the labeled rows of `holdout` to the backend (for sequences, the
+   * rows with a label at any position; only labeled positions count).
+   */
   constructor(holdout: Dataset, options: { batchSize?: number } = {}) {
-    const rows = [...holdout.labels.keys()].filter((i) => holdout.labels[i]! >= 0);
+    const size = labelSize(holdout);
+    const total = holdout.labels.length / size;
+    const rows = Array.from({ length: total }, (_, i) => i).filter((i) => rowLabeled(holdout, i));
     if (rows.length === 0) {
       throw new RangeError("Cannot evaluate: the holdout set has no labeled row");
     }
-    const width = holdout.x.length / holdout.labels.length;
+    const width = holdout.x.length / total;
     const x = new Float32Array(rows.length * width);
-    rows.forEach((row, i) => x.set(holdout.x.subarray(row * width, (row + 1) * width), i * width));
+    const labels = new Int32Array(rows.length * size);
+    rows.forEach((row, i) => {
+      x.set(holdout.x.subarray(row * width, (row + 1) * width), i * width);
+      labels.set(holdout.labels.subarray(row * size, (row + 1) * size), i * size);
+    });
     this.#x = tf.tensor(x, [rows.length, ...holdout.featureShape]);
-    this.#labels = tf.tensor1d(rows.map((r) => holdout.labels[r]!), "int32");
+    this.#labels = tf.tensor(labels, [rows.length, ...(holdout.labelShape ?? [])], "int32");
+    this.#sequences = (holdout.labelShape ?? []).length > 0;
     this.#batchSize = options.batchSize ?? 1000;
   }
 
   /** How many labeled rows it measures on. */
   get rows(): number {
-    return this.#labels.shape[0];
+    return this.#labels.shape[0]!;
   }
 
   /** Accuracy and loss of `model` on the holdout set. */
@@ -71,27 +84,47 @@ export class Evaluator {
     return this.#measures(values);
   }
 
-  /** [correct predictions, summed cross-entropy] over every row, on the backend. */
+  /** [correct predictions, summed cross-entropy, labels counted] over every row, on the backend. */
   #sums(model: tf.LayersModel): tf.Tensor1D {
-    const n = this.#labels.shape[0];
+    const n = this.rows;
     return tf.tidy(() => {
       const parts: tf.Tensor1D[] = [];
       for (let start = 0; start < n; start += this.#batchSize) {
         const size = Math.min(this.#batchSize, n - start);
         const x = this.#x.slice(start, size);
         const labels = this.#labels.slice(start, size);
-        const logits = model.predict(x) as tf.Tensor2D;
-        const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), "float32"));
-        const picked = tf.sum(tf.mul(tf.oneHot(labels, logits.shape[1]), tf.logSoftmax(logits)));
-        parts.push(tf.stack([hits, tf.neg(picked)]) as tf.Tensor1D);
+        const logits = model.predict(x) as tf.Tensor;
+        const classes = logits.shape[logits.rank - 1]!;
+        const counted = tf.cast(tf.greaterEqual(labels, 0), "float32");
+        const hits = tf.sum(
+          tf.mul(tf.cast(tf.equal(tf.argMax(logits, -1), labels), "float32"), counted),
+        );
+        const picked = tf.sum(
+          tf.mul(
+            tf.sum(
+              tf.mul(
+                tf.oneHot(tf.cast(tf.maximum(labels, 0), "int32"), classes),
+                tf.logSoftmax(logits),
+              ),
+              -1,
+            ),
+            counted,
+          ),
+        );
+        parts.push(tf.stack([hits, tf.neg(picked), tf.sum(counted)]) as tf.Tensor1D);
       }
       return tf.addN(parts);
     });
   }
 
   #measures(values: ArrayLike<number>): Evaluation {
-    const n = this.#labels.shape[0];
-    return { accuracy: values[0]! / n, loss: values[1]! / n };
+    const n = Math.max(values[2]!, 1);
+    const loss = values[1]! / n;
+    return {
+      accuracy: values[0]! / n,
+      loss,
+      ...(this.#sequences ? { perplexity: Math.exp(loss) } : {}),
+    };
   }
 
   /** Frees the holdout on the backend. */

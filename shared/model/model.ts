@@ -6,6 +6,10 @@ import * as tf from "@tensorflow/tfjs";
 import type { Float32Tensor } from "../wire/safetensors.ts";
 // Registers the LoRA layer, so topologies with adapters build everywhere models are built.
 import "../lora/lora_dense.ts";
+import "../transformer/attention.ts";
+import "../transformer/gelu.ts";
+import "../transformer/pool.ts";
+import "../transformer/token_embedding.ts";
 
 /** Name and shape of one weight of a model. */
 export interface WeightSpec {
