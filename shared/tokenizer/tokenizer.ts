@@ -84,6 +84,29 @@ export async function buildVocabulary(
   texts: Iterable<string>,
   options: BuildVocabularyOptions = {},
 ): Promise<Vocabulary> {
+  const lowercase = options.lowercase ?? true;
+  function* all(): Generator<string> {
+    for (const text of texts) yield* words(text, lowercase);
+  }
+  return await vocabularyOfWords(all(), options);
+}
+
+/**
+ * A vocabulary from words already split (a tagged corpus's, one label a
+ * word), counted as they are (lower-cased unless `lowercase` is false).
+ *
+ * @example
+ * ```ts
+ * import { vocabularyOfWords } from "./tokenizer.ts";
+ * import assert from "node:assert/strict";
+ * const vocabulary = await vocabularyOfWords(["term-end", "Term-end", "jury"], { minCount: 2 });
+ * assert.deepEqual(vocabulary.tokens.slice(5), ["term-end"]);
+ * ```
+ */
+export async function vocabularyOfWords(
+  list: Iterable<string>,
+  options: BuildVocabularyOptions = {},
+): Promise<Vocabulary> {
   const { minCount = 2, maxSize = 30000, lowercase = true } = options;
   if (!Number.isInteger(minCount) || minCount < 1) {
     throw new RangeError(
@@ -96,8 +119,9 @@ export async function buildVocabulary(
     );
   }
   const counts = new Map<string, number>();
-  for (const text of texts) {
-    for (const word of words(text, lowercase)) counts.set(word, (counts.get(word) ?? 0) + 1);
+  for (const item of list) {
+    const word = lowercase ? item.toLowerCase() : item;
+    counts.set(word, (counts.get(word) ?? 0) + 1);
   }
   const kept = [...counts].filter(([word, n]) => n >= minCount && !isSpecial(word))
     .sort(([a, x], [b, y]) => y - x || (a < b ? -1 : a > b ? 1 : 0))
@@ -183,6 +207,11 @@ export class Tokenizer {
   /** Tokens in the vocabulary. */
   get size(): number {
     return this.vocabulary.tokens.length;
+  }
+
+  /** The id of one word as it is (lower-cased if the vocabulary is), `[UNK]` if unknown. */
+  idOf(word: string): number {
+    return this.#ids.get(this.vocabulary.lowercase ? word.toLowerCase() : word) ?? UNK;
   }
 
   /** The ids of `text`'s words, `[UNK]` for a word not in the vocabulary. */
