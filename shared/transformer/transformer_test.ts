@@ -8,6 +8,9 @@ import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { buildModel, readWeights, writeWeights } from "../model/model.ts";
 import { seededRandom } from "../random.ts";
+import { withLora } from "../lora/apply_lora.ts";
+import { peftAdapter } from "../lora/merge.ts";
+import { LoraConfigSchema } from "../schemas/mod.ts";
 import { MultiHeadAttention } from "./attention.ts";
 import { transformerModel, type TransformerSpec, transformerTopology } from "./model.ts";
 
@@ -174,4 +177,40 @@ Deno.test("a spec that cannot build is refused naming the field", () => {
   const model = transformerModel(spec(), { seed: 1 });
   assert.throws(() => model.predict(tf.tensor2d([[1, 2, 3, 4, 5, 6, 7]])), /./);
   model.dispose();
+});
+
+Deno.test("LoRA adapts the transformer's projections by name; the head trains in full; PEFT names them", async () => {
+  const base = transformerTopology(spec({ output: { kind: "tokens", classes: 5 } }));
+  const targets = ["block*_query", "block*_key", "block*_value", "block*_output", "block*_mlp_*"];
+  const topology = withLora(
+    base,
+    LoraConfigSchema.parse({ rank: 2, alpha: 4, targets, modulesToSave: ["logits"] }),
+    3,
+  );
+  const adapted = await buildModel(topology, { seed: 1 });
+  const plain = await buildModel(base, { seed: 1 });
+  writeWeights(adapted, readWeights(plain));
+  // At init (B = 0) the adapted model is the base model.
+  const ids = tf.tensor2d([[3, 4, 5, 6, 0, 0]]);
+  const close = (a: tf.Tensor, b: tf.Tensor) =>
+    Math.max(...(tf.sub(a, b).abs().dataSync() as Float32Array)) < 1e-5;
+  assert.ok(close(adapted.predict(ids) as tf.Tensor, plain.predict(ids) as tf.Tensor));
+  const projections = ["query", "key", "value", "output", "mlp_in", "mlp_out"];
+  const trainable = adapted.trainableWeights.map((w) => w.originalName).sort();
+  assert.deepEqual(
+    trainable,
+    [
+      ...[0, 1].flatMap((i) => projections.map((p) => `block${i}_${p}/lora_B`)),
+      "logits/bias",
+      "logits/kernel",
+    ].sort(),
+  );
+  const peft = peftAdapter(topology, readWeights(adapted));
+  assert.deepEqual(
+    [...(peft.config.target_modules as string[])].sort(),
+    [0, 1].flatMap((i) => projections.map((p) => `block${i}_${p}`)).sort(),
+  );
+  assert.deepEqual(peft.config.modules_to_save, ["logits"]);
+  adapted.dispose();
+  plain.dispose();
 });
