@@ -194,7 +194,7 @@ Deno.test("on wasm the page trains with the fused SIMD kernels", async () => {
     assert.equal(client!.backend, "wasm");
     assert.equal(client!.device, "WebAssembly SIMD");
     assert.equal(client!.updatesAccepted, 1);
-    // The kernels did the training, counted at their entry: one Adam update per weight
+    // The kernels did the training, counted where they are called: one Adam update per weight
     // and step, one dropout mask per dropout layer and step.
     const steps = LOCAL_STEPS;
     const view = await waitFor("the page to show the kernels", async () => {

@@ -26,6 +26,13 @@ class FusedAdamOptimizer extends tf.Optimizer {
   #accBeta1 = f32(0.9);
   #accBeta2 = f32(0.999);
   #moments = new Map<string, { m: tf.Tensor; v: tf.Tensor }>();
+  /** Calls of the Adam kernel by this optimizer: one per weight and step. */
+  kernelCalls = 0;
+
+  /** Whether `optimizer` is one of these. */
+  static isFused(optimizer: tf.Optimizer): optimizer is FusedAdamOptimizer {
+    return #moments in optimizer;
+  }
 
   constructor(learningRate: number) {
     super();
@@ -56,6 +63,7 @@ class FusedAdamOptimizer extends tf.Optimizer {
         this.#moments.set(name, moments);
       }
       const out = backend.makeOutput(value.shape, "float32");
+      this.kernelCalls++;
       kernels.adam(
         offset(value),
         offset(gradient),
@@ -118,4 +126,10 @@ class FusedAdamOptimizer extends tf.Optimizer {
  */
 export function adamOptimizer(learningRate: number): tf.Optimizer {
   return simdKernels() ? new FusedAdamOptimizer(learningRate) : tf.train.adam(learningRate);
+}
+
+/** Calls of the fused Adam kernel by `optimizer` (0 for tfjs's own Adam or another optimizer). */
+export function fusedAdamCalls(optimizer: tf.Optimizer): number {
+  // Not instanceof: tf.Optimizer answers it for any object shaped like an optimizer.
+  return FusedAdamOptimizer.isFused(optimizer) ? optimizer.kernelCalls : 0;
 }

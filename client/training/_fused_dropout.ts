@@ -76,6 +76,16 @@ interface DropoutLayer {
 }
 
 const patched = new WeakSet<object>();
+/** Masks the kernel drew for each model's dropout layers. */
+const drawn = new WeakMap<object, { masks: number }>();
+
+/**
+ * How many dropout masks the wasm kernel has drawn for `model` (through
+ * {@linkcode useWasmDropout}); 0 where it never ran.
+ */
+export function dropoutMasksDrawn(model: tf.LayersModel): number {
+  return drawn.get(model)?.masks ?? 0;
+}
 
 /**
  * Makes the model's Dropout layers draw their masks with {@linkcode wasmDropout}
@@ -84,6 +94,8 @@ const patched = new WeakSet<object>();
  * runs. Idempotent.
  */
 export function useWasmDropout(model: tf.LayersModel): void {
+  if (!drawn.has(model)) drawn.set(model, { masks: 0 });
+  const count = drawn.get(model)!;
   for (const layer of model.layers as unknown as DropoutLayer[]) {
     if (layer.getClassName() !== "Dropout" || patched.has(layer)) continue;
     patched.add(layer);
@@ -96,7 +108,10 @@ export function useWasmDropout(model: tf.LayersModel): void {
       ) {
         return own(inputs, kwargs);
       }
-      return wasmDropout(input[0]!, layer.rate) ?? own(inputs, kwargs);
+      const fused = wasmDropout(input[0]!, layer.rate);
+      if (!fused) return own(inputs, kwargs);
+      count.masks++;
+      return fused;
     };
   }
 }

@@ -47,22 +47,6 @@ export interface WasmHeapBackend {
 
 const instances = new WeakMap<WebAssembly.Memory, SimdKernels | null>();
 
-/** Calls of each kernel since this module loaded. */
-const calls = { adam: 0, dropoutMultiplier: 0 };
-
-/** How many times each SIMD kernel has run in this process (or worker) so far. */
-export interface SimdKernelCalls {
-  /** Adam updates, one per weight and step. */
-  adam: number;
-  /** Dropout masks drawn, one per dropout layer and forward pass. */
-  dropoutMultiplier: number;
-}
-
-/** A snapshot of {@linkcode SimdKernelCalls}: subtract two to count a stretch of work. */
-export function simdKernelCalls(): SimdKernelCalls {
-  return { ...calls };
-}
-
 /**
  * The SIMD kernels bound to the wasm backend's heap, or null where they
  * cannot run (another backend, or a WebAssembly without SIMD).
@@ -77,18 +61,9 @@ export function simdKernels(backend: unknown = tf.backend()): SimdKernels | null
       const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {
         env: { memory },
       });
-      const adam = instance.exports.adam as AdamKernel;
-      const dropoutMultiplier = instance.exports.dropoutMultiplier as DropoutMultiplierKernel;
-      // Each call counted at the kernel's entry, so a run can tell that training went through them.
       kernels = {
-        adam: (...args) => {
-          calls.adam++;
-          adam(...args);
-        },
-        dropoutMultiplier: (...args) => {
-          calls.dropoutMultiplier++;
-          dropoutMultiplier(...args);
-        },
+        adam: instance.exports.adam as AdamKernel,
+        dropoutMultiplier: instance.exports.dropoutMultiplier as DropoutMultiplierKernel,
       };
     } catch {
       kernels = null; // no WebAssembly SIMD here: tfjs's own ops run instead

@@ -6,9 +6,8 @@ import * as tf from "@tensorflow/tfjs";
 import { type Dataset, featureSize, labelSize, rowLabeled } from "../../shared/data/dataset.ts";
 import { type Random, seededRandom, shuffle } from "../../shared/random.ts";
 import { rdropLoss } from "../../shared/rdrop_loss.ts";
-import { adamOptimizer } from "./_fused_adam.ts";
-import { useWasmDropout } from "./_fused_dropout.ts";
-import { simdKernelCalls } from "./simd_kernels.ts";
+import { adamOptimizer, fusedAdamCalls } from "./_fused_adam.ts";
+import { dropoutMasksDrawn, useWasmDropout } from "./_fused_dropout.ts";
 import type { TrainingConfig } from "../../shared/schemas/mod.ts";
 
 /** Cross-entropy of one pass over the labeled rows (labels -1 add nothing); kl is 0. */
@@ -237,7 +236,7 @@ export class LocalTrainer {
     const anchors = mu > 0 ? variables.map((v) => tf.keep(tf.clone(v))) : [];
     const totals = { loss: 0, ce: 0, kl: 0 };
     const start = performance.now();
-    const kernelsBefore = simdKernelCalls();
+    const masksBefore = dropoutMasksDrawn(this.#model);
     let pending: Promise<[number, number, number]> | null = null;
     const report = async (values: Promise<[number, number, number]>, step: number) => {
       const [loss, ce, kl] = await values;
@@ -309,11 +308,10 @@ export class LocalTrainer {
     optimizer.dispose();
     tf.dispose(anchors);
     const steps = config.localSteps;
-    const kernelsAfter = simdKernelCalls();
     return {
       fusedKernels: {
-        adam: kernelsAfter.adam - kernelsBefore.adam,
-        dropout: kernelsAfter.dropoutMultiplier - kernelsBefore.dropoutMultiplier,
+        adam: fusedAdamCalls(optimizer),
+        dropout: dropoutMasksDrawn(this.#model) - masksBefore,
       },
       loss: totals.loss / steps,
       ce: totals.ce / steps,

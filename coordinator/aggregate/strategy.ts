@@ -62,7 +62,7 @@ export interface Strategy {
   /**
    * Strategies that are sums (not `needsAllUpdates`): the step from the
    * weighted mean of the round's updates, folded in as they arrived (see
-   * `aggregate/running_sum.ts`); the same step `aggregate` takes.
+   * `aggregate/fold/running_sum.ts`); the same step `aggregate` takes.
    */
   aggregateMean?(input: MeanInput): AggregateOutput;
   /**

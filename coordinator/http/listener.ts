@@ -156,12 +156,17 @@ export async function listen(options: ListenOptions): Promise<Listener> {
   // An idle keep-alive connection closes at keepAliveTimeout after its last
   // response. Deno's node:http does not enforce server.keepAliveTimeout (such a
   // connection stayed open until the request deadline), so it is done here:
-  // the socket's idle timer runs between a response and the next request.
+  // the socket's idle timer runs only while none of its requests is in flight
+  // (a pipelined request can arrive before the one ahead of it is answered).
+  const inFlight = new WeakMap<Socket, number>();
   server.on("request", (request: IncomingMessage, response: ServerResponse) => {
-    const socket = request.socket;
+    const socket = request.socket as Socket;
+    inFlight.set(socket, (inFlight.get(socket) ?? 0) + 1);
     socket.setTimeout(0);
-    response.once("finish", () => {
-      if (!socket.destroyed) socket.setTimeout(serverOptions.keepAliveTimeout);
+    response.once("close", () => {
+      const left = (inFlight.get(socket) ?? 1) - 1;
+      inFlight.set(socket, left);
+      if (left === 0 && !socket.destroyed) socket.setTimeout(serverOptions.keepAliveTimeout);
     });
   });
   // A client's broken TLS handshake or malformed request is the client's

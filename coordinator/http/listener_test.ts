@@ -110,6 +110,36 @@ Deno.test("half-sent headers, stalled bodies and idle keep-alive connections are
   }
 });
 
+Deno.test("a pipelined request slower than the keep-alive timeout is answered before the connection closes", async () => {
+  const server = await listen({
+    fetch: async (request) => {
+      if (new URL(request.url).pathname === "/slow") {
+        await new Promise((resolve) => setTimeout(resolve, 1200));
+      }
+      return new Response(new URL(request.url).pathname);
+    },
+    limits: { headersTimeoutSeconds: 5, requestTimeoutSeconds: 5, keepAliveTimeoutSeconds: 0.5 },
+  });
+  try {
+    const started = performance.now();
+    // Two requests at once on one connection: the second is still running when the first is answered.
+    const both = rawSocket(
+      server.port,
+      "127.0.0.5",
+      "GET /fast HTTP/1.1\r\nHost: x\r\n\r\nGET /slow HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    await both.closed;
+    const text = both.received.join("");
+    assert.match(text, /\/fast/);
+    assert.match(text, /\/slow/, "the slow answer arrived");
+    // Closed at the keep-alive timeout after the last answer, not before it.
+    const closedAfter = (performance.now() - started) / 1000;
+    assert.ok(closedAfter >= 1.2 + 0.4, `closed after ${closedAfter} s`);
+  } finally {
+    await server.close();
+  }
+});
+
 Deno.test("HTTPS: a client trusting the CA is served; bad limits are refused", async () => {
   const { ca, server: pair } = await createDevCertificates({ hosts: ["localhost"] });
   const server = await listen({ fetch: () => new Response("secure"), tls: pair });

@@ -108,8 +108,10 @@ export interface SplitBrownOptions {
 }
 
 /**
- * The documents split into training and a holdout of whole documents, drawn
- * evenly across genres (each genre gives its share, at least one).
+ * The documents split into training and a holdout of exactly
+ * `holdoutDocuments` whole documents, drawn across genres in proportion (by
+ * largest remainder; each genre gives at least one when there are enough to
+ * go round, and keeps at least one).
  *
  * @example
  * ```ts
@@ -130,14 +132,31 @@ export function splitBrown(
     throw new RangeError("Cannot split the Brown corpus: holdoutDocuments must be an integer ≥ 1");
   }
   const random = seededRandom(seed);
-  const byGenre = brownGenres(documents);
-  const held = new Set<string>();
-  for (const docs of byGenre.values()) {
-    const share = Math.max(1, Math.round((holdoutDocuments * docs.length) / documents.length));
-    for (const d of shuffle([...docs], random).slice(0, Math.min(share, docs.length - 1))) {
-      held.add(d.id);
-    }
+  const byGenre = [...brownGenres(documents).values()];
+  if (holdoutDocuments > documents.length - byGenre.length) {
+    throw new RangeError(
+      `Cannot split the Brown corpus: holding out ${holdoutDocuments} of ${documents.length} documents leaves a genre none`,
+    );
   }
+  // Shares by largest remainder, each genre at least one when there are enough to go round,
+  // none a whole genre: exactly holdoutDocuments in all.
+  const exact = byGenre.map((docs) => (holdoutDocuments * docs.length) / documents.length);
+  const shares = exact.map((x) => Math.floor(x));
+  const floor = holdoutDocuments >= byGenre.length ? 1 : 0;
+  shares.forEach((n, g) => (shares[g] = Math.min(Math.max(n, floor), byGenre[g]!.length - 1)));
+  const byRemainder = exact.map((x, g) => ({ g, r: x - Math.floor(x) })).sort((a, b) => b.r - a.r);
+  for (let total = shares.reduce((a, b) => a + b, 0); total !== holdoutDocuments;) {
+    const step = total < holdoutDocuments ? 1 : -1;
+    const fits = (g: number) => step > 0 ? shares[g]! < byGenre[g]!.length - 1 : shares[g]! > floor;
+    const pick = (step > 0 ? byRemainder : [...byRemainder].reverse()).find(({ g }) => fits(g));
+    if (!pick) break;
+    shares[pick.g]! += step;
+    total += step;
+  }
+  const held = new Set<string>();
+  byGenre.forEach((docs, g) => {
+    for (const d of shuffle([...docs], random).slice(0, shares[g])) held.add(d.id);
+  });
   return {
     train: documents.filter((d) => !held.has(d.id)),
     holdout: documents.filter((d) => held.has(d.id)),

@@ -19,7 +19,13 @@ const tokenizer = new Tokenizer(
 
 Deno.test("the holdout is whole documents of every genre, none of them in training", () => {
   assert.equal(train.length + holdout.length, 500);
-  assert.ok(holdout.length >= 45 && holdout.length <= 60, `${holdout.length} held out`);
+  assert.equal(holdout.length, 50);
+  for (const n of [10, 15, 77]) {
+    for (const seed of [0, 1, 2]) {
+      assert.equal(splitBrown(documents, { holdoutDocuments: n, seed }).holdout.length, n);
+    }
+  }
+  assert.throws(() => splitBrown(documents, { holdoutDocuments: 490 }), /leaves a genre none/);
   const trainIds = new Set(train.map((d) => d.id));
   assert.ok(holdout.every((d) => !trainIds.has(d.id)));
   assert.deepEqual(

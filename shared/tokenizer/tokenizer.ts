@@ -70,7 +70,7 @@ export async function vocabularyHash(vocabulary: Omit<Vocabulary, "hash">): Prom
 
 /**
  * A vocabulary from texts: the special tokens, then the words that occur at
- * least `minCount` times, most frequent first (ties by code point order).
+ * least `minCount` times, most frequent first (ties in JavaScript's string order, by UTF-16 code units).
  *
  * @example
  * ```ts

@@ -23,7 +23,7 @@ const TEXTS = [
 Deno.test("a vocabulary keeps the special tokens first, then words by frequency above the cut", async () => {
   const vocabulary = await buildVocabulary(TEXTS, { minCount: 2 });
   assert.deepEqual(vocabulary.tokens.slice(0, 5), [...SPECIAL_TOKENS]);
-  // "the" 4 times, "jury" and "said" 3, "." 3, ...: most frequent first, ties by code point.
+  // "the" 4 times, "jury" and "said" 3, "." 3, ...: most frequent first, ties in string order.
   assert.deepEqual(vocabulary.tokens.slice(5, 9), ["the", ".", "jury", "said"]);
   assert.ok(!vocabulary.tokens.includes("fulton"), "a word seen once is cut");
   assert.match(vocabulary.hash, /^[0-9a-f]{64}$/);

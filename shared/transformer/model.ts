@@ -89,8 +89,8 @@ export function checkTransformerSpec(spec: TransformerSpec): void {
 }
 
 /**
- * Builds the model (weights initialised from tfjs's seeded initializers when
- * `seed` is given).
+ * Builds the model, its weights from tfjs's initializers seeded from `seed`
+ * (default 0): the same spec and seed give the same weights.
  *
  * @example
  * ```ts
