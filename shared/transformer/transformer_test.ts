@@ -11,6 +11,7 @@ import { seededRandom } from "../random.ts";
 import { withLora } from "../lora/apply_lora.ts";
 import { peftAdapter } from "../lora/merge.ts";
 import { LoraConfigSchema } from "../schemas/mod.ts";
+import { elementCount } from "../shape.ts";
 import { MultiHeadAttention } from "./attention.ts";
 import { transformerModel, type TransformerSpec, transformerTopology } from "./model.ts";
 
@@ -31,7 +32,7 @@ const spec = (overrides: Partial<TransformerSpec> = {}): TransformerSpec => ({
 });
 
 function randomTensor(shape: number[], random: () => number): tf.Tensor {
-  const size = shape.reduce((a, b) => a * b, 1);
+  const size = elementCount(shape);
   return tf.tensor(Float32Array.from({ length: size }, () => random() * 2 - 1), shape);
 }
 
