@@ -33,9 +33,18 @@ import { aggregationRows } from "./_aggregation.ts";
 import { federationIngestRows, ingestRows } from "./_ingest.ts";
 import { secaggRows } from "./_secagg.ts";
 import { machine, trainingRows, trainingSpeed } from "./_training.ts";
+import { transformerRows } from "./_transformer.ts";
 import { elementCount } from "../shared/shape.ts";
 
-const SECTIONS = ["kernels", "training", "codecs", "aggregation", "ingest", "secagg"] as const;
+const SECTIONS = [
+  "kernels",
+  "training",
+  "codecs",
+  "aggregation",
+  "ingest",
+  "secagg",
+  "transformer",
+] as const;
 const { values: args } = parseArgs({
   args: Deno.args,
   options: { out: { type: "string" }, only: { type: "string" } },
@@ -271,6 +280,9 @@ if (run("ingest")) rows.push(...await federationIngestRows(), ...await ingestRow
 
 // Secure aggregation: rounds of 10, 50 and 100 clients, secure against plain.
 if (run("secagg")) rows.push(...await secaggRows());
+
+// The transformer: tokens a second, and the step's FLOP rate over the matmul's.
+if (run("transformer")) rows.push(...await transformerRows());
 
 console.log(`machine: ${machine()}, deno ${Deno.version.deno}`);
 const width = Math.max(...rows.map((r) => r.name.length));
