@@ -29,6 +29,24 @@ export function seededRandom(seed: number): Random {
 }
 
 /**
+ * FNV-1a over the UTF-16 code units of `text`, as an unsigned 32-bit integer:
+ * a seed from a name (a client's id), not a random generator.
+ *
+ * @example
+ * ```ts
+ * import { fnv1a } from "./random.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(fnv1a(""), 0x811c9dc5);
+ * assert.equal(fnv1a("a"), 0xe40c292c);
+ * ```
+ */
+export function fnv1a(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
+  return hash >>> 0;
+}
+
+/**
  * Shuffles an array in place (Fisher-Yates) and returns it.
  *
  * @example

@@ -4,7 +4,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { type Dataset, featureSize, labelSize, rowLabeled } from "../../shared/data/dataset.ts";
-import { type Random, seededRandom, shuffle } from "../../shared/random.ts";
+import { fnv1a, type Random, seededRandom, shuffle } from "../../shared/random.ts";
 import { rdropLoss } from "../../shared/rdrop_loss.ts";
 import { adamOptimizer, fusedAdamCalls } from "./_fused_adam.ts";
 import { dropoutMasksDrawn, useWasmDropout } from "./_fused_dropout.ts";
@@ -98,17 +98,13 @@ function withMathRandom<T>(random: Random | null, fn: () => T): T {
 
 /**
  * The seed of a trainer's dropout stream: its batch seed scrambled, and mixed
- * with the client's id where one is given (FNV-1a over the id's UTF-16 code
- * units), so that clients started with one seed draw different masks.
+ * with the FNV-1a hash of the client's id where one is given, so that clients
+ * started with one seed draw different masks.
  */
 function dropoutSeed(seed: number, clientId: string | undefined): number {
   let mixed = Math.imul(seed, 0x9e3779b1) ^ 0x5bd1e995;
   if (clientId === undefined) return mixed;
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < clientId.length; i++) {
-    hash = Math.imul(hash ^ clientId.charCodeAt(i), 0x01000193);
-  }
-  mixed = Math.imul(mixed ^ hash, 0x85ebca6b);
+  mixed = Math.imul(mixed ^ fnv1a(clientId), 0x85ebca6b);
   return (mixed ^ (mixed >>> 13)) >>> 0;
 }
 

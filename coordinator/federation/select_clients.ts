@@ -5,15 +5,11 @@
  * coordinator replica.
  * @module
  */
+import { fnv1a } from "../../shared/random.ts";
 
-/** FNV-1a over the UTF-16 code units of `text`, as an unsigned 32-bit integer. */
-function fnv1a(text: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    hash ^= text.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  // A final avalanche (from murmur3's fmix32), so nearby inputs spread out.
+/** FNV-1a of `text` with a final avalanche (murmur3's fmix32), so nearby inputs spread out. */
+function spreadHash(text: string): number {
+  let hash = fnv1a(text);
   hash ^= hash >>> 16;
   hash = Math.imul(hash, 0x85ebca6b);
   hash ^= hash >>> 13;
@@ -48,5 +44,5 @@ export interface SelectionOptions {
 export function isSelected(options: SelectionOptions): boolean {
   const { taskId, clientId, round, fraction } = options;
   if (fraction >= 1) return true;
-  return fnv1a(`${taskId}\u0000${clientId}\u0000${round}`) / 2 ** 32 < fraction;
+  return spreadHash(`${taskId}\u0000${clientId}\u0000${round}`) / 2 ** 32 < fraction;
 }

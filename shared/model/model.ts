@@ -25,18 +25,32 @@ export interface BuildModelOptions {
   seed?: number;
 }
 
-function seedInitializers(node: unknown, next: () => number): unknown {
-  if (Array.isArray(node)) return node.map((item) => seedInitializers(item, next));
+/**
+ * A copy of a topology with `change` applied to the config of every
+ * initializer in it (each `*_initializer` field).
+ *
+ * @example
+ * ```ts
+ * import { mapInitializers } from "./model.ts";
+ * import assert from "node:assert/strict";
+ * const t = { config: { kernel_initializer: { class_name: "GlorotUniform", config: { seed: null } } } };
+ * const seeded = mapInitializers(t, (c) => ({ ...c, seed: 7 })) as typeof t;
+ * assert.deepEqual(seeded.config.kernel_initializer.config, { seed: 7 });
+ * ```
+ */
+export function mapInitializers(
+  node: unknown,
+  change: (config: Record<string, unknown>) => Record<string, unknown>,
+): unknown {
+  if (Array.isArray(node)) return node.map((item) => mapInitializers(item, change));
   if (node === null || typeof node !== "object") return node;
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(node)) {
     if (key.endsWith("_initializer") && value && typeof value === "object" && "config" in value) {
       const init = value as { class_name?: string; config: Record<string, unknown> | null };
-      const config = { ...(init.config ?? {}) };
-      if (config.seed === undefined || config.seed === null) config.seed = next();
-      out[key] = { ...init, config };
+      out[key] = { ...init, config: change({ ...(init.config ?? {}) }) };
     } else {
-      out[key] = seedInitializers(value, next);
+      out[key] = mapInitializers(value, change);
     }
   }
   return out;
@@ -61,7 +75,14 @@ export async function buildModel(
   options: BuildModelOptions = {},
 ): Promise<tf.LayersModel> {
   let counter = (options.seed ?? 0) * 1000;
-  const seeded = seedInitializers(topology, () => ++counter) as tf.io.ModelJSON["modelTopology"];
+  const seeded = mapInitializers(
+    topology,
+    (
+      config,
+    ) => (config.seed === undefined || config.seed === null
+      ? { ...config, seed: ++counter }
+      : config),
+  ) as tf.io.ModelJSON["modelTopology"];
   try {
     return await tf.models.modelFromJSON({ modelTopology: seeded });
   } catch (error) {

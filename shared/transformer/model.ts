@@ -27,7 +27,7 @@ import { MultiHeadAttention } from "./attention.ts";
 import { GeluTanh } from "./gelu.ts";
 import { MaskedMeanPool } from "./pool.ts";
 import { TokenEmbedding } from "./token_embedding.ts";
-import { readWeights } from "../model/model.ts";
+import { mapInitializers, readWeights } from "../model/model.ts";
 import { encodeSafetensors } from "../wire/safetensors.ts";
 
 /** The layer-norm epsilon of every LayerNormalization. */
@@ -184,24 +184,13 @@ export function transformerTopology(spec: TransformerSpec): Record<string, unkno
   const model = transformerModel(spec);
   try {
     // Unseeded: buildModel seeds every initializer from the task's model seed.
-    return unseeded(model.toJSON(null, false)) as Record<string, unknown>;
+    return mapInitializers(model.toJSON(null, false), ({ seed: _, ...config }) => config) as Record<
+      string,
+      unknown
+    >;
   } finally {
     model.dispose();
   }
-}
-
-/** A topology with the seeds of its initializers taken out. */
-function unseeded(node: unknown): unknown {
-  if (Array.isArray(node)) return node.map(unseeded);
-  if (node === null || typeof node !== "object") return node;
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(node)) {
-    if (key.endsWith("_initializer") && value && typeof value === "object" && "config" in value) {
-      const { seed: _, ...config } = (value as { config: Record<string, unknown> }).config ?? {};
-      out[key] = { ...value, config };
-    } else out[key] = unseeded(value);
-  }
-  return out;
 }
 
 /**

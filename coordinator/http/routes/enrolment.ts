@@ -4,8 +4,9 @@
  * revoke clients (admin). Part of {@linkcode createApp}.
  * @module
  */
-import type { Context, Hono } from "hono";
-import type { Auth, Principal } from "../auth.ts";
+import type { Hono } from "hono";
+import type { Auth } from "../auth.ts";
+import type { Access } from "../_access.ts";
 import { ApiError } from "../errors.ts";
 import { joinLink, qrSvg } from "../../endpoint/join_link.ts";
 import { readBody } from "../read_body.ts";
@@ -53,7 +54,7 @@ export function enrolmentRoutes(
   app: Hono,
   options: {
     auth: Auth;
-    who: (c: Context, need: "admin" | "client" | "any") => Principal;
+    who: Access["who"];
     publicUrl?: () => string;
   },
 ): void {

@@ -9,7 +9,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Context, Hono } from "hono";
 import type { z } from "zod";
-import type { Principal } from "../auth.ts";
+import type { Access } from "../_access.ts";
 import { ApiError } from "../errors.ts";
 import type { Federation } from "../../federation/federation.ts";
 import type { UploadGate } from "../limits.ts";
@@ -32,8 +32,8 @@ export interface SecureRouteOptions {
   prefixes: string[];
   /** The federation a request's path names. */
   task: (c: Context) => Federation;
-  who: (c: Context, need: "admin" | "client" | "any") => Principal;
-  actingAs: (principal: Principal, named: string | undefined) => string | undefined;
+  who: Access["who"];
+  actingAs: Access["actingAs"];
   uploads: UploadGate;
   uploadTimeoutMs: number;
 }

@@ -13,7 +13,7 @@ import {
   type UpdateAccepted,
   UploadedUpdateSchema,
 } from "../../../shared/schemas/mod.ts";
-import type { Principal } from "../auth.ts";
+import type { Access } from "../_access.ts";
 import { ApiError } from "../errors.ts";
 import type { Federation } from "../../federation/federation.ts";
 import { readBody, tapBody } from "../read_body.ts";
@@ -26,8 +26,8 @@ export interface UploadRouteOptions {
   /** The task prefixes (`/v1/tasks/:taskId`, `/v1`). */
   prefixes: string[];
   task: (c: Context) => Federation;
-  who: (c: Context, need: "admin" | "client" | "any") => Principal;
-  actingAs: (principal: Principal, named: string | undefined) => string | undefined;
+  who: Access["who"];
+  actingAs: Access["actingAs"];
   /** The longest a PATCH's body may take (what arrived is kept). */
   timeoutMs: number;
 }
