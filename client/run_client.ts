@@ -7,7 +7,8 @@ import type * as tf from "@tensorflow/tfjs";
 import { countRows, type Dataset, featureSize, reshapeRows } from "../shared/data/dataset.ts";
 import { buildModel, readWeightsAsync, writeWeights } from "../shared/model/model.ts";
 import type { Float32Tensor } from "../shared/wire/safetensors.ts";
-import type { TaskResponse } from "../shared/schemas/mod.ts";
+import { classCount, type TaskResponse } from "../shared/schemas/mod.ts";
+import { checkVocabulary } from "../shared/tokenizer/tokenizer.ts";
 import {
   CoordinatorClient,
   CoordinatorError,
@@ -67,6 +68,12 @@ export interface RunClientOptions {
    * differ). @default batches from seed 0, masks from fresh entropy
    */
   seed?: number;
+  /**
+   * A sequence task: the hash of the vocabulary `dataset` was tokenized with;
+   * a task serving another is refused with the reason. @default the task's
+   * own (the rows were tokenized with the vocabulary it serves)
+   */
+  vocabularyHash?: string;
   /** How often to ask whether a new round opened, in ms. @default 200 */
   pollMs?: number;
   /** How long the coordinator may be unreachable before giving up, in ms. @default 60000 */
@@ -93,6 +100,20 @@ export const RESUMABLE_ABOVE_BYTES = 16 * 1024 * 1024;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * A sequence task's vocabulary, checked as received (its hash that of its
+ * contents) and against the one the client's rows were tokenized with.
+ */
+async function checkTaskVocabulary(task: TaskResponse, expected?: string): Promise<void> {
+  const vocabulary = task.input.sequence?.vocabulary;
+  if (!vocabulary) return;
+  try {
+    await checkVocabulary(vocabulary, expected);
+  } catch (error) {
+    throw new RangeError(`Cannot join task "${task.id}": ${(error as Error).message}`);
+  }
+}
+
 /** The dataset with rows in the task's shape (same values, e.g. [784] as [28, 28, 1]). */
 function fitDataset(dataset: Dataset, task: TaskResponse): Dataset {
   if (featureSize(dataset) !== featureSize({ featureShape: task.input.shape })) {
@@ -100,10 +121,9 @@ function fitDataset(dataset: Dataset, task: TaskResponse): Dataset {
       `Cannot join task "${task.id}": rows have shape [${dataset.featureShape}], the task expects [${task.input.shape}]`,
     );
   }
-  if (dataset.numClasses > task.input.labels.length) {
-    throw new RangeError(
-      `Cannot join task "${task.id}": labels exceed its ${task.input.labels.length} classes`,
-    );
+  const classes = classCount(task.input);
+  if (dataset.numClasses > classes) {
+    throw new RangeError(`Cannot join task "${task.id}": labels exceed its ${classes} classes`);
   }
   return reshapeRows(dataset, task.input.shape);
 }
@@ -143,6 +163,7 @@ export async function runClient(options: RunClientOptions): Promise<void> {
   let lastRound = 0;
   try {
     const task = await retrying(() => api.task());
+    await checkTaskVocabulary(task, options.vocabularyHash);
     const dataset = fitDataset(options.dataset, task);
     model = await buildModel(task.model.topology);
     trainer = new LocalTrainer(model, dataset, { seed: options.seed, clientId });
@@ -238,6 +259,7 @@ export async function runClient(options: RunClientOptions): Promise<void> {
         backend: options.backend ?? "wasm",
         ...(options.device ? { device: options.device } : {}),
         runtime: options.runtime ?? describeRuntime(),
+        vocabulary: task.input.sequence?.vocabulary.hash,
         loss: trained.loss,
         ce: trained.ce,
         kl: trained.kl,

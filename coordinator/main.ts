@@ -212,7 +212,8 @@ const coordinator = await startCoordinator({
       `${taskId} round ${m.round}: ${m.clients} clients, ${m.numLabeled} labeled + ${m.numUnlabeled} unlabeled, ` +
         (m.accuracy === null
           ? "no holdout"
-          : `accuracy ${(100 * m.accuracy).toFixed(2)}%, loss ${m.loss?.toFixed(4)}`) +
+          : `accuracy ${(100 * m.accuracy).toFixed(2)}%, loss ${m.loss?.toFixed(4)}` +
+            (m.perplexity === undefined ? "" : `, perplexity ${m.perplexity.toFixed(2)}`)) +
         `, ${m.seconds.toFixed(1)} s${m.checkpoint ? `, checkpoint ${m.checkpoint}` : ""}` +
         (m.privacy
           ? `, epsilon ${m.privacy.epsilon.toFixed(3)} at delta ${m.privacy.delta.toPrecision(3)}`
@@ -227,6 +228,7 @@ const coordinator = await startCoordinator({
         numUnlabeled: m.numUnlabeled,
         accuracy: m.accuracy,
         loss: m.loss,
+        ...(m.perplexity !== undefined ? { perplexity: m.perplexity } : {}),
         federatedAccuracy: m.federated?.accuracy ?? null,
         seconds: m.seconds,
         aggregationSeconds: m.aggregationSeconds ?? null,

@@ -117,6 +117,7 @@ async function train(request: Extract<WorkerRequest, { kind: "train" }>): Promis
       ...countRows(client.dataset),
       clientId: id,
       backend: "wasm",
+      vocabulary: task.input.sequence?.vocabulary.hash,
       loss: result.loss,
       ce: result.ce,
       kl: result.kl,

@@ -19,7 +19,9 @@ Presets:
 Options (override the preset and the config file):
   --config FILE           settings as JSON or YAML (the fields below, camelCase)
   --arms A,B              arms to run (default rdrop-ssl)
-  --task NAME|FILE        mnist-mlp (default), mnist-cnn, spam-text, or a task file
+  --task NAME|FILE        mnist-mlp (default), mnist-cnn, spam-text, brown-lm, brown-pos
+                          (transformers on the Brown corpus; clients skewed over its 15
+                          genres by --beta, the holdout whole documents), or a task file
                           (.yaml/.json) whose trainData rows the clients' shards are drawn
                           from and whose holdout rows score the arms; its training settings
                           are the defaults
@@ -36,7 +38,7 @@ Options (override the preset and the config file):
   --topk-fraction F       share of each tensor top-k sends (default 0.01)
   --ramp-up N             rounds of linear ramp-up of the unlabeled KL weight (default 0)
   --learning-rate R       local Adam learning rate (default 0.002)
-  --dropout P             dropout rate of the model (default 0.3)
+  --dropout P             dropout rate of the model (default 0.3; brown tasks: 0.1, fixed)
   --labeled F             labeled fraction of each client's rows (default 0.02)
   --beta B|iid            Dirichlet label skew (default 0.5)
   --unlabeled-weight W    FedAvg weight of an unlabeled row (default 0.5)

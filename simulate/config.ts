@@ -7,7 +7,13 @@ import { z } from "zod";
 import { STRATEGIES, UpdateCodecSchema } from "../shared/schemas/mod.ts";
 
 /** The tasks a simulation has built in. */
-export const BUILTIN_TASKS = ["mnist-mlp", "mnist-cnn", "spam-text"] as const;
+export const BUILTIN_TASKS = [
+  "mnist-mlp",
+  "mnist-cnn",
+  "spam-text",
+  "brown-lm",
+  "brown-pos",
+] as const;
 
 /** Whether `task` names a task file rather than a built-in task. */
 export function isTaskFile(task: string): boolean {
@@ -30,7 +36,7 @@ export type Arm = typeof ARMS[number];
 /** Everything a simulation needs; every field has a default. */
 export const SimulationConfigSchema = z.strictObject({
   /**
-   * A built-in task (mnist-mlp, mnist-cnn or spam-text) or the path of a task
+   * A built-in task (mnist-mlp, mnist-cnn, spam-text, brown-lm or brown-pos) or the path of a task
    * file (.yaml, .yml or .json) with `trainData` and `holdout` rows.
    */
   task: z.union([

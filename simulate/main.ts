@@ -11,12 +11,19 @@ import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { betaFlag, fail, keyValueFlag, numberFlag } from "../shared/cli.ts";
 import { parseSimulateArgs } from "./args.ts";
+import { countRows, featureSize } from "../shared/data/dataset.ts";
 import { AggregationConfigSchema, formatZodError } from "../shared/schemas/mod.ts";
 import { ARM_DESCRIPTIONS } from "./arms.ts";
 import { writeDevCertificates } from "../coordinator/endpoint/dev_cert.ts";
 import { readTrustedCa } from "../client/link/trust.ts";
 import { isTaskFile, PRESETS, SimulationConfigSchema } from "./config.ts";
-import { pairedDifference, pairedTable, pairedVerdict } from "./paired.ts";
+import {
+  pairedDifference,
+  pairedPerplexity,
+  pairedPerplexityVerdict,
+  pairedTable,
+  pairedVerdict,
+} from "./paired.ts";
 import { linePlotSvg } from "./plot_svg.ts";
 import { loadSimulationTask, taskFileTraining } from "./simulation_task.ts";
 import { type ArmRun, compareArms, markdownTable, meanCurves, summarize } from "./report.ts";
@@ -111,7 +118,7 @@ if (!aggregation.success) fail(`aggregation: ${formatZodError(aggregation.error)
 const { base, data, weights } = await loadSimulationTask(config).catch((error) =>
   fail(error.message)
 );
-const trainRows = data.train.labels.length;
+const trainRows = countRows(data.train).numLabeled + countRows(data.train).numUnlabeled;
 if (taskPath && settings.serverLabeled === undefined) {
   // A small file keeps most of its rows for the clients: a tenth at most for the coordinator.
   config.serverLabeled = Math.max(1, Math.min(config.serverLabeled, Math.floor(trainRows / 10)));
@@ -137,9 +144,11 @@ console.log(
     }% labeled; ` +
     `arms ${config.arms.join(", ")}; seeds ${config.seeds.join(", ")}`,
 );
-console.log(`label histogram per client (seed ${config.seeds[0]}):`);
+console.log(
+  `${data.groups ? "genre" : "label"} histogram per client (seed ${config.seeds[0]}):`,
+);
 for (const [i, counts] of partitions[0]!.histogram.entries()) {
-  const labeled = partitions[0]!.shards[i]!.labels.filter((l) => l >= 0).length;
+  const labeled = countRows(partitions[0]!.shards[i]!).numLabeled;
   console.log(
     `  client-${String(i + 1).padEnd(3)} ${
       counts.map((c) => String(c).padStart(4)).join(" ")
@@ -154,10 +163,10 @@ await Deno.writeTextFile(
       clients: p.histogram.map((counts, i) => ({
         client: `client-${i + 1}`,
         labelCounts: counts,
-        labeled: p.shards[i]!.labels.filter((l) => l >= 0).length,
-        rows: p.shards[i]!.labels.length,
+        labeled: countRows(p.shards[i]!).numLabeled,
+        rows: p.shards[i]!.x.length / featureSize(p.shards[i]!),
       })),
-      serverLabeled: p.server.labels.length,
+      serverLabeled: countRows(p.server).numLabeled,
     })),
     null,
     2,
@@ -276,14 +285,34 @@ const paired = pairs.flatMap(([arm, baseline]) => {
   const p = pairedDifference(runs, arm, baseline);
   return p ? [p] : [];
 });
+// A sequence task: each arm's final perplexity against supervised's, seed by seed.
+const perplexity = pairs.flatMap(([arm, baseline]) => {
+  const p = pairedPerplexity(runs, arm, baseline);
+  return p ? [p] : [];
+});
+const perplexityLines = perplexity.map(pairedPerplexityVerdict);
 await Deno.writeTextFile(
   join(out, "table.md"),
-  table + (paired.length ? `\n${pairedTable(paired)}` : "") + "\n",
+  table + (paired.length ? `\n${pairedTable(paired)}` : "") +
+    (perplexityLines.length ? `\n${perplexityLines.map((l) => `- ${l}`).join("\n")}\n` : "") +
+    "\n",
 );
 await Deno.writeTextFile(join(out, "accuracy.svg"), svg);
 await Deno.writeTextFile(
   join(out, "results.json"),
-  JSON.stringify({ config, arms: ARM_DESCRIPTIONS, summaries, comparisons, paired, runs }, null, 2),
+  JSON.stringify(
+    {
+      config,
+      arms: ARM_DESCRIPTIONS,
+      summaries,
+      comparisons,
+      paired,
+      pairedPerplexity: perplexity,
+      runs,
+    },
+    null,
+    2,
+  ),
 );
 console.log(`\n${table}`);
 if (paired.length) console.log(pairedTable(paired));
@@ -296,6 +325,7 @@ for (const [name, c] of Object.entries(comparisons)) {
   );
 }
 for (const p of paired) console.log(pairedVerdict(p));
+for (const line of perplexityLines) console.log(line);
 console.log(
   `done in ${
     ((performance.now() - started) / 1000).toFixed(0)

@@ -4,7 +4,7 @@
  * the spread between partitions that mean ± std over seeds carries. Pure.
  * @module
  */
-import { type ArmRun, finalAccuracy } from "./report.ts";
+import { type ArmRun, finalAccuracy, finalPerplexity } from "./report.ts";
 
 /** The per-seed differences of two arms, from {@linkcode pairedDifference}. */
 export interface PairedDifference {
@@ -139,4 +139,71 @@ export function pairedTable(comparisons: readonly PairedDifference[]): string {
     );
   }
   return lines.join("\n") + "\n";
+}
+
+/** Final perplexities of two arms per seed, from {@linkcode pairedPerplexity}. */
+export interface PairedPerplexity {
+  arm: string;
+  baseline: string;
+  /** Each seed's final holdout perplexity of both arms. */
+  perSeed: { seed: number; arm: number; baseline: number }[];
+  /** Seeds on which `arm` ended lower (better). */
+  wins: number;
+}
+
+/**
+ * Final holdout perplexities of `arm` and `baseline` per seed both ran, or
+ * `undefined` when they share none (or the task has no perplexity).
+ *
+ * @example
+ * ```ts
+ * import { pairedPerplexity } from "./paired.ts";
+ * import assert from "node:assert/strict";
+ * const run = (arm: string, seed: number, perplexity: number) => ({
+ *   arm, seed, wallSeconds: 1, bytesSent: 0,
+ *   rounds: [{ round: 1, accuracy: 0.2, loss: null, seconds: 1, bytesReceived: 0, clients: 2, perplexity }],
+ * });
+ * const paired = pairedPerplexity([run("a", 1, 50), run("b", 1, 55)], "a", "b")!;
+ * assert.equal(paired.wins, 1);
+ * ```
+ */
+export function pairedPerplexity(
+  runs: readonly ArmRun[],
+  arm: string,
+  baseline: string,
+): PairedPerplexity | undefined {
+  const perSeed: PairedPerplexity["perSeed"] = [];
+  for (const run of runs.filter((r) => r.arm === arm)) {
+    const other = runs.find((r) => r.arm === baseline && r.seed === run.seed);
+    const a = finalPerplexity(run);
+    const b = other && finalPerplexity(other);
+    if (a !== undefined && b !== undefined) perSeed.push({ seed: run.seed, arm: a, baseline: b });
+  }
+  if (perSeed.length === 0) return undefined;
+  perSeed.sort((x, y) => x.seed - y.seed);
+  return { arm, baseline, perSeed, wins: perSeed.filter((p) => p.arm < p.baseline).length };
+}
+
+/**
+ * One sentence on a paired perplexity comparison: lower on every seed, or not.
+ *
+ * @example
+ * ```ts
+ * import { pairedPerplexityVerdict } from "./paired.ts";
+ * import assert from "node:assert/strict";
+ * const verdict = pairedPerplexityVerdict({
+ *   arm: "rdrop", baseline: "supervised", wins: 1,
+ *   perSeed: [{ seed: 1, arm: 50, baseline: 55 }, { seed: 2, arm: 60, baseline: 58 }],
+ * });
+ * assert.match(verdict, /^rdrop's perplexity is not lower than supervised's on every seed: 1 of 2/);
+ * ```
+ */
+export function pairedPerplexityVerdict(p: PairedPerplexity): string {
+  const n = p.perSeed.length;
+  const seeds = p.perSeed.map((s) =>
+    `seed ${s.seed}: ${s.arm.toFixed(2)} vs ${s.baseline.toFixed(2)}`
+  ).join("; ");
+  return p.wins === n
+    ? `${p.arm}'s perplexity is lower than ${p.baseline}'s on every seed (${n} of ${n}): ${seeds}`
+    : `${p.arm}'s perplexity is not lower than ${p.baseline}'s on every seed: ${p.wins} of ${n} (${seeds})`;
 }

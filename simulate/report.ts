@@ -23,6 +23,8 @@ export interface RoundPoint {
   secureSurvivors?: number;
   /** Differential privacy: epsilon spent after the round. */
   epsilon?: number;
+  /** A sequence task: holdout perplexity after the round. */
+  perplexity?: number;
 }
 
 /** One run of an arm with one seed. */
@@ -60,6 +62,9 @@ export interface ArmSummary {
   meanBytesSent: number;
   /** Differential privacy: the mean epsilon spent by the end of a run (absent without DP). */
   meanEpsilon?: number;
+  /** A sequence task: mean and sample std of the final holdout perplexity. */
+  meanPerplexity?: number;
+  stdPerplexity?: number;
 }
 
 /** Options of {@linkcode markdownTable}. */
@@ -118,9 +123,31 @@ function isNumber(value: number | null | undefined): value is number {
  * ```
  */
 export function finalAccuracy(run: ArmRun): number | undefined {
+  return finalOf(run, "accuracy");
+}
+
+/**
+ * A run's final holdout perplexity (a sequence task): that of its last round with one.
+ *
+ * @example
+ * ```ts
+ * import { finalPerplexity } from "./report.ts";
+ * import assert from "node:assert/strict";
+ * const point = (round: number, perplexity?: number) => ({
+ *   round, accuracy: 0.1, loss: null, seconds: 1, bytesReceived: 0, clients: 2, perplexity,
+ * });
+ * const run = { arm: "a", seed: 1, rounds: [point(1, 80), point(2, 60)], wallSeconds: 1, bytesSent: 0 };
+ * assert.equal(finalPerplexity(run), 60);
+ * ```
+ */
+export function finalPerplexity(run: ArmRun): number | undefined {
+  return finalOf(run, "perplexity");
+}
+
+function finalOf(run: ArmRun, metric: "accuracy" | "perplexity"): number | undefined {
   for (let i = run.rounds.length - 1; i >= 0; i--) {
-    const accuracy = run.rounds[i]?.accuracy;
-    if (isNumber(accuracy)) return accuracy;
+    const value = run.rounds[i]?.[metric];
+    if (isNumber(value)) return value;
   }
   return undefined;
 }
@@ -162,6 +189,7 @@ function groupByArm(runs: readonly ArmRun[]): Map<string, ArmRun[]> {
 export function summarize(runs: ArmRun[]): ArmSummary[] {
   return [...groupByArm(runs)].map(([arm, group]) => {
     const finals = group.map(finalAccuracy).filter(isNumber);
+    const perplexities = group.map(finalPerplexity).filter(isNumber);
     return {
       arm,
       seeds: group.length,
@@ -171,6 +199,9 @@ export function summarize(runs: ArmRun[]): ArmSummary[] {
       meanWallSeconds: mean(group.map((run) => run.wallSeconds)),
       meanBytesSent: mean(group.map((run) => run.bytesSent)),
       ...(epsilons(group).length ? { meanEpsilon: mean(epsilons(group)) } : {}),
+      ...(perplexities.length
+        ? { meanPerplexity: mean(perplexities), stdPerplexity: sampleStd(perplexities) }
+        : {}),
     };
   });
 }
@@ -228,9 +259,12 @@ export function markdownTable(summaries: ArmSummary[], options: MarkdownTableOpt
   const lines: string[] = [];
   if (options.title !== undefined) lines.push(`## ${options.title.replace(/\r?\n/g, " ")}`, "");
   const dp = summaries.some((s) => s.meanEpsilon !== undefined);
+  const sequences = summaries.some((s) => s.meanPerplexity !== undefined);
   lines.push(
-    `| arm | holdout accuracy (%) | rounds | wall time (s) | bytes sent |${dp ? " epsilon |" : ""}`,
-    `| --- | ---: | ---: | ---: | ---: |${dp ? " ---: |" : ""}`,
+    `| arm | holdout accuracy (%) |${
+      sequences ? " holdout perplexity |" : ""
+    } rounds | wall time (s) | bytes sent |${dp ? " epsilon |" : ""}`,
+    `| --- | ---: |${sequences ? " ---: |" : ""} ---: | ---: | ---: |${dp ? " ---: |" : ""}`,
   );
   for (const s of summaries) {
     const accuracy = Number.isFinite(s.meanAccuracy)
@@ -239,6 +273,13 @@ export function markdownTable(summaries: ArmSummary[], options: MarkdownTableOpt
     const cells = [
       cell(s.arm),
       accuracy,
+      ...(sequences
+        ? [
+          s.meanPerplexity === undefined
+            ? "n/a"
+            : `${formatFixed(s.meanPerplexity, 2)} ± ${formatFixed(s.stdPerplexity ?? 0, 2)}`,
+        ]
+        : []),
       String(s.rounds),
       formatFixed(s.meanWallSeconds, 1),
       formatBytes(s.meanBytesSent),

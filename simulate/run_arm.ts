@@ -7,7 +7,7 @@ import { startBackend } from "../client/training/backend.ts";
 import { LocalTrainer } from "../client/training/trainer.ts";
 import { Evaluator } from "../shared/model/evaluate.ts";
 import { startCoordinator } from "../coordinator/serve.ts";
-import { type Dataset, reshapeRows, selectRows } from "../shared/data/dataset.ts";
+import { type Dataset, featureSize, reshapeRows, selectRows } from "../shared/data/dataset.ts";
 import { buildModel, writeWeights } from "../shared/model/model.ts";
 import type { Float32Tensor } from "../shared/wire/safetensors.ts";
 import { partition } from "../shared/data/partition.ts";
@@ -22,6 +22,12 @@ import type { WorkerReply, WorkerRequest } from "./_worker.ts";
 export interface SimulationData {
   train: Dataset;
   holdout: Dataset;
+  /**
+   * Groups the clients are partitioned over instead of the labels (the
+   * Brown corpus's genres): each train row's group, and the groups' names.
+   * @default none: the rows' labels
+   */
+  groups?: { ofRow: Int32Array; names: string[] };
 }
 
 /** The rows of one seed: the clients' shards and the coordinator's labeled rows. */
@@ -54,22 +60,24 @@ export interface RunArmOptions {
  * the same split.
  */
 export function splitForSeed(data: SimulationData, config: SimulationConfig, seed: number): Split {
-  const rows = shuffle([...data.train.labels.keys()], seededRandom(seed * 104729 + 1));
+  const count = data.train.x.length / featureSize(data.train);
+  const rows = shuffle([...Array(count).keys()], seededRandom(seed * 104729 + 1));
   const serverRows = rows.slice(0, config.serverLabeled);
   const clientRows = rows.slice(config.serverLabeled);
-  const parts = partition(data.train.labels, clientRows, {
+  const over = data.groups?.ofRow ?? data.train.labels;
+  const parts = partition(over, clientRows, {
     clients: config.clients,
     beta: config.beta,
     labeledFraction: config.labeledFraction,
     seed,
   });
-  const numClasses = data.train.numClasses;
+  const numClasses = data.groups?.names.length ?? data.train.numClasses;
   return {
     shards: parts.map((p) => selectRows(data.train, p.rows, { hideLabels: p.unlabeledRows })),
     server: selectRows(data.train, serverRows),
     histogram: parts.map((p) => {
       const counts = new Array(numClasses).fill(0);
-      for (const row of p.rows) counts[data.train.labels[row]!]++;
+      for (const row of p.rows) counts[over[row]!]++;
       return counts;
     }),
   };
@@ -100,6 +108,7 @@ function point(m: RoundMetrics): RoundPoint {
     clients: m.clients,
     ...(m.secureAggregation ? { secureSurvivors: m.secureAggregation.survivors } : {}),
     ...(m.privacy ? { epsilon: m.privacy.epsilon } : {}),
+    ...(m.perplexity !== undefined ? { perplexity: m.perplexity } : {}),
   };
 }
 

@@ -89,6 +89,18 @@ export async function loadSimulationTask(config: SimulationConfig): Promise<Load
       weights: task.weights,
     };
   }
+  if (config.task === "brown-lm" || config.task === "brown-pos") {
+    const { brownTask } = await import("../shared/tasks/brown.ts");
+    const brown = await brownTask(config.task);
+    return {
+      base: brown.config,
+      data: {
+        train: brown.train,
+        holdout: brown.holdout,
+        groups: { ofRow: brown.genreOfRow, names: brown.genres },
+      },
+    };
+  }
   if (config.task === "spam-text") {
     const { spamTextTask } = await import("../shared/tasks/spam_text.ts");
     const { loadSpamSplit } = await import("../shared/data/spam.ts");

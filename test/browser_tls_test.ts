@@ -17,6 +17,9 @@ import { type Coordinator, startCoordinator } from "../coordinator/serve.ts";
 import { loadMnistSplit } from "../shared/data/mnist.ts";
 import { SecureAggregationSchema, type Status, StatusSchema } from "../shared/schemas/mod.ts";
 import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
+import { brownTask } from "../shared/tasks/brown.ts";
+import { loadBrown } from "../shared/data/brown.ts";
+import { selectRows } from "../shared/data/dataset.ts";
 import { launchChromium, progress, screenshot, waitFor } from "./_browser.ts";
 
 const NAME = "fl.test";
@@ -103,6 +106,62 @@ Deno.test("over HTTPS by host name, the page trains on WebGPU and its update is 
     assert.equal((await progress(page))["backend-name"], "webgpu");
     assert.deepEqual(errors, []);
     await screenshot(page, "browser-client-https.png");
+  } finally {
+    await chromium.close();
+    await coordinator.shutdown();
+  }
+});
+
+Deno.test("over HTTPS by host name, the page trains brown-pos (a transformer tagger) on WebGPU from a picked JSONL file", async () => {
+  // The built-in task, its transformer made tiny and its holdout cut to 100 sentences for speed.
+  const brown = await brownTask("brown-pos", {
+    transformer: { layers: 1, dModel: 32, heads: 2, ffn: 64 },
+    training: { localSteps: 3, labeledBatchSize: 8, unlabeledBatchSize: 8 },
+    rounds: { total: 1, targetClients: 1, minClients: 1, timeoutSeconds: 600 },
+  });
+  const port = freePort();
+  const coordinator = await startCoordinator({
+    tasks: [{ config: brown.config, holdout: selectRows(brown.holdout, [...Array(100).keys()]) }],
+    auth: { enrolmentToken: ENROLMENT, adminToken: ADMIN },
+    port,
+    tls: server,
+    publicUrl: `https://${NAME}:${port}`,
+  });
+  // What a person picks: tagged sentences of a training document, every third without its tags.
+  const document = (await loadBrown()).find((d) => d.genre === "news")!;
+  const lines = document.sentences.filter((s) => s.words.length <= 32).slice(0, 60).map((
+    sentence,
+    i,
+  ) =>
+    JSON.stringify(
+      i % 3 === 2 ? { tokens: sentence.words } : { tokens: sentence.words, tags: sentence.tags },
+    )
+  );
+  const chromium = await browser();
+  try {
+    const page = await chromium.newPage();
+    const errors: string[] = [];
+    page.on("pageerror", (error) => errors.push(error.message));
+    await page.goto(`${coordinator.publicUrl}/client/?enrol=${ENROLMENT}`);
+    await page.setInputFiles("#files", {
+      name: "sentences.jsonl",
+      mimeType: "application/x-ndjson",
+      buffer: Buffer.from(lines.join("\n") + "\n"),
+    });
+    await page.click("#start");
+    const done = await waitFor("the round to close", async () => {
+      const s = await status(coordinator);
+      return s.phase === "finished" ? s : undefined;
+    });
+    const [client] = done.clients;
+    assert.equal(client!.backend, "webgpu");
+    assert.equal(client!.updatesAccepted, 1);
+    assert.equal(client!.numLabeled, 40);
+    assert.equal(client!.numUnlabeled, 20);
+    assert.equal(done.history[1]!.updates.length, 1);
+    assert.ok(done.history[1]!.perplexity! > 1);
+    assert.deepEqual(errors, []);
+    await screenshot(page, "browser-client-brown-pos.png");
   } finally {
     await chromium.close();
     await coordinator.shutdown();

@@ -99,6 +99,8 @@ export interface UpdateInfo {
   runtime?: string;
   /** An edge's update: how many devices' updates it combines. */
   devices?: number;
+  /** A sequence task: the hash of the vocabulary the rows were tokenized with. */
+  vocabulary?: string;
   loss?: number;
   ce?: number;
   kl?: number;

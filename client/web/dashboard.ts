@@ -87,6 +87,18 @@ function render(): void {
   const last = history.at(-1);
   text("accuracy", last?.accuracy == null ? "–" : `${(100 * last.accuracy).toFixed(2)}%`);
   const rounds = history.map((h) => h.round);
+  // A sequence task: perplexity beside accuracy.
+  const sequences = history.some((h) => h.perplexity !== undefined);
+  $("perplexity-stat").hidden = !sequences;
+  $("perplexity-chart").hidden = !sequences;
+  if (sequences) {
+    const lastPerplexity = history.findLast((h) => h.perplexity !== undefined)?.perplexity;
+    text("perplexity", lastPerplexity === undefined ? "–" : lastPerplexity.toFixed(2));
+    plot(
+      chart("chart-perplexity", [{ label: "holdout", stroke: "#1f6feb" }], "perplexity"),
+      [rounds, history.map((h) => h.perplexity ?? null)],
+    );
+  }
   plot(
     chart("chart-accuracy", [
       { label: "holdout", stroke: "#1f6feb" },

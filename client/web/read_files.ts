@@ -13,7 +13,7 @@ import {
   parseLabelsCsv,
 } from "../../shared/data/data_file.ts";
 import { decodeImage, preprocessImage } from "../../shared/preprocess/image.ts";
-import type { InputSpec } from "../../shared/schemas/mod.ts";
+import { classCount, type InputSpec } from "../../shared/schemas/mod.ts";
 import { elementCount } from "../../shared/shape.ts";
 
 const IMAGE_FILE = /\.(png|jpe?g)$/i;
@@ -126,6 +126,6 @@ export async function readPickedFiles(files: PickedFile[], input: InputSpec): Pr
     x,
     labels: Int32Array.from(sorted, (f) => listed.get(f.name)?.label ?? -1),
     featureShape: [...input.shape],
-    numClasses: input.labels.length,
+    numClasses: classCount(input),
   };
 }

@@ -22,6 +22,10 @@ import {
 } from "../../shared/schemas/mod.ts";
 import { readTfjsWeights, type TfjsModelJson } from "../../shared/model/tfjs_format.ts";
 import { builtinModel } from "../../shared/tasks/mod.ts";
+import { brownTask } from "../../shared/tasks/brown.ts";
+import { sequenceTopology } from "../../shared/tasks/sequence_model.ts";
+import { checkVocabulary } from "../../shared/tokenizer/tokenizer.ts";
+import { resolveSequenceInput } from "./_sequence_task.ts";
 
 /** A task file that cannot be used; the message names the file and the problem. */
 export class TaskFileError extends Error {
@@ -181,9 +185,6 @@ export async function resolveTaskFile(
   options: ResolveTaskFileOptions,
 ): Promise<LoadedTask> {
   const source = options.source ?? "(inline)";
-  const parsed = TaskFileSchema.safeParse(raw);
-  if (!parsed.success) throw new TaskFileError(source, formatZodError(parsed.error));
-  const file: TaskFile = parsed.data;
   const path = (p: string, field: string) => {
     const remote = /^https?:\/\//.test(p);
     const local = remote ? p : resolve(options.baseDir, p);
@@ -198,16 +199,41 @@ export async function resolveTaskFile(
     }
     return local;
   };
+  try {
+    raw = await resolveSequenceInput(raw, path);
+  } catch (error) {
+    if (error instanceof TaskFileError) throw error;
+    throw new TaskFileError(source, message(error));
+  }
+  const parsed = TaskFileSchema.safeParse(raw);
+  if (!parsed.success) throw new TaskFileError(source, formatZodError(parsed.error));
+  const file: TaskFile = parsed.data;
 
   let topology: Record<string, unknown>;
   let input = file.input;
   let weights: Map<string, Float32Tensor> | undefined;
-  if (file.model.builtin) {
+  let builtinHoldout: Dataset | undefined;
+  let training = file.training;
+  if (file.model.builtin === "brown-lm" || file.model.builtin === "brown-pos") {
+    // The corpus's own holdout (whole documents) unless the file gives one.
+    const brown = await brownTask(file.model.builtin);
+    topology = brown.config.model.topology;
+    input ??= brown.config.input;
+    training ??= brown.config.training;
+    builtinHoldout = brown.holdout;
+  } else if (file.model.builtin) {
     const builtin = builtinModel(file.model.builtin);
     topology = builtin.topology;
     input ??= builtin.input;
   } else if (file.model.topology) {
     topology = file.model.topology;
+  } else if (file.model.transformer) {
+    if (!input) throw new TaskFileError(source, "input: required unless the model is built in");
+    try {
+      topology = await sequenceTopology(input, file.model.transformer);
+    } catch (error) {
+      throw new TaskFileError(source, `model.transformer: ${message(error)}`);
+    }
   } else {
     try {
       ({ topology, weights } = await readPretrained(
@@ -251,7 +277,7 @@ export async function resolveTaskFile(
     id: file.id,
     model: { topology, seed: file.model.seed },
     input,
-    training: file.training,
+    training,
     rounds: file.rounds,
     aggregation: file.aggregation,
     serverTraining: file.serverTraining,
@@ -261,6 +287,12 @@ export async function resolveTaskFile(
     privacy: file.privacy,
   });
   if (!config.success) throw new TaskFileError(source, formatZodError(config.error));
+  const vocabulary = config.data.input.sequence?.vocabulary;
+  if (vocabulary) {
+    await checkVocabulary(vocabulary).catch((error) => {
+      throw new TaskFileError(source, `input.sequence.vocabulary: ${message(error)}`);
+    });
+  }
   const rows = async (
     field: "holdout" | "serverData" | "trainData",
   ): Promise<Dataset | undefined> => {
@@ -273,7 +305,7 @@ export async function resolveTaskFile(
       throw new TaskFileError(source, `${field}: ${message(error)}`);
     }
   };
-  const holdout = await rows("holdout");
+  const holdout = await rows("holdout") ?? builtinHoldout;
   const serverData = await rows("serverData");
   const trainData = options.readTrainData ? await rows("trainData") : undefined;
   return {

@@ -351,7 +351,7 @@ Deno.test("loadTaskFile() rejects a model with none or several of builtin, topol
     const none = await write(dir, "none.yaml", `id: a\nmodel:\n  seed: 3\n${INPUT_YAML}`);
     await assertTaskFileError(
       loadTaskFile(none),
-      /model: give exactly one of builtin, topology and pretrained/,
+      /model: give exactly one of builtin, topology, transformer and pretrained/,
     );
     const two = await write(
       dir,

@@ -168,6 +168,8 @@ export async function connectUpstream(options: UpstreamOptions): Promise<LoadedT
         backend: "edge",
         runtime: describeRuntime(),
         devices: update.devices,
+        // The devices' updates were checked against the same vocabulary.
+        vocabulary: task.input.sequence?.vocabulary.hash,
       }, { codec: task.codec });
       // The same bytes until accepted: the cloud answers a resend as the first time.
       try {

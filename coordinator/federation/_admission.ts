@@ -80,6 +80,7 @@ export function checkRoundOf(
     metadata.clientId = options.clientId;
   }
   refuseWhenHalted(s, "accept update");
+  checkVocabularyOf(s, metadata);
   if (s.secureParams) {
     throw new ApiError(
       400,
@@ -100,6 +101,29 @@ export function checkRoundOf(
   // Async: a client may have several updates in a buffer, told apart by their bytes.
   const key = s.async ? `${clientId}#${digest.slice(0, 32)}` : clientId;
   return { metadata, clientId, digest, key, staleness };
+}
+
+/**
+ * A sequence task's update must be tokenized with the task's vocabulary:
+ * rows encoded with another one would train the wrong embeddings.
+ */
+function checkVocabularyOf(s: FederationState, metadata: UpdateMetadata): void {
+  const vocabulary = s.task.input.sequence?.vocabulary;
+  if (!vocabulary) return;
+  if (metadata.vocabulary === undefined) {
+    throw new ApiError(
+      400,
+      "vocabulary_mismatch",
+      `Cannot accept update: task "${s.task.id}" is over token sequences, and the update does not say which vocabulary its rows were tokenized with (metadata "vocabulary"; the task's is ${vocabulary.hash})`,
+    );
+  }
+  if (metadata.vocabulary !== vocabulary.hash) {
+    throw new ApiError(
+      400,
+      "vocabulary_mismatch",
+      `Cannot accept update: its rows were tokenized with vocabulary ${metadata.vocabulary}, the task's is ${vocabulary.hash}; fetch /v1/task again and tokenize with its vocabulary`,
+    );
+  }
 }
 
 /**

@@ -33,6 +33,7 @@ export type ErrorCode =
   | "not_built"
   | "secure_aggregation_required"
   | "upload_incomplete"
+  | "vocabulary_mismatch"
   | "internal";
 
 /**

@@ -90,6 +90,20 @@ export function createMetrics(registry: TaskRegistry): Metrics {
     labelNames: ["task"],
     registers: [register],
   });
+  const holdout = (name: string, help: string) =>
+    new Gauge({ name, help, labelNames: ["task"], registers: [register] });
+  const accuracy = holdout(
+    "fl_holdout_accuracy",
+    "The global model's holdout accuracy after the last evaluated round (sequences: per labeled position)",
+  );
+  const loss = holdout(
+    "fl_holdout_loss",
+    "The global model's mean holdout cross-entropy after the last evaluated round",
+  );
+  const perplexity = holdout(
+    "fl_holdout_perplexity",
+    "A sequence task: the global model's holdout perplexity after the last evaluated round",
+  );
   const http = new Histogram({
     name: "fl_http_request_duration_seconds",
     help: "HTTP request latency by method, route and status",
@@ -138,6 +152,14 @@ export function createMetrics(registry: TaskRegistry): Metrics {
         }
         counted.set(id, Math.max(seen, status.history.length - 1));
         if (status.privacy) epsilon.set({ task: id }, status.privacy.epsilon);
+        const evaluated = status.history.findLast((m) => m.accuracy !== null);
+        if (evaluated) {
+          accuracy.set({ task: id }, evaluated.accuracy!);
+          if (evaluated.loss !== null) loss.set({ task: id }, evaluated.loss);
+          if (evaluated.perplexity !== undefined) {
+            perplexity.set({ task: id }, evaluated.perplexity);
+          }
+        }
         connected.set(
           { task: id },
           status.clients.filter((c) => now - Date.parse(c.lastSeen) < CONNECTED_SECONDS * 1000)

@@ -8,7 +8,8 @@ import { type Dataset, featureSize } from "./dataset.ts";
 import { DataFileError, formatOf, parseDataFile, parseLabelsCsv } from "./data_file.ts";
 import { decodeImage, preprocessImage } from "../preprocess/image.ts";
 import { encodeText } from "../preprocess/text.ts";
-import type { InputSpec } from "../schemas/mod.ts";
+import { classCount, type InputSpec } from "../schemas/mod.ts";
+import { type SequenceExample, SequenceExampleError, sequenceRows } from "./sequence_rows.ts";
 
 const IMAGE_FILE = /\.(png|jpe?g)$/i;
 const TEXT_FILE = /\.txt$/i;
@@ -30,8 +31,10 @@ function reason(error: unknown): string {
  *
  * - a data file (`.jsonl`, `.ndjson`, `.csv`; see {@linkcode parseDataFile}),
  * - or, for image tasks (`input.image`), a folder of `.png`, `.jpg` and
- *   `.jpeg` files, and for text tasks (`input.text`), a folder of UTF-8 `.txt`
- *   files, each file one row, labeled in one of these ways:
+ *   `.jpeg` files, and for text and sequence tasks (`input.text`,
+ *   `input.sequence`), a folder of UTF-8 `.txt` files, each file one row (a
+ *   sequence task's text: one or more windows), labeled in one of these ways
+ *   (a language model's files need no label):
  *   - a `labels.csv` in the folder, header `file,label`, `file` relative to the
  *     folder (`cats/1.png`); an empty label, or a file not listed, is an
  *     unlabeled row; a label is a class name or index, as in data files;
@@ -62,11 +65,12 @@ export async function readDataset(path: string, input: InputSpec): Promise<Datas
     throw new Error(`Cannot read data "${path}": ${reason(error)}`, { cause: error });
   }
   if (!info.isDirectory()) return await readDataFile(path, input);
-  if (!input.image && !input.text) {
+  if (!input.image && !input.text && !input.sequence) {
     throw new TypeError(
       `Cannot read data "${path}": a folder holds image or text files, but the task takes neither`,
     );
   }
+  if (input.sequence) return await readSequenceFolder(path, input);
   const items = await listFolder(path, input);
   const width = featureSize({ featureShape: input.shape });
   const x = new Float32Array(items.length * width);
@@ -83,8 +87,27 @@ export async function readDataset(path: string, input: InputSpec): Promise<Datas
     x,
     labels: Int32Array.from(items, (item) => item.label),
     featureShape: [...input.shape],
-    numClasses: input.labels.length,
+    numClasses: classCount(input),
   };
+}
+
+/** A sequence task's folder of `.txt` files: each file one text (a language model's files are all unlabeled). */
+async function readSequenceFolder(path: string, input: InputSpec): Promise<Dataset> {
+  const model = input.sequence!.kind === "language-model";
+  const items = model
+    ? await listFolder(path, { ...input, labels: [] }, true)
+    : await listFolder(path, input);
+  const examples: SequenceExample[] = [];
+  for (const item of items) {
+    const text = await readUtf8(item.path);
+    examples.push(item.label >= 0 ? { text, label: item.label } : { text });
+  }
+  try {
+    return sequenceRows(examples, input, (index) => `"${items[index]!.path}"`);
+  } catch (error) {
+    if (!(error instanceof SequenceExampleError)) throw error;
+    throw new Error(`Cannot read data ${error.message}`, { cause: error });
+  }
 }
 
 async function readDataFile(path: string, input: InputSpec): Promise<Dataset> {
@@ -114,19 +137,25 @@ async function readImage(path: string, input: InputSpec): Promise<Float32Array> 
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
-async function readText(path: string, input: InputSpec): Promise<Float32Array> {
-  let text: string;
+async function readUtf8(path: string): Promise<string> {
   try {
-    text = utf8.decode(await readFile(path));
+    return utf8.decode(await readFile(path));
   } catch (error) {
     const detail = error instanceof TypeError ? "not valid UTF-8" : reason(error);
     throw new Error(`Cannot read text "${path}": ${detail}`, { cause: error });
   }
-  return encodeText(text, input.text!);
+}
+
+async function readText(path: string, input: InputSpec): Promise<Float32Array> {
+  return encodeText(await readUtf8(path), input.text!);
 }
 
 /** Every file of the folder, at any depth, that the task reads, sorted by name. */
-async function listFolder(folder: string, input: InputSpec): Promise<Item[]> {
+async function listFolder(
+  folder: string,
+  input: InputSpec,
+  unlabeled = false,
+): Promise<Item[]> {
   const wanted = input.image ? IMAGE_FILE : TEXT_FILE;
   const files: { name: string; path: string; top: boolean }[] = [];
   const seen = new Set<string>();
@@ -164,6 +193,7 @@ async function listFolder(folder: string, input: InputSpec): Promise<Item[]> {
     throw new Error(`Cannot read data "${folder}": the folder holds no ${kinds} file`);
   }
 
+  if (unlabeled) return files.map((f) => ({ ...f, label: -1 }));
   const labelsPath = join(folder, "labels.csv");
   const listed = await readLabelsCsv(labelsPath, input.labels);
   if (listed) {

@@ -57,7 +57,11 @@ export class Evaluator {
     this.#x = tf.tensor(x, [rows.length, ...holdout.featureShape]);
     this.#labels = tf.tensor(labels, [rows.length, ...(holdout.labelShape ?? [])], "int32");
     this.#sequences = (holdout.labelShape ?? []).length > 0;
-    this.#batchSize = options.batchSize ?? 1000;
+    // Sequences: batches whose per-position logits stay near 4M values.
+    this.#batchSize = options.batchSize ??
+      (this.#sequences
+        ? Math.min(1000, Math.max(8, Math.floor(4_194_304 / (size * holdout.numClasses))))
+        : 1000);
   }
 
   /** How many labeled rows it measures on. */

@@ -8,6 +8,7 @@ export { type SecureAggregationConfig, SecureAggregationSchema } from "../secagg
 export { type PrivacyConfig, PrivacySchema } from "../privacy/schema.ts";
 export * from "./training.ts";
 export * from "./task.ts";
+export * from "./sequence.ts";
 export * from "./updates.ts";
 export * from "./status.ts";
 export * from "./enrolment.ts";

@@ -17,8 +17,11 @@ export const RoundMetricsSchema = z.strictObject({
   clients: z.int().min(0),
   numLabeled: z.int().min(0),
   numUnlabeled: z.int().min(0),
+  /** Holdout accuracy (for sequences: over labeled positions, e.g. the next token's). */
   accuracy: z.number().nullable(),
   loss: z.number().nullable(),
+  /** A sequence task: the holdout perplexity, exp of the mean cross-entropy per labeled position. */
+  perplexity: z.number().optional(),
   seconds: z.number(),
   bytesReceived: z.int().min(0),
   checkpoint: z.string().nullable(),

@@ -13,6 +13,7 @@ import {
   UpdateLimitsSchema,
 } from "./training.ts";
 import { elementCount } from "../shape.ts";
+import { SequenceInputSchema, TransformerConfigSchema } from "./sequence.ts";
 
 /** The model: a tfjs Layers topology (the `modelTopology` of a model.json). */
 export const ModelSpecSchema = z.strictObject({
@@ -50,18 +51,42 @@ export const TextInputSchema = z.strictObject({
 export const InputSpecSchema = z.strictObject({
   /** Shape of one row's features, as the model takes it. */
   shape: z.array(z.int().min(1)).min(1),
-  /** Names of the classes, in label index order. */
-  labels: z.array(z.string().min(1)).min(2).refine((l) => new Set(l).size === l.length, {
+  /**
+   * Names of the classes, in label index order (at least 2); none for a
+   * language model, whose classes are its vocabulary's tokens.
+   */
+  labels: z.array(z.string().min(1)).refine((l) => new Set(l).size === l.length, {
     message: "label names must be distinct",
-  }),
+  }).default([]),
   /** Rows come from image files. @default none */
   image: ImageInputSchema.optional(),
   /** Rows come from text. @default none */
   text: TextInputSchema.optional(),
+  /** Rows are token sequences over the task's vocabulary. @default none */
+  sequence: SequenceInputSchema.optional(),
 }).superRefine((input, ctx) => {
   const size = elementCount(input.shape);
-  if (input.image && input.text) {
-    ctx.addIssue({ code: "custom", message: "give image or text, not both", path: ["text"] });
+  const kinds = [input.image && "image", input.text && "text", input.sequence && "sequence"]
+    .filter(Boolean);
+  if (kinds.length > 1) {
+    ctx.addIssue({ code: "custom", message: `give one of ${kinds.join(" and ")}`, path: [] });
+  }
+  const model = input.sequence?.kind === "language-model";
+  if (model && input.labels.length > 0) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["labels"],
+      message: "a language model's classes are its vocabulary: give no labels",
+    });
+  } else if (!model && input.labels.length < 2) {
+    ctx.addIssue({ code: "custom", path: ["labels"], message: "give at least 2 labels" });
+  }
+  if (input.sequence && (input.shape.length !== 1 || input.shape[0] !== input.sequence.maxLength)) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["shape"],
+      message: `a sequence task's shape is [maxLength], [${input.sequence.maxLength}]`,
+    });
   }
   if (input.image) {
     const { width, height, channels } = input.image;
@@ -137,7 +162,13 @@ export const LoraConfigSchema = z.strictObject({
 export type LoraConfig = z.infer<typeof LoraConfigSchema>;
 
 /** Names of the built-in models. */
-export const BUILTIN_MODELS = ["mnist-mlp", "mnist-cnn", "spam-text"] as const;
+export const BUILTIN_MODELS = [
+  "mnist-mlp",
+  "mnist-cnn",
+  "spam-text",
+  "brown-lm",
+  "brown-pos",
+] as const;
 
 /** Where a task file's model comes from, and which of its layers train. */
 export const ModelSourceSchema = z.strictObject({
@@ -145,6 +176,8 @@ export const ModelSourceSchema = z.strictObject({
   builtin: z.enum(BUILTIN_MODELS).optional(),
   /** A tfjs Layers topology (the `modelTopology` of a model.json). */
   topology: z.record(z.string(), z.unknown()).optional(),
+  /** A transformer over the task's `input.sequence` (see {@linkcode TransformerConfigSchema}). */
+  transformer: TransformerConfigSchema.optional(),
   /** A pretrained tfjs model: a folder holding model.json, a model.json path, or an http(s) URL of one. */
   pretrained: z.string().min(1).optional(),
   /** Initial weights as a safetensors file (names as tfjs names the weights). */
@@ -165,11 +198,12 @@ export const ModelSourceSchema = z.strictObject({
       path: ["lora"],
     });
   }
-  const sources = [m.builtin, m.topology, m.pretrained].filter((x) => x !== undefined).length;
+  const sources = [m.builtin, m.topology, m.transformer, m.pretrained]
+    .filter((x) => x !== undefined).length;
   if (sources !== 1) {
     ctx.addIssue({
       code: "custom",
-      message: "give exactly one of builtin, topology and pretrained",
+      message: "give exactly one of builtin, topology, transformer and pretrained",
     });
   }
   if (m.trainable && m.frozen) {
@@ -234,6 +268,39 @@ export const TaskResponseSchema = TaskConfigSchema.extend({
    */
   resumableUploads: z.boolean().optional(),
 });
+
+/**
+ * How many classes a task's model outputs: its labels, or for a language
+ * model its vocabulary's tokens.
+ *
+ * @example
+ * ```ts
+ * import { classCount } from "./task.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(classCount({ shape: [4], labels: ["no", "yes"] }), 2);
+ * ```
+ */
+export function classCount(input: Pick<InputSpec, "labels" | "sequence">): number {
+  return input.sequence?.kind === "language-model"
+    ? input.sequence.vocabulary.tokens.length
+    : input.labels.length;
+}
+
+/**
+ * The shape of one row's labels: one a position for a language model or
+ * token classification, one a row otherwise.
+ *
+ * @example
+ * ```ts
+ * import { labelShapeOf } from "./task.ts";
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(labelShapeOf({ shape: [784] }), []);
+ * ```
+ */
+export function labelShapeOf(input: Pick<InputSpec, "shape" | "sequence">): number[] {
+  const kind = input.sequence?.kind;
+  return kind === "language-model" || kind === "token-classification" ? [...input.shape] : [];
+}
 
 /** @see {@linkcode ImageInputSchema} */
 export type ImageInput = z.infer<typeof ImageInputSchema>;

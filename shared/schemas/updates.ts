@@ -40,6 +40,9 @@ export const UpdateMetadataSchema = z.object({
   device: z.string().max(200).optional(),
   /** The client's runtime and its version. */
   runtime: z.string().max(64).optional(),
+  /** A sequence task: the hash of the vocabulary the client tokenized its rows with. */
+  vocabulary: z.string().regex(/^[0-9a-f]{64}$/, "vocabulary must be 64 hex digits (SHA-256)")
+    .optional(),
   /** An edge's update: how many devices' updates it combines. */
   devices: intString("devices", 1, 1e9).optional(),
   loss: z.string().max(32).optional(),

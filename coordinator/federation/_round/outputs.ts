@@ -82,6 +82,7 @@ export async function measure(s: FederationState, of: Measured): Promise<RoundMe
     numUnlabeled: summary.numUnlabeled,
     accuracy: evaluation?.accuracy ?? null,
     loss: evaluation?.loss ?? null,
+    ...(evaluation?.perplexity !== undefined ? { perplexity: evaluation.perplexity } : {}),
     seconds: (performance.now() - openedAt) / 1000,
     bytesReceived: summary.bytesReceived,
     checkpoint,

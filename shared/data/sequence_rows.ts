@@ -1,0 +1,201 @@
+/**
+ * Rows of a sequence task from a client's examples, tokenized with the
+ * task's vocabulary:
+ *
+ * - `language-model`: `{"text": "..."}`; the text's words after `[BOS]` and
+ *   before `[EOS]`, cut into windows of `maxLength`, each position labelled
+ *   with the token that follows it (a window's last with the next window's
+ *   first), so every token but the first is a label once.
+ * - `token-classification`: `{"tokens": ["The", "jury"], "tags": ["DET",
+ *   "NOUN"]}`, a tag per token (`null` for a token without one; no `tags` for
+ *   an unlabeled row), or `{"text": "..."}` for an unlabeled row; cut into
+ *   windows of `maxLength`.
+ * - `sequence-classification`: `{"text": "...", "label": "pos"}` (`label`
+ *   optional); a text longer than `maxLength` gives a window per part, each
+ *   with the text's label.
+ *
+ * Padding is id 0 with label -1. A text none of whose words is in the
+ * vocabulary is refused (a row of `[UNK]` teaches nothing).
+ * @module
+ */
+import type { Dataset } from "./dataset.ts";
+import type { InputSpec, SequenceInput } from "../schemas/mod.ts";
+import { BOS, EOS, PAD, Tokenizer } from "../tokenizer/tokenizer.ts";
+
+/** One example of a sequence task, as a data file's line gives it. */
+export interface SequenceExample {
+  /** Raw text (split into words by the task's tokenizer). */
+  text?: string;
+  /** Words already split (token classification). */
+  tokens?: string[];
+  /** A tag per token, null for none (token classification). */
+  tags?: (string | null)[];
+  /** The row's class name or index (sequence classification). */
+  label?: string | number | null;
+}
+
+/** An example that cannot become rows; the message says why. */
+export class SequenceExampleError extends TypeError {
+  /** Creates the error. */
+  constructor(detail: string) {
+    super(detail);
+    this.name = "SequenceExampleError";
+  }
+}
+
+function labelIndex(value: string | number, names: string[], what: string): number {
+  const index = typeof value === "number"
+    ? value
+    : names.includes(value)
+    ? names.indexOf(value)
+    : /^\d+$/.test(value)
+    ? Number(value)
+    : -1;
+  if (!Number.isInteger(index) || index < 0 || index >= names.length) {
+    throw new SequenceExampleError(
+      `${what} "${value}" is not one of the task's labels (${names.slice(0, 12).join(", ")}${
+        names.length > 12 ? ", ..." : ""
+      })`,
+    );
+  }
+  return index;
+}
+
+/**
+ * Turns examples into rows; errors are {@linkcode SequenceExampleError}s
+ * with `example N:` in front (N counted from 1), or the caller's own words
+ * through `where`.
+ *
+ * @example
+ * ```ts
+ * import { sequenceRows } from "./sequence_rows.ts";
+ * import { buildVocabulary } from "../tokenizer/tokenizer.ts";
+ * import assert from "node:assert/strict";
+ * const vocabulary = await buildVocabulary(["the cat sat"], { minCount: 1 });
+ * const input = {
+ *   shape: [4],
+ *   labels: [],
+ *   sequence: { kind: "language-model" as const, maxLength: 4, vocabulary },
+ * };
+ * const rows = sequenceRows([{ text: "The cat sat" }], input);
+ * assert.equal(rows.x.length, 8); // [BOS] the cat sat | [EOS] and padding
+ * assert.equal(rows.labels[0], rows.x[1]); // each position predicts the next token
+ * ```
+ */
+export function sequenceRows(
+  examples: Iterable<SequenceExample>,
+  input: Pick<InputSpec, "labels" | "sequence">,
+  where: (index: number) => string = (index) => `example ${index + 1}`,
+): Dataset {
+  const sequence = input.sequence;
+  if (!sequence) throw new TypeError("Cannot make sequence rows: the task has no input.sequence");
+  const tokenizer = new Tokenizer(sequence.vocabulary);
+  const { maxLength } = sequence;
+  const rows: { ids: number[]; labels: number[] }[] = [];
+  let index = 0;
+  for (const example of examples) {
+    try {
+      rows.push(...exampleRows(example, tokenizer, sequence, input.labels));
+    } catch (error) {
+      if (!(error instanceof SequenceExampleError || error instanceof RangeError)) throw error;
+      throw new SequenceExampleError(`${where(index)}: ${error.message}`);
+    }
+    index++;
+  }
+  if (rows.length === 0) throw new SequenceExampleError("Cannot make sequence rows: no example");
+  const perRow = sequence.kind === "sequence-classification" ? 1 : maxLength;
+  const x = new Float32Array(rows.length * maxLength).fill(PAD);
+  const labels = new Int32Array(rows.length * perRow).fill(-1);
+  rows.forEach((row, r) => {
+    x.set(row.ids, r * maxLength);
+    labels.set(row.labels, r * perRow);
+  });
+  return {
+    x,
+    labels,
+    featureShape: [maxLength],
+    ...(perRow > 1 ? { labelShape: [maxLength] } : {}),
+    numClasses: sequence.kind === "language-model" ? tokenizer.size : input.labels.length,
+  };
+}
+
+function exampleRows(
+  example: SequenceExample,
+  tokenizer: Tokenizer,
+  sequence: SequenceInput,
+  names: string[],
+): { ids: number[]; labels: number[] }[] {
+  if (!example || typeof example !== "object" || Array.isArray(example)) {
+    throw new SequenceExampleError("expected an object");
+  }
+  const { text, tokens, tags, label } = example;
+  const { kind, maxLength } = sequence;
+  if (text !== undefined && typeof text !== "string") {
+    throw new SequenceExampleError('"text" must be a string');
+  }
+  if (kind !== "token-classification" && (tokens !== undefined || tags !== undefined)) {
+    throw new SequenceExampleError(`a ${kind} task takes "text", not "tokens" or "tags"`);
+  }
+  if (kind !== "sequence-classification" && label !== undefined && label !== null) {
+    throw new SequenceExampleError(
+      `a ${kind} task has no row label: ${
+        kind === "language-model" ? "the next token is the label" : 'give "tags"'
+      }`,
+    );
+  }
+  if (kind === "language-model") {
+    if (text === undefined) throw new SequenceExampleError('expected "text"');
+    const stream = [BOS, ...tokenizer.encodeKnown(text), EOS];
+    const out = [];
+    for (let start = 0; start + 1 < stream.length; start += maxLength) {
+      const ids = stream.slice(start, start + maxLength);
+      out.push({ ids, labels: stream.slice(start + 1, start + 1 + ids.length) });
+    }
+    return out;
+  }
+  if (kind === "sequence-classification") {
+    if (text === undefined) throw new SequenceExampleError('expected "text"');
+    const ids = tokenizer.encodeKnown(text);
+    const labelled = label === undefined || label === null || label === ""
+      ? -1
+      : labelIndex(label, names, "label");
+    const out = [];
+    for (let start = 0; start < ids.length; start += maxLength) {
+      out.push({ ids: ids.slice(start, start + maxLength), labels: [labelled] });
+    }
+    return out;
+  }
+  // Token classification: words given, or split from the text.
+  if ((text === undefined) === (tokens === undefined)) {
+    throw new SequenceExampleError('expected "tokens" (with optional "tags") or "text"');
+  }
+  if (
+    tokens !== undefined && (!Array.isArray(tokens) || tokens.some((t) => typeof t !== "string"))
+  ) {
+    throw new SequenceExampleError('"tokens" must be an array of strings');
+  }
+  if (tags !== undefined && (!Array.isArray(tags) || tags.length !== tokens?.length)) {
+    throw new SequenceExampleError(
+      `"tags" must be an array with a tag (or null) for each of the ${tokens?.length ?? 0} tokens`,
+    );
+  }
+  const ids = tokens ? tokens.map((t) => tokenizer.idOf(t)) : tokenizer.encodeKnown(text!);
+  // Tagged tokens teach their tags even when unknown; untagged ones teach nothing then.
+  if (tokens && !tags && ids.length > 0 && ids.every((id) => id === 1)) {
+    throw new SequenceExampleError(
+      `none of its ${ids.length} tokens is in the vocabulary (another language or task?)`,
+    );
+  }
+  const labels = ids.map((_, i) => {
+    const tag = tags?.[i];
+    return tag === undefined || tag === null ? -1 : labelIndex(tag, names, "tag");
+  });
+  const out = [];
+  for (let start = 0; start < ids.length; start += maxLength) {
+    out.push({
+      ids: ids.slice(start, start + maxLength),
+      labels: labels.slice(start, start + maxLength),
+    });
+  }
+  return out;
+}
