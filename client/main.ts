@@ -43,6 +43,9 @@ Options:
   --enrolment-token E enrol first with this enrolment token (default: $FL_ENROLMENT_TOKEN)
   --token-file PATH   where the enrolled id and token are kept (read if it exists, else
                       written after enrolling), so a restart rejoins as the same client
+  --vocabulary HASH   a sequence task: the vocabulary (SHA-256) this client's rows are for;
+                      a task serving another is refused with both hashes (default: take
+                      the task's, and tokenize --data with it)
   --seed N            seed of batch sampling and of --mnist-shard (default 0); given, the
                       dropout masks follow it too, mixed with the client id, so a run
                       reproduces; without it each client draws its masks from fresh entropy
@@ -68,6 +71,7 @@ const args = parseFlags(
     "token-file",
     "ca-cert",
     "keep-deltas",
+    "vocabulary",
   ],
   HELP,
 );
@@ -186,6 +190,7 @@ try {
     token,
     fetch: trustedFetch,
     seed: dropoutSeeded ? seed : undefined,
+    vocabularyHash: args.vocabulary,
     backend: backend.name,
     device: backend.device,
     runtime: backend.runtime,

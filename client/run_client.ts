@@ -234,6 +234,7 @@ export async function runClient(options: RunClientOptions): Promise<void> {
             backend: options.backend ?? "wasm",
             ...(options.device ? { device: options.device } : {}),
             runtime: options.runtime ?? describeRuntime(),
+            vocabulary: task.input.sequence?.vocabulary.hash,
           },
         });
         onEvent?.(

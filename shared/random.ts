@@ -138,3 +138,28 @@ export function dirichlet(k: number, beta: number, random: Random): number[] {
   const sum = weights.reduce((a, b) => a + b, 0);
   return weights.map((w) => w / sum);
 }
+
+/**
+ * Runs `fn` with `Math.random` replaced by `random` (nothing replaced when
+ * null). tfjs's dropout draws the seed of each mask from `Math.random`, so
+ * this makes the masks follow a seed. `fn` is synchronous, so nothing else
+ * can observe the swap.
+ *
+ * @example
+ * ```ts
+ * import { seededRandom, withMathRandom } from "./random.ts";
+ * import assert from "node:assert/strict";
+ * const a = withMathRandom(seededRandom(1), () => Math.random());
+ * assert.equal(a, withMathRandom(seededRandom(1), () => Math.random()));
+ * ```
+ */
+export function withMathRandom<T>(random: Random | null, fn: () => T): T {
+  if (!random) return fn();
+  const original = Math.random;
+  Math.random = random;
+  try {
+    return fn();
+  } finally {
+    Math.random = original;
+  }
+}

@@ -107,7 +107,7 @@ async function train(request: Extract<WorkerRequest, { kind: "train" }>): Promis
         task,
         round: global.round,
         input: secureInput(task, delta, counts),
-        about: { backend: "wasm" },
+        about: { backend: "wasm", vocabulary: task.input.sequence?.vocabulary.hash },
       }));
       continue;
     }

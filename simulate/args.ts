@@ -40,6 +40,8 @@ Options (override the preset and the config file):
   --learning-rate R       local Adam learning rate (default 0.002)
   --dropout P             dropout rate of the model (default 0.3; brown tasks: 0.1, fixed)
   --labeled F             labeled fraction of each client's rows (default 0.02)
+  --labeled-clients N     only the first N clients hold labels (each --labeled of its rows);
+                          the rest hold none, and the supervised arms run without them
   --beta B|iid            Dirichlet label skew (default 0.5)
   --unlabeled-weight W    FedAvg weight of an unlabeled row (default 0.5)
   --server-labeled N      labeled rows at the coordinator, server arms (default 100; a
@@ -96,6 +98,7 @@ export function parseSimulateArgs(args: string[]) {
       "learning-rate",
       "dropout",
       "labeled",
+      "labeled-clients",
       "beta",
       "unlabeled-weight",
       "server-labeled",

@@ -71,6 +71,12 @@ export const SimulationConfigSchema = z.strictObject({
   dropout: z.number().min(0).max(0.95).default(0.3),
   /** Fraction of each client's rows that keep their labels. */
   labeledFraction: z.number().min(0).max(1).default(0.02),
+  /**
+   * Clients that hold labels (the first N; each keeps `labeledFraction` of
+   * its rows' labels); the others hold none. Supervised arms train with the
+   * labeled clients only. @default every client
+   */
+  labeledClients: z.int().min(0).max(10000).optional(),
   /** Dirichlet concentration of the label skew, or "iid". */
   beta: z.union([z.number().gt(0), z.literal("iid")]).default(0.5),
   /** Weight of an unlabeled row in FedAvg relative to a labeled one. */
@@ -110,6 +116,9 @@ export const SimulationConfigSchema = z.strictObject({
   byzantineScale: z.number().min(0).max(1e6).default(10),
   /** Workers that host the clients (each trains its clients in turn). */
   workers: z.int().min(1).max(64).default(navigator.hardwareConcurrency || 2),
+}).refine((c) => c.labeledClients === undefined || c.labeledClients <= c.clients, {
+  message: "labeledClients must not exceed clients",
+  path: ["labeledClients"],
 }).refine((c) => c.byzantine + c.absent < c.clients, {
   message: "byzantine + absent must leave at least one honest client",
   path: ["byzantine"],

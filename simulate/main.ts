@@ -70,6 +70,9 @@ const flags: Record<string, unknown> = {
   learningRate: numberFlag("learning-rate", args["learning-rate"], undefined),
   dropout: numberFlag("dropout", args.dropout, undefined),
   labeledFraction: numberFlag("labeled", args.labeled, undefined),
+  labeledClients: numberFlag("labeled-clients", args["labeled-clients"], undefined, {
+    integer: true,
+  }),
   beta: args.beta === undefined ? undefined : betaFlag("beta", args.beta, "iid"),
   unlabeledWeight: numberFlag("unlabeled-weight", args["unlabeled-weight"], undefined),
   serverLabeled: numberFlag("server-labeled", args["server-labeled"], undefined),
@@ -141,7 +144,11 @@ console.log(
   }% a round), ${config.rounds} rounds, ` +
     `${config.beta === "iid" ? "IID" : `Dirichlet(${config.beta})`}, ${
       config.labeledFraction * 100
-    }% labeled; ` +
+    }% labeled${
+      config.labeledClients === undefined
+        ? ""
+        : ` on the first ${config.labeledClients} clients, none on the rest`
+    }; ` +
     `arms ${config.arms.join(", ")}; seeds ${config.seeds.join(", ")}`,
 );
 console.log(
@@ -291,10 +298,14 @@ const perplexity = pairs.flatMap(([arm, baseline]) => {
   return p ? [p] : [];
 });
 const perplexityLines = perplexity.map(pairedPerplexityVerdict);
+const baselineLines = Object.entries(data.baselines ?? {}).map(([name, accuracy]) =>
+  `baseline, ${name}: ${(100 * accuracy).toFixed(2)}% holdout accuracy`
+);
 await Deno.writeTextFile(
   join(out, "table.md"),
   table + (paired.length ? `\n${pairedTable(paired)}` : "") +
     (perplexityLines.length ? `\n${perplexityLines.map((l) => `- ${l}`).join("\n")}\n` : "") +
+    (baselineLines.length ? `\n${baselineLines.map((l) => `- ${l}`).join("\n")}\n` : "") +
     "\n",
 );
 await Deno.writeTextFile(join(out, "accuracy.svg"), svg);
@@ -308,6 +319,7 @@ await Deno.writeTextFile(
       comparisons,
       paired,
       pairedPerplexity: perplexity,
+      baselines: data.baselines ?? {},
       runs,
     },
     null,
@@ -325,7 +337,7 @@ for (const [name, c] of Object.entries(comparisons)) {
   );
 }
 for (const p of paired) console.log(pairedVerdict(p));
-for (const line of perplexityLines) console.log(line);
+for (const line of [...perplexityLines, ...baselineLines]) console.log(line);
 console.log(
   `done in ${
     ((performance.now() - started) / 1000).toFixed(0)

@@ -28,6 +28,8 @@ export interface SimulationData {
    * @default none: the rows' labels
    */
   groups?: { ofRow: Int32Array; names: string[] };
+  /** Holdout accuracies of reference methods, by name, shown beside the arms. @default none */
+  baselines?: Record<string, number>;
 }
 
 /** The rows of one seed: the clients' shards and the coordinator's labeled rows. */
@@ -71,6 +73,12 @@ export function splitForSeed(data: SimulationData, config: SimulationConfig, see
     labeledFraction: config.labeledFraction,
     seed,
   });
+  // Labeled clients: the first `labeledClients` keep their labels, the others hold none.
+  if (config.labeledClients !== undefined) {
+    parts.forEach((p, i) => {
+      if (i >= config.labeledClients!) p.unlabeledRows = new Set(p.rows);
+    });
+  }
   const numClasses = data.groups?.names.length ?? data.train.numClasses;
   return {
     shards: parts.map((p) => selectRows(data.train, p.rows, { hideLabels: p.unlabeledRows })),
@@ -83,18 +91,36 @@ export function splitForSeed(data: SimulationData, config: SimulationConfig, see
   };
 }
 
-/** Clients that train in each round: `fraction` of those present, at least one. */
-export function perRound(config: SimulationConfig): number {
-  return Math.max(1, Math.round(config.fraction * (config.clients - config.absent)));
+/**
+ * The clients an arm can train with: all but the `absent` last ones; for a
+ * supervised arm with `labeledClients`, only those (the others hold no label
+ * to train on).
+ */
+export function population(config: SimulationConfig, arm?: Arm): number {
+  const present = config.clients - config.absent;
+  const supervised = arm === "supervised" || arm === "supervised-server";
+  return supervised && config.labeledClients !== undefined
+    ? Math.min(present, config.labeledClients)
+    : present;
+}
+
+/** Clients that train in each round: `fraction` of the arm's population, at least one. */
+export function perRound(config: SimulationConfig, arm?: Arm): number {
+  return Math.max(1, Math.round(config.fraction * population(config, arm)));
 }
 
 /**
- * The clients that train in a round: a seeded sample of `fraction` of them (at
- * least one); the `absent` last ones never do.
+ * The clients that train in a round: a seeded sample of `fraction` of the
+ * arm's population (at least one); the `absent` last ones never do.
  */
-export function participants(config: SimulationConfig, seed: number, round: number): number[] {
-  const count = perRound(config);
-  const all = [...Array(config.clients - config.absent).keys()];
+export function participants(
+  config: SimulationConfig,
+  seed: number,
+  round: number,
+  arm?: Arm,
+): number[] {
+  const count = perRound(config, arm);
+  const all = [...Array(population(config, arm)).keys()];
   return shuffle(all, seededRandom(seed * 7919 + round)).slice(0, count).sort((a, b) => a - b);
 }
 
@@ -150,7 +176,7 @@ export async function runArm(arm: Arm, options: RunArmOptions): Promise<ArmRun> 
   const { config, seed, data } = options;
   const started = performance.now();
   const split = splitForSeed(data, config, seed);
-  const count = perRound(config);
+  const count = perRound(config, arm);
   const task = armTask(arm, { base: options.base, config });
   // The simulation's own coordinator, on loopback for its own workers only.
   const coordinator = await startCoordinator({
@@ -225,7 +251,7 @@ export async function runArm(arm: Arm, options: RunArmOptions): Promise<ArmRun> 
     for (let round = 1; round <= config.rounds; round++) {
       if (coordinator.federation.status().phase === "finished") break;
       // Under DP every client asks; those not drawn are told so (409) and skip.
-      const chosen = task.privacy ? everyone : participants(config, seed, round);
+      const chosen = task.privacy ? everyone : participants(config, seed, round, arm);
       await Promise.all(workers.map((worker, w) => {
         const ids = chosen.filter((i) => home(i) === w).map((i) => `client-${i + 1}`);
         return ids.length ? worker.send({ kind: "train", round, ids }) : null;

@@ -90,14 +90,25 @@ export async function loadSimulationTask(config: SimulationConfig): Promise<Load
     };
   }
   if (config.task === "brown-lm" || config.task === "brown-pos") {
-    const { brownTask } = await import("../shared/tasks/brown.ts");
+    const { brownTask, mostFrequentTagAccuracy } = await import("../shared/tasks/brown.ts");
     const brown = await brownTask(config.task);
+    const tagging = config.task === "brown-pos";
     return {
       base: brown.config,
       data: {
         train: brown.train,
         holdout: brown.holdout,
         groups: { ofRow: brown.genreOfRow, names: brown.genres },
+        ...(tagging
+          ? {
+            baselines: {
+              "most-frequent tag of each word (every training tag)": mostFrequentTagAccuracy(
+                brown.train,
+                brown.holdout,
+              ),
+            },
+          }
+          : {}),
       },
     };
   }

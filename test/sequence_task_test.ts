@@ -14,7 +14,11 @@ import { loadTaskFile, resolveTaskFile, TaskFileError } from "../coordinator/cli
 import { startCoordinator } from "../coordinator/serve.ts";
 import { readDataset } from "../shared/data/read_data.ts";
 import { selectRows } from "../shared/data/dataset.ts";
-import { StatusSchema, TaskResponseSchema } from "../shared/schemas/mod.ts";
+import {
+  SecureAggregationSchema,
+  StatusSchema,
+  TaskResponseSchema,
+} from "../shared/schemas/mod.ts";
 import { buildVocabulary } from "../shared/tokenizer/tokenizer.ts";
 
 await startBackend("wasm");
@@ -121,6 +125,40 @@ Deno.test("an update tokenized with another vocabulary, or saying none, is refus
     assert.equal(coordinator.federation.status().received, 0);
     const right = await send(served.input.sequence!.vocabulary.hash);
     assert.equal(right.status, 202);
+  } finally {
+    await coordinator.shutdown();
+  }
+});
+
+Deno.test("in a secure round, a client advertising keys for another vocabulary is refused", async () => {
+  const task = await loadTaskFile(TAGGING);
+  const coordinator = await startCoordinator({
+    tasks: [{
+      ...task,
+      config: { ...task.config, secureAggregation: SecureAggregationSchema.parse({}) },
+    }],
+    auth: "insecure",
+  });
+  try {
+    const key = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))));
+    const advertise = (vocabulary?: string) =>
+      fetch(`${coordinator.url}/v1/secagg/keys`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({
+          round: 1,
+          clientId: "c",
+          encryptionKey: key,
+          maskKey: key,
+          vocabulary,
+        }),
+      });
+    const wrong = await advertise("1".repeat(64));
+    assert.equal(wrong.status, 400);
+    const body = await wrong.json();
+    assert.equal(body.error.code, "vocabulary_mismatch");
+    assert.match(body.error.message, /tokenized with vocabulary 1{64}, the task's is/);
+    assert.equal((await advertise(task.config.input.sequence!.vocabulary.hash)).status, 202);
   } finally {
     await coordinator.shutdown();
   }

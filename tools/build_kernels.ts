@@ -1,6 +1,7 @@
 // Compiles the WebAssembly text kernels into TypeScript modules that embed
 // their bytes (base64), so that nothing needs the assembler at run time:
-// client/training/_simd_kernels.wat (the trainer's) and
+// client/training/_simd_kernels.wat, _matmul_kernels.wat and
+// _softmax_kernels.wat (the trainer's) and
 // coordinator/aggregate/fold/_fold_kernels.wat (the coordinator's).
 // `deno task build-kernels`; client/training/simd_kernels_test.ts and
 // coordinator/aggregate/fold/fold_kernels_test.ts check each pair agrees.
@@ -12,6 +13,16 @@ export const KERNELS = {
     wat: new URL("../client/training/_simd_kernels.wat", import.meta.url),
     out: new URL("../client/training/_simd_kernels_wasm.ts", import.meta.url),
     constant: "SIMD_KERNELS_BASE64",
+  },
+  matmul: {
+    wat: new URL("../client/training/_matmul_kernels.wat", import.meta.url),
+    out: new URL("../client/training/_matmul_kernels_wasm.ts", import.meta.url),
+    constant: "MATMUL_KERNELS_BASE64",
+  },
+  softmax: {
+    wat: new URL("../client/training/_softmax_kernels.wat", import.meta.url),
+    out: new URL("../client/training/_softmax_kernels_wasm.ts", import.meta.url),
+    constant: "SOFTMAX_KERNELS_BASE64",
   },
   fold: {
     wat: new URL("../coordinator/aggregate/fold/_fold_kernels.wat", import.meta.url),

@@ -36,7 +36,7 @@ export interface SecureSubmitOptions {
   /** How often to ask where the round stands, in ms. @default 200 */
   pollMs?: number;
   /** What the client runs on, shown in the coordinator's status. @default none */
-  about?: { backend?: string; device?: string; runtime?: string };
+  about?: { backend?: string; device?: string; runtime?: string; vocabulary?: string };
   /** Uniform numbers in [0, 1) for the stochastic rounding. @default Math.random */
   random?: () => number;
   /** Called when the client enters a stage. */

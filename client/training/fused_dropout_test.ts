@@ -4,19 +4,11 @@ import { startBackend } from "./backend.ts";
 import { wasmDropout } from "./_fused_dropout.ts";
 import { LocalTrainer } from "./trainer.ts";
 import { buildModel } from "../../shared/model/model.ts";
-import { seededRandom } from "../../shared/random.ts";
+import { seededRandom, withMathRandom } from "../../shared/random.ts";
 import { mnistMlpTask } from "../../shared/tasks/mnist_mlp.ts";
 
 /** Runs fn with Math.random drawing from seed (tfjs's dropout seeds its masks from it). */
-function seeded<T>(seed: number, fn: () => T): T {
-  const original = Math.random;
-  Math.random = seededRandom(seed);
-  try {
-    return fn();
-  } finally {
-    Math.random = original;
-  }
-}
+const seeded = <T>(seed: number, fn: () => T): T => withMathRandom(seededRandom(seed), fn);
 
 const bits = (t: tf.Tensor) => new Uint32Array(Float32Array.from(t.dataSync()).buffer);
 

@@ -1,6 +1,7 @@
 /**
  * Local training: the R-Drop trainer, choosing a tfjs backend, and the fused
- * WebAssembly SIMD kernels (Adam, dropout masks) on the wasm backend.
+ * WebAssembly SIMD kernels (Adam, dropout masks, a transformer's layers and
+ * the R-Drop loss) on the wasm backend.
  * @module
  */
 export * from "./backend.ts";

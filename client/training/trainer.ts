@@ -4,10 +4,12 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { type Dataset, featureSize, labelSize, rowLabeled } from "../../shared/data/dataset.ts";
-import { fnv1a, type Random, seededRandom, shuffle } from "../../shared/random.ts";
+import { fnv1a, type Random, seededRandom, shuffle, withMathRandom } from "../../shared/random.ts";
 import { rdropLoss } from "../../shared/rdrop_loss.ts";
 import { adamOptimizer, fusedAdamCalls } from "./_fused_adam.ts";
 import { dropoutMasksDrawn, useWasmDropout } from "./_fused_dropout.ts";
+import { useWasmLayers } from "./_fused_layers.ts";
+import { wasmRdropLoss } from "./_fused_rdrop_loss.ts";
 import type { TrainingConfig } from "../../shared/schemas/mod.ts";
 
 /** Cross-entropy of one pass over the labeled rows (labels -1 add nothing); kl is 0. */
@@ -76,24 +78,11 @@ export interface LocalTrainerOptions {
    * seed draw masks of their own. @default none
    */
   clientId?: string;
-  /** Adam and dropout as fused kernels on the wasm backend. @default true */
+  /**
+   * Adam, dropout, and a transformer's layer norm, GELU, attention and R-Drop
+   * loss as fused kernels on the wasm backend. @default true
+   */
   wasmKernels?: boolean;
-}
-
-/**
- * Runs `fn` with `Math.random` replaced by `random`. tfjs's dropout draws the
- * seed of each mask from `Math.random`, so this makes the masks follow the
- * trainer's seed. `fn` is synchronous, so nothing else can observe the swap.
- */
-function withMathRandom<T>(random: Random | null, fn: () => T): T {
-  if (!random) return fn();
-  const original = Math.random;
-  Math.random = random;
-  try {
-    return fn();
-  } finally {
-    Math.random = original;
-  }
 }
 
 /**
@@ -177,7 +166,9 @@ export class LocalTrainer {
    * masks of their own); without one, batches use seed 0 and the masks come
    * from fresh entropy. On the wasm backend, Adam and the dropout masks run as
    * fused WebAssembly kernels (the same float32 values as tfjs's ops, bit for
-   * bit) unless `wasmKernels` is false.
+   * bit), and so do a transformer's layer norm, GELU, attention and the
+   * R-Drop loss (the same values within float32 rounding, the same dropout
+   * masks), unless `wasmKernels` is false.
    */
   constructor(model: tf.LayersModel, dataset: Dataset, options: LocalTrainerOptions = {}) {
     const labelShape = dataset.labelShape ?? [];
@@ -191,7 +182,10 @@ export class LocalTrainer {
     this.#sequences = labelShape.length > 0;
     this.#model = model;
     this.#wasmKernels = options.wasmKernels ?? true;
-    if (this.#wasmKernels) useWasmDropout(model);
+    if (this.#wasmKernels) {
+      useWasmDropout(model);
+      useWasmLayers(model);
+    }
     this.#x = tf.tensor(dataset.x, [rows, ...dataset.featureShape], "float32");
     if (featureSize(dataset) * rows !== dataset.x.length) {
       throw new RangeError(`Cannot train: ${dataset.x.length} feature values for ${rows} rows`);
@@ -265,16 +259,18 @@ export class LocalTrainer {
           const total = optimizer.minimize(
             () => {
               const logits = this.#model.apply(input, { training: true }) as tf.Tensor;
+              const lossOptions = {
+                labels,
+                // A sequence's padding (token id 0) counts for neither term.
+                mask: this.#sequences ? tf.cast(tf.notEqual(x, 0), "float32") : undefined,
+                alpha: config.alpha,
+                unlabeledAlpha: (config.unlabeledAlpha ?? config.alpha) * ramp,
+                prior: this.#prior ?? undefined,
+                priorWeight: config.priorAlignment ?? 0,
+              };
               const result = rdrop
-                ? rdropLoss(logits, {
-                  labels,
-                  // A sequence's padding (token id 0) counts for neither term.
-                  mask: this.#sequences ? tf.cast(tf.notEqual(x, 0), "float32") : undefined,
-                  alpha: config.alpha,
-                  unlabeledAlpha: (config.unlabeledAlpha ?? config.alpha) * ramp,
-                  prior: this.#prior ?? undefined,
-                  priorWeight: config.priorAlignment ?? 0,
-                })
+                ? (this.#wasmKernels ? wasmRdropLoss(logits, lossOptions) : null) ??
+                  rdropLoss(logits, lossOptions)
                 : crossEntropyLoss(logits, labels);
               parts = { ce: tf.keep(result.ce), kl: tf.keep(result.kl) };
               if (anchors.length === 0) return result.loss;

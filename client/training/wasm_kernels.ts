@@ -16,8 +16,13 @@
 // 4. GatherV2: the wasm kernel copies element by element (about 6 ms for 96
 // rows of 784 values, which is a fifth of an R-Drop step on mnist-mlp); this
 // one copies whole slices between views of the wasm heap (0.1 ms).
+// 5.-7. With transposeA alone and no batch (a dense layer's weight gradient),
+// a product reads its operand in place; a sum over every axis but the last
+// (a bias's gradient) is a SIMD column sum; Identity shares its input's
+// memory rather than copying it (client/training/_wasm_fast_paths.ts).
 import * as tf from "@tensorflow/tfjs";
 import { elementCount } from "../../shared/shape.ts";
+import { installWasmColumnSum, installWasmIdentity, productTN } from "./_wasm_fast_paths.ts";
 
 let installed = false;
 
@@ -27,6 +32,8 @@ export function installWasmKernels(): void {
   installWasmConv2DBackpropFilter();
   installWasmGather();
   installWasmUnsortedSegmentSum();
+  installWasmColumnSum();
+  installWasmIdentity();
 }
 
 type KernelArgs = Parameters<tf.KernelFunc>[0];
@@ -45,6 +52,10 @@ export function installWasmMatMulTranspose(): void {
       const attrs = args.attrs as { transposeA: boolean; transposeB: boolean };
       if (!attrs.transposeA && !attrs.transposeB) return original.kernelFunc(args);
       const inputs = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+      if (!attrs.transposeB) {
+        const out = productTN(args.backend, inputs.a, inputs.b);
+        if (out) return out;
+      }
       const temporary: tf.TensorInfo[] = [];
       const swapLast = (x: tf.TensorInfo): tf.TensorInfo => {
         const rank = x.shape.length;

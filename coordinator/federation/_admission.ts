@@ -107,7 +107,10 @@ export function checkRoundOf(
  * A sequence task's update must be tokenized with the task's vocabulary:
  * rows encoded with another one would train the wrong embeddings.
  */
-function checkVocabularyOf(s: FederationState, metadata: UpdateMetadata): void {
+export function checkVocabularyOf(
+  s: FederationState,
+  metadata: Pick<UpdateMetadata, "vocabulary">,
+): void {
   const vocabulary = s.task.input.sequence?.vocabulary;
   if (!vocabulary) return;
   if (metadata.vocabulary === undefined) {

@@ -9,6 +9,7 @@ import type { PublicKeys, RevealedShare, SealedShare } from "../../shared/secagg
 import type { SecureAccepted, SecureState } from "../../shared/secagg/wire.ts";
 import { ApiError } from "../http/errors.ts";
 import type { SecureRound } from "../secure/secure_round.ts";
+import { checkVocabularyOf } from "./_admission.ts";
 import { seen } from "./_clients.ts";
 import { refuseWhenHalted } from "./_lifecycle.ts";
 import { keepUpdateFile } from "./_round/outputs.ts";
@@ -45,9 +46,11 @@ export function secureKeys(
   clientId: string,
   round: number,
   keys: Omit<PublicKeys, "id">,
-  about: { backend?: string; device?: string; runtime?: string } = {},
+  about: { backend?: string; device?: string; runtime?: string; vocabulary?: string } = {},
 ): SecureAccepted {
   return secureStep(s, clientId, round, "advertise keys", (secure) => {
+    // A sequence task's masked input must come from rows of its vocabulary: said up front.
+    checkVocabularyOf(s, about);
     checkStarted(s, clientId, "advertise keys");
     checkSelected(s, clientId);
     secure.addKeys({ id: clientId, ...keys });

@@ -170,7 +170,7 @@ export class Federation {
     clientId: string,
     round: number,
     keys: Omit<PublicKeys, "id">,
-    about: { backend?: string; device?: string; runtime?: string } = {},
+    about: { backend?: string; device?: string; runtime?: string; vocabulary?: string } = {},
   ): SecureAccepted {
     return secureKeys(this.#s, clientId, round, keys, about);
   }

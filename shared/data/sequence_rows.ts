@@ -14,8 +14,10 @@
  *   optional); a text longer than `maxLength` gives a window per part, each
  *   with the text's label.
  *
- * Padding is id 0 with label -1. A text none of whose words is in the
- * vocabulary is refused (a row of `[UNK]` teaches nothing).
+ * Padding is id 0 with label -1. An untagged example none of whose words is
+ * in the vocabulary is left out (a row of `[UNK]` teaches nothing: a
+ * one-word line of a rare name, say); when every example is such, the data
+ * is refused (text in another language, or for another task).
  * @module
  */
 import type { Dataset } from "./dataset.ts";
@@ -78,8 +80,9 @@ function labelIndex(value: string | number, names: string[], what: string): numb
  *   sequence: { kind: "language-model" as const, maxLength: 4, vocabulary },
  * };
  * const rows = sequenceRows([{ text: "The cat sat" }], input);
- * assert.equal(rows.x.length, 8); // [BOS] the cat sat | [EOS] and padding
+ * assert.equal(rows.x.length, 4); // [BOS] the cat sat
  * assert.equal(rows.labels[0], rows.x[1]); // each position predicts the next token
+ * assert.equal(rows.labels[3], 4); // and the last, [EOS]
  * ```
  */
 export function sequenceRows(
@@ -93,14 +96,24 @@ export function sequenceRows(
   const { maxLength } = sequence;
   const rows: { ids: number[]; labels: number[] }[] = [];
   let index = 0;
+  let unknown: { index: number; message: string } | null = null;
   for (const example of examples) {
     try {
       rows.push(...exampleRows(example, tokenizer, sequence, input.labels));
     } catch (error) {
-      if (!(error instanceof SequenceExampleError || error instanceof RangeError)) throw error;
-      throw new SequenceExampleError(`${where(index)}: ${error.message}`);
+      if (error instanceof UnknownWordsError) unknown ??= { index, message: error.message };
+      else if (error instanceof SequenceExampleError || error instanceof RangeError) {
+        throw new SequenceExampleError(`${where(index)}: ${error.message}`);
+      } else throw error;
     }
     index++;
+  }
+  if (rows.length === 0 && unknown) {
+    throw new SequenceExampleError(
+      `${where(unknown.index)}: ${unknown.message}, nor is any word of the other ${
+        index - 1
+      } examples: is this data for another task?`,
+    );
   }
   if (rows.length === 0) throw new SequenceExampleError("Cannot make sequence rows: no example");
   const perRow = sequence.kind === "sequence-classification" ? 1 : maxLength;
@@ -117,6 +130,19 @@ export function sequenceRows(
     ...(perRow > 1 ? { labelShape: [maxLength] } : {}),
     numClasses: sequence.kind === "language-model" ? tokenizer.size : input.labels.length,
   };
+}
+
+/** An example with no known word: left out, unless all are. */
+class UnknownWordsError extends SequenceExampleError {}
+
+/** `ids` of a text, or an {@linkcode UnknownWordsError} when none is known. */
+function known(tokenizer: Tokenizer, text: string): number[] {
+  try {
+    return tokenizer.encodeKnown(text);
+  } catch (error) {
+    if (error instanceof RangeError) throw new UnknownWordsError(error.message);
+    throw error;
+  }
 }
 
 function exampleRows(
@@ -145,7 +171,7 @@ function exampleRows(
   }
   if (kind === "language-model") {
     if (text === undefined) throw new SequenceExampleError('expected "text"');
-    const stream = [BOS, ...tokenizer.encodeKnown(text), EOS];
+    const stream = [BOS, ...known(tokenizer, text), EOS];
     const out = [];
     for (let start = 0; start + 1 < stream.length; start += maxLength) {
       const ids = stream.slice(start, start + maxLength);
@@ -155,7 +181,7 @@ function exampleRows(
   }
   if (kind === "sequence-classification") {
     if (text === undefined) throw new SequenceExampleError('expected "text"');
-    const ids = tokenizer.encodeKnown(text);
+    const ids = known(tokenizer, text);
     const labelled = label === undefined || label === null || label === ""
       ? -1
       : labelIndex(label, names, "label");
@@ -179,12 +205,10 @@ function exampleRows(
       `"tags" must be an array with a tag (or null) for each of the ${tokens?.length ?? 0} tokens`,
     );
   }
-  const ids = tokens ? tokens.map((t) => tokenizer.idOf(t)) : tokenizer.encodeKnown(text!);
+  const ids = tokens ? tokens.map((t) => tokenizer.idOf(t)) : known(tokenizer, text!);
   // Tagged tokens teach their tags even when unknown; untagged ones teach nothing then.
   if (tokens && !tags && ids.length > 0 && ids.every((id) => id === 1)) {
-    throw new SequenceExampleError(
-      `none of its ${ids.length} tokens is in the vocabulary (another language or task?)`,
-    );
+    throw new UnknownWordsError(`none of its ${ids.length} tokens is in the vocabulary`);
   }
   const labels = ids.map((_, i) => {
     const tag = tags?.[i];

@@ -277,7 +277,7 @@ export const TaskResponseSchema = TaskConfigSchema.extend({
  * ```ts
  * import { classCount } from "./task.ts";
  * import assert from "node:assert/strict";
- * assert.equal(classCount({ shape: [4], labels: ["no", "yes"] }), 2);
+ * assert.equal(classCount({ labels: ["no", "yes"] }), 2);
  * ```
  */
 export function classCount(input: Pick<InputSpec, "labels" | "sequence">): number {

@@ -39,6 +39,8 @@ export const KeysRequestSchema = z.strictObject({
   backend: z.string().max(64).optional(),
   device: z.string().max(128).optional(),
   runtime: z.string().max(128).optional(),
+  /** A sequence task: the hash of the vocabulary the client's rows were tokenized with. */
+  vocabulary: z.string().regex(/^[0-9a-f]{64}$/).optional(),
 });
 
 /** POST /v1/secagg/shares: stage 2, the shares sealed to each neighbour. */

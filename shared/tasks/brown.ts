@@ -32,7 +32,7 @@ export interface BrownTaskOptions extends TaskOverrides {
   minCount?: number;
   /** The transformer's settings. @default 2 blocks, dModel 64, 4 heads, MLP 128, dropout 0.1 */
   transformer?: Partial<TransformerConfig>;
-  /** Whole documents held out. @default 40 */
+  /** Whole documents held out. @default 20 */
   holdoutDocuments?: number;
   /** Seed of the holdout draw. @default 0 */
   seed?: number;
@@ -49,6 +49,50 @@ export interface BrownTask {
   /** Rows of the held-out documents. */
   holdout: Dataset;
   tokenizer: Tokenizer;
+}
+
+/**
+ * The most-frequent-tag baseline of a tagging task: each token id gets the
+ * tag it most often has in `train` (ties to the lower tag index), and the
+ * result is its accuracy over the labeled positions of `holdout`. Words
+ * outside the vocabulary share `[UNK]`, whose most frequent tag is that of
+ * the rare words.
+ *
+ * @example
+ * ```ts
+ * import { mostFrequentTagAccuracy } from "./brown.ts";
+ * import assert from "node:assert/strict";
+ * const rows = (ids: number[], labels: number[]) => ({
+ *   x: Float32Array.from(ids), labels: Int32Array.from(labels),
+ *   featureShape: [ids.length], labelShape: [ids.length], numClasses: 2,
+ * });
+ * const train = rows([5, 5, 5, 6], [0, 0, 1, 1]);
+ * assert.equal(mostFrequentTagAccuracy(train, rows([5, 6, 0], [0, 0, -1])), 0.5);
+ * ```
+ */
+export function mostFrequentTagAccuracy(train: Dataset, holdout: Dataset): number {
+  const counts = new Map<number, number[]>();
+  for (let i = 0; i < train.labels.length; i++) {
+    const tag = train.labels[i]!;
+    if (tag < 0) continue;
+    const id = train.x[i]!;
+    const row = counts.get(id) ?? new Array(train.numClasses).fill(0);
+    row[tag]++;
+    counts.set(id, row);
+  }
+  const best = (row: number[]) => row.indexOf(Math.max(...row));
+  const overall = new Array(train.numClasses).fill(0);
+  for (const row of counts.values()) row.forEach((n, t) => (overall[t] += n));
+  const fallback = best(overall);
+  let hits = 0, total = 0;
+  for (let i = 0; i < holdout.labels.length; i++) {
+    const tag = holdout.labels[i]!;
+    if (tag < 0) continue;
+    const row = counts.get(holdout.x[i]!);
+    if ((row ? best(row) : fallback) === tag) hits++;
+    total++;
+  }
+  return total === 0 ? NaN : hits / total;
 }
 
 function concatenate(parts: Dataset[]): Dataset {
@@ -89,7 +133,7 @@ export async function brownTask(
   const maxLength = options.maxLength ?? 32;
   const documents = await loadBrown();
   const { train: trainDocs, holdout: holdoutDocs } = splitBrown(documents, {
-    holdoutDocuments: options.holdoutDocuments ?? 40,
+    holdoutDocuments: options.holdoutDocuments ?? 20,
     seed: options.seed ?? 0,
   });
   const vocabulary = await vocabularyOfWords(wordsOf(trainDocs), {

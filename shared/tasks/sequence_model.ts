@@ -22,7 +22,7 @@ import { checkTransformerSpec, transformerTopology } from "../transformer/model.
  * import assert from "node:assert/strict";
  * const vocabulary = await buildVocabulary(["a b c"], { minCount: 1 });
  * const spec = transformerSpecOf(
- *   { shape: [8], labels: [], sequence: { kind: "language-model", maxLength: 8, vocabulary } },
+ *   { labels: [], sequence: { kind: "language-model", maxLength: 8, vocabulary } },
  *   { layers: 1, dModel: 16, heads: 2, dropout: 0.1 },
  * );
  * assert.equal(spec.causal, true);
@@ -75,7 +75,7 @@ export function transformerSpecOf(
  * import assert from "node:assert/strict";
  * const vocabulary = await buildVocabulary(["a b c"], { minCount: 1 });
  * const topology = await sequenceTopology(
- *   { shape: [8], labels: ["x", "y"], sequence: { kind: "token-classification", maxLength: 8, vocabulary } },
+ *   { labels: ["x", "y"], sequence: { kind: "token-classification", maxLength: 8, vocabulary } },
  *   { layers: 1, dModel: 16, heads: 2 },
  * );
  * assert.equal(topology.class_name, "Model");

@@ -92,7 +92,12 @@ export function secureRoutes(app: Hono, options: SecureRouteOptions): void {
         task(c).secureKeys(id, req.round, {
           encryptionKey: bytes(req.encryptionKey, "encryptionKey", what),
           maskKey: bytes(req.maskKey, "maskKey", what),
-        }, { backend: req.backend, device: req.device, runtime: req.runtime }),
+        }, {
+          backend: req.backend,
+          device: req.device,
+          runtime: req.runtime,
+          vocabulary: req.vocabulary,
+        }),
         202,
       );
     });
