@@ -303,3 +303,20 @@ export function installWasmGather(): void {
     },
   });
 }
+
+/**
+ * Makes a model's transformer layers (LayerNormalization, GeluTanh,
+ * MultiHeadAttention) run the fused wasm kernels while the wasm backend
+ * runs; each falls back to the layer's own call elsewhere. A trainer does
+ * this to its model; an evaluator's model (the coordinator's) gains the same
+ * forward speed.
+ *
+ * @example
+ * ```ts
+ * import { useWasmLayers } from "./wasm_kernels.ts";
+ * import { buildModel } from "../../shared/model/model.ts";
+ * import { mnistMlpTopology } from "../../shared/tasks/mnist_mlp.ts";
+ * useWasmLayers(await buildModel(mnistMlpTopology())); // no transformer layer: nothing changes
+ * ```
+ */
+export { useWasmLayers } from "./_fused_layers.ts";

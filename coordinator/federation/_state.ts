@@ -21,6 +21,7 @@ import type { TfjsArtifacts } from "../../shared/model/tfjs_format.ts";
 import type { SecureParams } from "../../shared/secagg/params.ts";
 import { Evaluator } from "../../shared/model/evaluate.ts";
 import { LocalTrainer } from "../../client/training/trainer.ts";
+import { useWasmLayers } from "../../client/training/wasm_kernels.ts";
 import { createStrategy, type Strategy } from "../aggregate/strategy.ts";
 import type { RunningSum } from "../aggregate/fold/running_sum.ts";
 import type { BytesRef } from "../storage/storage.ts";
@@ -170,6 +171,8 @@ export class FederationState {
     // Rows are used in the task's shape (e.g. 784 values as [28, 28, 1]).
     const shaped = (data: Dataset): Dataset => reshapeRows(data, options.task.input.shape);
     this.evaluator = options.holdout ? new Evaluator(shaped(options.holdout)) : null;
+    // A transformer evaluates through the fused wasm kernels (no-op elsewhere).
+    useWasmLayers(options.model);
     if (options.serverData && !options.task.serverTraining) {
       throw new TypeError(
         "Cannot fine-tune at the server: the task has no serverTraining settings",
