@@ -20,6 +20,7 @@ import {
   TaskResponseSchema,
 } from "../shared/schemas/mod.ts";
 import { buildVocabulary } from "../shared/tokenizer/tokenizer.ts";
+import { decodeSafetensors } from "../shared/wire/safetensors.ts";
 
 await startBackend("wasm");
 
@@ -27,9 +28,11 @@ const TAGGING = "examples/tagging/task.yaml";
 
 Deno.test("a tagging task from a task file trains over HTTP, with perplexity each round", async () => {
   const task = await loadTaskFile(TAGGING, { readTrainData: true });
+  const runDir = await Deno.makeTempDir({ prefix: "sequence-task-run-" });
   const coordinator = await startCoordinator({
     tasks: [{ ...task, config: { ...task.config, rounds: { ...task.config.rounds, total: 2 } } }],
     auth: "insecure",
+    runDir,
   });
   try {
     const served = TaskResponseSchema.parse(
@@ -73,8 +76,30 @@ Deno.test("a tagging task from a task file trains over HTTP, with perplexity eac
     const gauge = /fl_holdout_perplexity\{task="tagging"\} ([0-9.e+-]+)/.exec(metrics);
     assert.ok(gauge, "the perplexity gauge is exported");
     assert.ok(Math.abs(Number(gauge[1]) - status.history[2]!.perplexity!) < 1e-6);
+    // The final model carries what rebuilds it: the architecture and the vocabulary.
+    const final = decodeSafetensors(
+      await Deno.readFile(join(runDir, "tagging", "final", "model.safetensors")),
+    );
+    assert.deepEqual(JSON.parse(final.metadata.transformer!), {
+      vocabSize: vocabulary.tokens.length,
+      layers: 1,
+      dModel: 32,
+      heads: 2,
+      ffn: 64,
+      maxLength: 24,
+      causal: false,
+      dropout: 0.1,
+      tied: false,
+      output: { kind: "tokens", classes: 12 },
+    });
+    assert.equal(final.metadata.vocabulary, vocabulary.hash);
+    const saved = JSON.parse(
+      await Deno.readTextFile(join(runDir, "tagging", "final", "vocabulary.json")),
+    );
+    assert.deepEqual(saved, vocabulary);
   } finally {
     await coordinator.shutdown();
+    await Deno.remove(runDir, { recursive: true });
   }
 });
 

@@ -10,3 +10,4 @@ export * from "./gelu.ts";
 export * from "./model.ts";
 export * from "./pool.ts";
 export * from "./token_embedding.ts";
+export * from "./spec_of_topology.ts";

@@ -9,9 +9,24 @@ import { encodeSafetensors } from "../../../shared/wire/safetensors.ts";
 import type { RoundMetrics } from "../../../shared/schemas/mod.ts";
 import { toTfjsArtifacts } from "../../../shared/model/tfjs_format.ts";
 import { writeCheckpoint } from "../../storage/checkpoint.ts";
+import { transformerSpecOfTopology } from "../../../shared/transformer/spec_of_topology.ts";
 import { exportAdapters } from "../../storage/lora_export.ts";
 import type { RoundSummary } from "./parts.ts";
 import type { FederationState, GlobalModel } from "../_state.ts";
+
+/**
+ * A transformer's spec (`transformer`, JSON: what rebuilds it, see
+ * docs/transformers.md) and a sequence task's vocabulary hash (`vocabulary`),
+ * for the global model's metadata.
+ */
+function sequenceMetadata(s: FederationState): Record<string, string> {
+  const spec = transformerSpecOfTopology(s.task.model.topology);
+  const vocabulary = s.task.input.sequence?.vocabulary.hash;
+  return {
+    ...(spec ? { transformer: JSON.stringify(spec) } : {}),
+    ...(vocabulary ? { vocabulary } : {}),
+  };
+}
 
 /** The global weights, in safetensors and tfjs format, cached per round and version. */
 export function globalModel(s: FederationState): GlobalModel {
@@ -23,6 +38,7 @@ export function globalModel(s: FederationState): GlobalModel {
         round: String(s.round),
         version: String(s.version),
         taskId: s.task.id,
+        ...sequenceMetadata(s),
       }),
       tfjs: toTfjsArtifacts(s.task.model.topology, s.global),
     };
@@ -30,13 +46,26 @@ export function globalModel(s: FederationState): GlobalModel {
   return s.cache;
 }
 
-/** Writes the global model as `final/` (tfjs and model.safetensors, and adapters) under the run dir. */
+/**
+ * Writes the global model as `final/` (tfjs and model.safetensors, and
+ * adapters; a sequence task's vocabulary.json) under the run dir.
+ */
 export async function exportFinal(s: FederationState): Promise<void> {
   if (!s.options.runDir) return;
   const global = globalModel(s);
   const modelJson = await writeCheckpoint(join(s.options.runDir, "final"), {
     artifacts: global.tfjs,
-    extra: { "model.safetensors": global.safetensors },
+    extra: {
+      "model.safetensors": global.safetensors,
+      // A sequence task's tokenizer, beside the weights it belongs to.
+      ...(s.task.input.sequence
+        ? {
+          "vocabulary.json": new TextEncoder().encode(
+            JSON.stringify(s.task.input.sequence.vocabulary),
+          ),
+        }
+        : {}),
+    },
   });
   await exportAdapters(s.options.runDir, {
     taskId: s.task.id,
