@@ -3,31 +3,26 @@
  * (dropout on, one pass over 2,048 tokens) and of an R-Drop step (one pass
  * over the twins of 1,024 tokens, 2,048 in all), and the step's FLOP rate
  * divided by the same backend's 512x512x512 matmul rate, measured in the same
- * run. The model: 2 blocks, dModel 128, 4 heads, MLP 512, 128 positions, a
- * vocabulary of 1,000, tied, causal.
+ * run (before and after the steps; the faster counts). The model: 2 blocks,
+ * dModel 128, 4 heads, MLP 512, 128 positions, a vocabulary of 1,000, tied,
+ * causal. Then the same model and R-Drop step in PyTorch on one thread
+ * (bench/_transformer_torch.py, Debian's python3-torch), as tfjs's wasm runs
+ * here, and tfjs's tokens a second over PyTorch's. Then the same trainer on
+ * tfjs's webgpu backend in headless Chromium (bench/_transformer_webgpu.ts),
+ * and its tokens a second over wasm's.
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
 import { startBackend } from "../client/training/backend.ts";
 import { LocalTrainer } from "../client/training/trainer.ts";
-import type { Dataset } from "../shared/data/dataset.ts";
-import { seededRandom } from "../shared/random.ts";
 import { TrainingConfigSchema } from "../shared/schemas/mod.ts";
 import { transformerModel, type TransformerSpec } from "../shared/transformer/model.ts";
 import type { Row } from "./_row.ts";
+import { rows, SPEC } from "./_transformer_data.ts";
+import { webGpuRows } from "./_transformer_webgpu.ts";
 
-const SPEC: TransformerSpec = {
-  vocabSize: 1000,
-  layers: 2,
-  dModel: 128,
-  heads: 4,
-  ffn: 512,
-  maxLength: 128,
-  causal: true,
-  dropout: 0.1,
-  tied: true,
-  output: { kind: "tokens", classes: 1000 },
-};
+/** The benchmark's model and rows (bench/_transformer_data.ts). */
+export { rows, SPEC };
 
 /**
  * FLOPs of one training step over `tokens` tokens (forward, and twice that
@@ -38,19 +33,6 @@ function stepFlops(spec: TransformerSpec, tokens: number): number {
   const { dModel: d, ffn, maxLength: t, layers, vocabSize: v } = spec;
   const perToken = layers * (8 * d * d + 4 * d * ffn + 4 * t * d) + 2 * d * v;
   return 3 * perToken * tokens;
-}
-
-/** Rows a language model trains on: random ids, each labelled with the next. */
-function rows(count: number, seed: number): Dataset {
-  const random = seededRandom(seed);
-  const t = SPEC.maxLength;
-  const x = new Float32Array(count * t);
-  const labels = new Int32Array(count * t).fill(-1);
-  for (let r = 0; r < count; r++) {
-    for (let p = 0; p < t; p++) x[r * t + p] = 5 + Math.floor(random() * (SPEC.vocabSize - 5));
-    for (let p = 0; p < t - 1; p++) labels[r * t + p] = x[r * t + p + 1]!;
-  }
-  return { x, labels, featureShape: [t], labelShape: [t], numClasses: SPEC.vocabSize };
 }
 
 /** Milliseconds of one 512x512x512 matmul on the current backend (median of 9). */
@@ -94,14 +76,45 @@ async function stepSeconds(objective: "ce" | "rdrop", batch: number): Promise<nu
   }
 }
 
-/** The transformer rows of `deno task bench`, on wasm. */
+/** What bench/_transformer_torch.py reports. */
+interface TorchResult {
+  torch: string;
+  blas: string;
+  seconds: number;
+  matmul_gflops: number;
+}
+
+/** Runs the PyTorch twin of the benchmark; the reason instead where it cannot run. */
+async function torchStep(): Promise<TorchResult | string> {
+  const script = new URL("./_transformer_torch.py", import.meta.url).pathname;
+  const spec = JSON.stringify(SPEC);
+  try {
+    const { code, stdout, stderr } = await new Deno.Command("/usr/bin/python3", {
+      args: [script, spec, String(1024 / SPEC.maxLength), "4"],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder();
+    if (code !== 0) {
+      const why = text.decode(stderr).trim().split("\n").at(-1) ?? `exit ${code}`;
+      return why.includes("No module named 'torch'") ? "torch is not installed" : why;
+    }
+    return JSON.parse(text.decode(stdout).trim().split("\n").at(-1)!) as TorchResult;
+  } catch (error) {
+    return `/usr/bin/python3 could not run: ${error instanceof Error ? error.message : error}`;
+  }
+}
+
+/** The transformer rows of `deno task bench`, on wasm, PyTorch's, and WebGPU's in Chromium. */
 export async function transformerRows(): Promise<Row[]> {
   const backend = await startBackend("wasm");
-  const matmul = await matmulMs();
-  const matmulRate = (2 * 512 ** 3) / (matmul / 1000);
+  const before = await matmulMs();
   const t = SPEC.maxLength;
   const plain = await stepSeconds("ce", 2048 / t);
   const rdrop = await stepSeconds("rdrop", 1024 / t);
+  const matmulRate = (2 * 512 ** 3) / (Math.min(before, await matmulMs()) / 1000);
+  const torch = await torchStep();
+  const webgpu = await webGpuRows({ plain, rdrop });
   const rate = (seconds: number) => stepFlops(SPEC, 2048) / seconds;
   const shape =
     `${SPEC.layers} blocks, d ${SPEC.dModel}, ${SPEC.heads} heads, MLP ${SPEC.ffn}, T ${t}, causal, tied`;
@@ -130,5 +143,27 @@ export async function transformerRows(): Promise<Row[]> {
       unit: "x",
       note: `${(rate(rdrop) / 1e9).toFixed(2)} GFLOP/s (3 x forward FLOPs) over the matmul's`,
     },
+    typeof torch === "string"
+      ? {
+        name: "transformer R-Drop step, PyTorch",
+        value: NaN,
+        unit: "tok/s",
+        note: `not measured: ${torch}`,
+      }
+      : {
+        name: "transformer R-Drop step, PyTorch",
+        value: 2048 / torch.seconds,
+        unit: "tok/s",
+        note: `the same model and step, 1 thread; torch ${torch.torch}, BLAS ${torch.blas}, ${
+          torch.matmul_gflops.toFixed(1)
+        } GF/s on the 512 matmul`,
+      },
+    {
+      name: "transformer R-Drop step, wasm / PyTorch",
+      value: typeof torch === "string" ? NaN : torch.seconds / rdrop,
+      unit: "x",
+      note: "tokens a second, the same run",
+    },
+    ...webgpu,
   ];
 }

@@ -3,42 +3,12 @@
  * client page's progress read off the page.
  * @module
  */
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
 
-/** Where Chromium is: `$CHROMIUM_PATH`, else Debian's `/usr/bin/chromium`. */
-export const CHROMIUM = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
+export { CHROMIUM, launchChromium } from "../tools/chromium.ts";
 
 /** Folder the tests' screenshots go to. */
 export const ARTIFACTS = new URL("../artifacts/", import.meta.url);
-
-/**
- * Starts headless Chromium; `webgpu` turns on WebGPU (Chromium's software
- * SwiftShader adapter where there is no GPU); `args` are more flags.
- */
-export async function launchChromium(
-  options: { webgpu: boolean; args?: string[] },
-): Promise<Browser> {
-  try {
-    await Deno.stat(CHROMIUM);
-  } catch {
-    throw new Error(
-      `The browser tests need Chromium at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM_PATH)`,
-    );
-  }
-  return await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--no-sandbox",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--disable-quic",
-      ...(options.webgpu ? ["--enable-unsafe-webgpu"] : ["--disable-features=WebGPU"]),
-      ...(options.args ?? []),
-    ],
-  });
-}
 
 /** The progress view's fields by element id. */
 export async function progress(page: Page): Promise<Record<string, string>> {
