@@ -9,6 +9,7 @@ import { buildModel, readWeightsAsync, writeWeights } from "../shared/model/mode
 import type { Float32Tensor } from "../shared/wire/safetensors.ts";
 import { classCount, type TaskResponse } from "../shared/schemas/mod.ts";
 import { checkVocabulary } from "../shared/tokenizer/tokenizer.ts";
+import { maskedTokensOf } from "../shared/tokenizer/masking.ts";
 import {
   CoordinatorClient,
   CoordinatorError,
@@ -166,7 +167,11 @@ export async function runClient(options: RunClientOptions): Promise<void> {
     await checkTaskVocabulary(task, options.vocabularyHash);
     const dataset = fitDataset(options.dataset, task);
     model = await buildModel(task.model.topology);
-    trainer = new LocalTrainer(model, dataset, { seed: options.seed, clientId });
+    trainer = new LocalTrainer(model, dataset, {
+      seed: options.seed,
+      clientId,
+      maskedTokens: maskedTokensOf(task.input),
+    });
     evaluator = counts.numLabeled > 0 ? new Evaluator(dataset) : null;
     onEvent?.({ kind: "joined", task });
     // Lossy codecs: what was not sent is added to the next update.

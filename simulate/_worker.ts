@@ -2,6 +2,7 @@
 // the current global model it fetches over HTTP and posts its delta, exactly
 // as a client process would; only the choice of who trains is the driver's.
 /// <reference lib="deno.worker" />
+import { maskedTokensOf } from "../shared/tokenizer/masking.ts";
 import type * as tf from "@tensorflow/tfjs";
 import { startBackend } from "../client/training/backend.ts";
 import { CoordinatorClient, CoordinatorError } from "../client/link/coordinator_client.ts";
@@ -57,7 +58,10 @@ async function init(request: Extract<WorkerRequest, { kind: "init" }>): Promise<
   for (const client of request.clients) {
     const dataset = reshapeRows(client.dataset, task.input.shape);
     clients.set(client.id, {
-      trainer: new LocalTrainer(model, dataset, { seed: client.seed }),
+      trainer: new LocalTrainer(model, dataset, {
+        seed: client.seed,
+        maskedTokens: maskedTokensOf(task.input),
+      }),
       evaluator: countRows(dataset).numLabeled > 0 ? new Evaluator(dataset) : null,
       feedback: new ErrorFeedback(),
       dataset,

@@ -248,9 +248,9 @@ if (tty) Deno.stdout.writeSync(encoder.encode("\n"));
 
 const summaries = summarize(runs);
 const table = markdownTable(summaries, {
-  title: `${base.id}, ${config.clients} clients, ${
-    config.labeledFraction * 100
-  }% labeled, ${config.rounds} rounds${config.strategy === "fedavg" ? "" : `, ${config.strategy}`}${
+  title: `${base.id}, ${config.clients} clients, ${config.labeledFraction * 100}% labeled${
+    config.labeledClients === undefined ? "" : ` on ${config.labeledClients} of them`
+  }, ${config.rounds} rounds${config.strategy === "fedavg" ? "" : `, ${config.strategy}`}${
     config.byzantine ? `, ${config.byzantine} attackers` : ""
   }`,
 });

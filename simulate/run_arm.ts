@@ -11,6 +11,7 @@ import { type Dataset, featureSize, reshapeRows, selectRows } from "../shared/da
 import { buildModel, writeWeights } from "../shared/model/model.ts";
 import type { Float32Tensor } from "../shared/wire/safetensors.ts";
 import { partition } from "../shared/data/partition.ts";
+import { maskDataset, maskedTokensOf } from "../shared/tokenizer/masking.ts";
 import { seededRandom, shuffle } from "../shared/random.ts";
 import { RoundConfigSchema, type RoundMetrics, type TaskConfig } from "../shared/schemas/mod.ts";
 import { armTask, armTraining, SERVER_ARMS } from "./arms.ts";
@@ -309,9 +310,12 @@ export async function runCentralized(options: RunArmOptions): Promise<ArmRun> {
   const model = await buildModel(options.base.model.topology, { seed });
   if (options.weights) writeWeights(model, options.weights);
   const trainer = new LocalTrainer(model, reshapeRows(union, options.base.input.shape), {
+    maskedTokens: maskedTokensOf(options.base.input),
     seed,
   });
-  const evaluator = new Evaluator(reshapeRows(data.holdout, options.base.input.shape));
+  const masking = maskedTokensOf(options.base.input);
+  const holdout = masking ? maskDataset(data.holdout, masking) : data.holdout;
+  const evaluator = new Evaluator(reshapeRows(holdout, options.base.input.shape));
   const training = { ...armTraining("centralized", config), localSteps: config.centralizedSteps };
   const initial = evaluator.evaluate(model);
   const rounds: RoundPoint[] = [{

@@ -11,6 +11,7 @@ import { dropoutMasksDrawn, useWasmDropout } from "./_fused_dropout.ts";
 import { useWasmLayers } from "./_fused_layers.ts";
 import { wasmRdropLoss } from "./_fused_rdrop_loss.ts";
 import type { TrainingConfig } from "../../shared/schemas/mod.ts";
+import { maskTokens, type MaskTokensOptions } from "../../shared/tokenizer/masking.ts";
 
 /** Cross-entropy of one pass over the labeled rows (labels -1 add nothing); kl is 0. */
 function crossEntropyLoss(
@@ -83,6 +84,13 @@ export interface LocalTrainerOptions {
    * loss as fused kernels on the wasm backend. @default true
    */
   wasmKernels?: boolean;
+  /**
+   * Masked-token prediction: each step masks its batch afresh
+   * (`shared/tokenizer/masking.ts`; once, before `[x; x]`, so both twins
+   * see the same masked input) and predicts the chosen tokens; every row
+   * trains, labeled or not. @default none
+   */
+  maskedTokens?: { vocabSize: number; rate?: number };
 }
 
 /**
@@ -158,6 +166,8 @@ export class LocalTrainer {
   #sequences = false;
   /** Add-one smoothed frequencies of the labeled rows' classes; null without labels. */
   #prior: tf.Tensor1D | null = null;
+  /** Masked-token prediction: the rows' ids, the masking and its draws. */
+  #masking: { ids: Float32Array; width: number; options: MaskTokensOptions } | null = null;
 
   /**
    * Puts the rows on the backend once. With a `seed`, the batches and the
@@ -197,8 +207,19 @@ export class LocalTrainer {
       : seededRandom(dropoutSeed(options.seed, options.clientId));
     const labeled: number[] = [];
     const unlabeled: number[] = [];
+    if (options.maskedTokens) {
+      if (!this.#sequences) {
+        throw new RangeError("Cannot train masked tokens: the rows are not sequences");
+      }
+      this.#masking = {
+        ids: dataset.x,
+        width: featureSize(dataset),
+        options: { ...options.maskedTokens, random: seededRandom((options.seed ?? 0) ^ 0x5eed) },
+      };
+    }
     for (let row = 0; row < rows; row++) {
-      (rowLabeled(dataset, row) ? labeled : unlabeled).push(row);
+      // Masked tokens: every row gets labels (its masked positions).
+      (this.#masking || rowLabeled(dataset, row) ? labeled : unlabeled).push(row);
     }
     this.#labeled = new BatchSampler(labeled, random);
     // Distribution alignment is over rows' classes: not for sequences.
@@ -209,6 +230,22 @@ export class LocalTrainer {
       this.#prior = tf.tensor1d(counts.map((c) => c / total));
     }
     this.#unlabeled = new BatchSampler(unlabeled, random);
+  }
+
+  /** The rows' features and labels on the backend (masked afresh for masked tokens). */
+  #batch(rows: number[]): { x: tf.Tensor; labels: tf.Tensor } {
+    if (!this.#masking) {
+      const index = tf.tensor1d(rows, "int32");
+      return { x: tf.gather(this.#x, index), labels: tf.gather(this.#labels, index) };
+    }
+    const { ids, width, options } = this.#masking;
+    const picked = new Float32Array(rows.length * width);
+    rows.forEach((row, i) => picked.set(ids.subarray(row * width, (row + 1) * width), i * width));
+    const { input, labels } = maskTokens(picked, options);
+    return {
+      x: tf.tensor(input, [rows.length, ...this.#x.shape.slice(1)]),
+      labels: tf.tensor(labels, [rows.length, width], "int32"),
+    };
   }
 
   /** Runs `config.localSteps` R-Drop steps on the model's current weights. */
@@ -250,9 +287,7 @@ export class LocalTrainer {
       }
       const [loss, ce, kl] = withMathRandom(this.#dropoutRandom, () =>
         tf.tidy(() => {
-          const index = tf.tensor1d(rows, "int32");
-          const x = tf.gather(this.#x, index);
-          const labels = tf.gather(this.#labels, index);
+          const { x, labels } = this.#batch(rows);
           const rdrop = config.objective === "rdrop";
           const input = rdrop ? tf.concat([x, x], 0) : x;
           let parts: { ce: tf.Scalar; kl: tf.Scalar } | undefined;

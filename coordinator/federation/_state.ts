@@ -22,6 +22,7 @@ import type { SecureParams } from "../../shared/secagg/params.ts";
 import { Evaluator } from "../../shared/model/evaluate.ts";
 import { LocalTrainer } from "../../client/training/trainer.ts";
 import { useWasmLayers } from "../../client/training/wasm_kernels.ts";
+import { maskDataset, maskedTokensOf } from "../../shared/tokenizer/masking.ts";
 import { createStrategy, type Strategy } from "../aggregate/strategy.ts";
 import type { RunningSum } from "../aggregate/fold/running_sum.ts";
 import type { BytesRef } from "../storage/storage.ts";
@@ -170,7 +171,12 @@ export class FederationState {
       crypto.getRandomValues(new Uint8Array(32));
     // Rows are used in the task's shape (e.g. 784 values as [28, 28, 1]).
     const shaped = (data: Dataset): Dataset => reshapeRows(data, options.task.input.shape);
-    this.evaluator = options.holdout ? new Evaluator(shaped(options.holdout)) : null;
+    // A masked language model is measured on its holdout masked once, the same every round.
+    const masking = maskedTokensOf(options.task.input);
+    const holdout = options.holdout && masking
+      ? maskDataset(options.holdout, masking)
+      : options.holdout;
+    this.evaluator = holdout ? new Evaluator(shaped(holdout)) : null;
     // A transformer evaluates through the fused wasm kernels (no-op elsewhere).
     useWasmLayers(options.model);
     if (options.serverData && !options.task.serverTraining) {
@@ -181,6 +187,7 @@ export class FederationState {
     this.serverTrainer = options.serverData
       ? new LocalTrainer(options.model, shaped(options.serverData), {
         seed: options.task.model.seed,
+        maskedTokens: masking,
       })
       : null;
     this.validation = { ...options.task.updates, codec: options.task.codec.kind };

@@ -8,7 +8,7 @@ import { type Dataset, featureSize } from "./dataset.ts";
 import { DataFileError, formatOf, parseDataFile, parseLabelsCsv } from "./data_file.ts";
 import { decodeImage, preprocessImage } from "../preprocess/image.ts";
 import { encodeText } from "../preprocess/text.ts";
-import { classCount, type InputSpec } from "../schemas/mod.ts";
+import { classCount, type InputSpec, predictsTokens } from "../schemas/mod.ts";
 import { type SequenceExample, SequenceExampleError, sequenceRows } from "./sequence_rows.ts";
 
 const IMAGE_FILE = /\.(png|jpe?g)$/i;
@@ -93,7 +93,7 @@ export async function readDataset(path: string, input: InputSpec): Promise<Datas
 
 /** A sequence task's folder of `.txt` files: each file one text (a language model's files are all unlabeled). */
 async function readSequenceFolder(path: string, input: InputSpec): Promise<Dataset> {
-  const model = input.sequence!.kind === "language-model";
+  const model = predictsTokens(input.sequence!.kind);
   const items = model
     ? await listFolder(path, { ...input, labels: [] }, true)
     : await listFolder(path, input);

@@ -6,6 +6,9 @@
  *   before `[EOS]`, cut into windows of `maxLength`, each position labelled
  *   with the token that follows it (a window's last with the next window's
  *   first), so every token but the first is a label once.
+ * - `masked-language-model`: `{"text": "..."}`; the text's words (after
+ *   `[BOS]`, before `[EOS]`) in windows of `maxLength`, with no label: the
+ *   trainer masks them afresh each step (`shared/tokenizer/masking.ts`).
  * - `token-classification`: `{"tokens": ["The", "jury"], "tags": ["DET",
  *   "NOUN"]}`, a tag per token (`null` for a token without one; no `tags` for
  *   an unlabeled row), or `{"text": "..."}` for an unlabeled row; cut into
@@ -21,7 +24,7 @@
  * @module
  */
 import type { Dataset } from "./dataset.ts";
-import type { InputSpec, SequenceInput } from "../schemas/mod.ts";
+import { type InputSpec, predictsTokens, type SequenceInput } from "../schemas/mod.ts";
 import { BOS, EOS, PAD, Tokenizer } from "../tokenizer/tokenizer.ts";
 
 /** One example of a sequence task, as a data file's line gives it. */
@@ -128,7 +131,7 @@ export function sequenceRows(
     labels,
     featureShape: [maxLength],
     ...(perRow > 1 ? { labelShape: [maxLength] } : {}),
-    numClasses: sequence.kind === "language-model" ? tokenizer.size : input.labels.length,
+    numClasses: predictsTokens(sequence.kind) ? tokenizer.size : input.labels.length,
   };
 }
 
@@ -159,15 +162,33 @@ function exampleRows(
   if (text !== undefined && typeof text !== "string") {
     throw new SequenceExampleError('"text" must be a string');
   }
-  if (kind !== "token-classification" && (tokens !== undefined || tags !== undefined)) {
+  const tokensTaken = kind === "token-classification" || kind === "masked-language-model";
+  if (!tokensTaken && (tokens !== undefined || tags !== undefined)) {
     throw new SequenceExampleError(`a ${kind} task takes "text", not "tokens" or "tags"`);
   }
   if (kind !== "sequence-classification" && label !== undefined && label !== null) {
     throw new SequenceExampleError(
       `a ${kind} task has no row label: ${
-        kind === "language-model" ? "the next token is the label" : 'give "tags"'
+        kind === "token-classification" ? 'give "tags"' : "its tokens are its labels"
       }`,
     );
+  }
+  if (kind === "masked-language-model") {
+    // Any text serves: tagged sentences too (their tags are not used).
+    if ((text === undefined) === (tokens === undefined)) {
+      throw new SequenceExampleError('expected "text" or "tokens"');
+    }
+    const words = tokens ? tokens.map((t) => tokenizer.idOf(String(t))) : known(tokenizer, text!);
+    if (tokens && words.length > 0 && words.every((id) => id === 1)) {
+      throw new UnknownWordsError(`none of its ${words.length} tokens is in the vocabulary`);
+    }
+    const stream = [BOS, ...words, EOS];
+    const out = [];
+    for (let start = 0; start < stream.length; start += maxLength) {
+      const ids = stream.slice(start, start + maxLength);
+      out.push({ ids, labels: ids.map(() => -1) });
+    }
+    return out;
   }
   if (kind === "language-model") {
     if (text === undefined) throw new SequenceExampleError('expected "text"');

@@ -85,7 +85,7 @@ Deno.test("data with no known word, a wrong field or an unknown tag is refused n
         format: "jsonl",
         input: input("language-model", 4),
       }),
-    /line 1: a language-model task has no row label: the next token is the label/,
+    /line 1: a language-model task has no row label: its tokens are its labels/,
   );
   assert.throws(
     () =>

@@ -31,6 +31,7 @@ export const VocabularySchema = z.strictObject({
 /** What a row of tokens predicts. */
 export const SEQUENCE_KINDS = [
   "language-model",
+  "masked-language-model",
   "token-classification",
   "sequence-classification",
 ] as const;
@@ -38,7 +39,9 @@ export const SEQUENCE_KINDS = [
 /**
  * A task over token sequences: rows are `maxLength` token ids (0 padding).
  * `language-model`: the next token at each position (classes: the
- * vocabulary); `token-classification`: one of the labels at each position
+ * vocabulary); `masked-language-model`: the original token at positions
+ * masked afresh each step (BERT's 15%, 80/10/10; classes: the vocabulary);
+ * both self-supervised, on any text; `token-classification`: one of the labels at each position
  * (`-1` for a position or a row without one); `sequence-classification`:
  * one of the labels for the row.
  */
@@ -81,5 +84,21 @@ export type VocabularySpec = z.infer<typeof VocabularySchema>;
 export type SequenceInput = z.infer<typeof SequenceInputSchema>;
 /** One of {@linkcode SEQUENCE_KINDS}. */
 export type SequenceKind = typeof SEQUENCE_KINDS[number];
+
+/**
+ * Whether a kind predicts tokens of the vocabulary (a language model, causal
+ * or masked) rather than labels of its own.
+ *
+ * @example
+ * ```ts
+ * import { predictsTokens } from "./sequence.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(predictsTokens("masked-language-model"), true);
+ * assert.equal(predictsTokens("token-classification"), false);
+ * ```
+ */
+export function predictsTokens(kind: SequenceKind | undefined): boolean {
+  return kind === "language-model" || kind === "masked-language-model";
+}
 /** @see {@linkcode TransformerConfigSchema} */
 export type TransformerConfig = z.infer<typeof TransformerConfigSchema>;

@@ -13,7 +13,7 @@ import {
   UpdateLimitsSchema,
 } from "./training.ts";
 import { elementCount } from "../shape.ts";
-import { SequenceInputSchema, TransformerConfigSchema } from "./sequence.ts";
+import { predictsTokens, SequenceInputSchema, TransformerConfigSchema } from "./sequence.ts";
 
 /** The model: a tfjs Layers topology (the `modelTopology` of a model.json). */
 export const ModelSpecSchema = z.strictObject({
@@ -71,7 +71,7 @@ export const InputSpecSchema = z.strictObject({
   if (kinds.length > 1) {
     ctx.addIssue({ code: "custom", message: `give one of ${kinds.join(" and ")}`, path: [] });
   }
-  const model = input.sequence?.kind === "language-model";
+  const model = predictsTokens(input.sequence?.kind);
   if (model && input.labels.length > 0) {
     ctx.addIssue({
       code: "custom",
@@ -281,8 +281,8 @@ export const TaskResponseSchema = TaskConfigSchema.extend({
  * ```
  */
 export function classCount(input: Pick<InputSpec, "labels" | "sequence">): number {
-  return input.sequence?.kind === "language-model"
-    ? input.sequence.vocabulary.tokens.length
+  return predictsTokens(input.sequence?.kind)
+    ? input.sequence!.vocabulary.tokens.length
     : input.labels.length;
 }
 
@@ -299,7 +299,7 @@ export function classCount(input: Pick<InputSpec, "labels" | "sequence">): numbe
  */
 export function labelShapeOf(input: Pick<InputSpec, "shape" | "sequence">): number[] {
   const kind = input.sequence?.kind;
-  return kind === "language-model" || kind === "token-classification" ? [...input.shape] : [];
+  return predictsTokens(kind) || kind === "token-classification" ? [...input.shape] : [];
 }
 
 /** @see {@linkcode ImageInputSchema} */

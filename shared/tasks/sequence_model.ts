@@ -7,7 +7,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { InputSpec, TransformerConfig } from "../schemas/mod.ts";
-import { TransformerConfigSchema } from "../schemas/mod.ts";
+import { predictsTokens, TransformerConfigSchema } from "../schemas/mod.ts";
 import type { TransformerSpec } from "../transformer/model.ts";
 import { checkTransformerSpec, transformerTopology } from "../transformer/model.ts";
 
@@ -38,7 +38,7 @@ export function transformerSpecOf(
     throw new RangeError("model.transformer needs input.sequence: the task's tokens and kind");
   }
   const settings = TransformerConfigSchema.parse(config);
-  const model = sequence.kind === "language-model";
+  const model = predictsTokens(sequence.kind);
   const vocabSize = sequence.vocabulary.tokens.length;
   const tied = settings.tied ?? model;
   if (tied && !model) {
@@ -53,7 +53,7 @@ export function transformerSpecOf(
     heads: settings.heads,
     ffn: settings.ffn ?? 4 * settings.dModel,
     maxLength: sequence.maxLength,
-    causal: settings.causal ?? model,
+    causal: settings.causal ?? sequence.kind === "language-model",
     dropout: settings.dropout,
     tied,
     output: sequence.kind === "sequence-classification"
