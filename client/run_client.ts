@@ -96,6 +96,12 @@ export interface RunClientOptions {
   resumableAboveBytes?: number;
 }
 
+/**
+ * Most labeled rows a client measures the global model on before training
+ * (federated evaluation): a sample, evenly spaced, of a large client's rows.
+ */
+export const FEDERATED_EVALUATION_ROWS = 1000;
+
 /** The default of {@linkcode RunClientOptions.resumableAboveBytes}. */
 export const RESUMABLE_ABOVE_BYTES = 16 * 1024 * 1024;
 
@@ -172,7 +178,9 @@ export async function runClient(options: RunClientOptions): Promise<void> {
       clientId,
       maskedTokens: maskedTokensOf(task.input),
     });
-    evaluator = counts.numLabeled > 0 ? new Evaluator(dataset) : null;
+    evaluator = counts.numLabeled > 0
+      ? new Evaluator(dataset, { maxRows: FEDERATED_EVALUATION_ROWS })
+      : null;
     onEvent?.({ kind: "joined", task });
     // Lossy codecs: what was not sent is added to the next update.
     const feedback = task.codec.kind === "f32" ? undefined : new ErrorFeedback();

@@ -8,7 +8,11 @@ import { startBackend } from "../client/training/backend.ts";
 import { CoordinatorClient, CoordinatorError } from "../client/link/coordinator_client.ts";
 import { fetchTrusting } from "../client/link/trust.ts";
 import { ErrorFeedback } from "../shared/wire/codec.ts";
-import { evaluationFields, subtractWeights } from "../client/run_client.ts";
+import {
+  evaluationFields,
+  FEDERATED_EVALUATION_ROWS,
+  subtractWeights,
+} from "../client/run_client.ts";
 import { LocalTrainer } from "../client/training/trainer.ts";
 import { Evaluator } from "../shared/model/evaluate.ts";
 import { countRows, type Dataset, reshapeRows } from "../shared/data/dataset.ts";
@@ -62,7 +66,9 @@ async function init(request: Extract<WorkerRequest, { kind: "init" }>): Promise<
         seed: client.seed,
         maskedTokens: maskedTokensOf(task.input),
       }),
-      evaluator: countRows(dataset).numLabeled > 0 ? new Evaluator(dataset) : null,
+      evaluator: countRows(dataset).numLabeled > 0
+        ? new Evaluator(dataset, { maxRows: FEDERATED_EVALUATION_ROWS })
+        : null,
       feedback: new ErrorFeedback(),
       dataset,
       attackScale: client.attackScale ?? null,

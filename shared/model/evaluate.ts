@@ -38,15 +38,23 @@ export class Evaluator {
 
   /**
    * Copies the labeled rows of `holdout` to the backend (for sequences, the
-   * rows with a label at any position; only labeled positions count).
+   * rows with a label at any position; only labeled positions count); with
+   * `maxRows`, at most that many of them, evenly spaced (a client's
+   * federated evaluation measures a sample, not its whole data).
    */
-  constructor(holdout: Dataset, options: { batchSize?: number } = {}) {
+  constructor(holdout: Dataset, options: { batchSize?: number; maxRows?: number } = {}) {
     const size = labelSize(holdout);
     const total = holdout.labels.length / size;
-    const rows = Array.from({ length: total }, (_, i) => i).filter((i) => rowLabeled(holdout, i));
-    if (rows.length === 0) {
+    const labeled = Array.from({ length: total }, (_, i) => i).filter((i) =>
+      rowLabeled(holdout, i)
+    );
+    if (labeled.length === 0) {
       throw new RangeError("Cannot evaluate: the holdout set has no labeled row");
     }
+    const keep = Math.min(labeled.length, options.maxRows ?? Infinity);
+    const rows = keep === labeled.length
+      ? labeled
+      : Array.from({ length: keep }, (_, i) => labeled[Math.floor((i * labeled.length) / keep)]!);
     const width = holdout.x.length / total;
     const x = new Float32Array(rows.length * width);
     const labels = new Int32Array(rows.length * size);
@@ -91,9 +99,10 @@ export class Evaluator {
   /** [correct predictions, summed cross-entropy, labels counted] over every row, on the backend. */
   #sums(model: tf.LayersModel): tf.Tensor1D {
     const n = this.rows;
-    return tf.tidy(() => {
-      const parts: tf.Tensor1D[] = [];
-      for (let start = 0; start < n; start += this.#batchSize) {
+    // One tidy a batch: a batch's logits are freed before the next is made.
+    const parts: tf.Tensor1D[] = [];
+    for (let start = 0; start < n; start += this.#batchSize) {
+      parts.push(tf.tidy(() => {
         const size = Math.min(this.#batchSize, n - start);
         const x = this.#x.slice(start, size);
         const labels = this.#labels.slice(start, size);
@@ -115,10 +124,13 @@ export class Evaluator {
             counted,
           ),
         );
-        parts.push(tf.stack([hits, tf.neg(picked), tf.sum(counted)]) as tf.Tensor1D);
-      }
-      return tf.addN(parts);
-    });
+        return tf.stack([hits, tf.neg(picked), tf.sum(counted)]) as tf.Tensor1D;
+      }));
+    }
+    if (parts.length === 1) return parts[0]!;
+    const total = tf.addN(parts) as tf.Tensor1D;
+    tf.dispose(parts);
+    return total;
   }
 
   #measures(values: ArrayLike<number>): Evaluation {
