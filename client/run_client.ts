@@ -178,7 +178,8 @@ export async function runClient(options: RunClientOptions): Promise<void> {
       clientId,
       maskedTokens: maskedTokensOf(task.input),
     });
-    evaluator = counts.numLabeled > 0
+    // A self-supervised task has no labels of the client's to measure on.
+    evaluator = counts.numLabeled > 0 && !maskedTokensOf(task.input)
       ? new Evaluator(dataset, { maxRows: FEDERATED_EVALUATION_ROWS })
       : null;
     onEvent?.({ kind: "joined", task });

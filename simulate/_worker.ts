@@ -66,7 +66,8 @@ async function init(request: Extract<WorkerRequest, { kind: "init" }>): Promise<
         seed: client.seed,
         maskedTokens: maskedTokensOf(task.input),
       }),
-      evaluator: countRows(dataset).numLabeled > 0
+      // A self-supervised task has no labels of the clients' to measure on.
+      evaluator: countRows(dataset).numLabeled > 0 && !maskedTokensOf(task.input)
         ? new Evaluator(dataset, { maxRows: FEDERATED_EVALUATION_ROWS })
         : null,
       feedback: new ErrorFeedback(),

@@ -40,6 +40,10 @@ Options (override the preset and the config file):
   --learning-rate R       local Adam learning rate (default 0.002)
   --dropout P             dropout rate of the model (default 0.3; brown tasks: 0.1, fixed)
   --labeled F             labeled fraction of each client's rows (default 0.02)
+  --pretrain-rounds N     rounds of federated self-supervised pretraining (masked tokens, or
+                          the next token for a causal model) on every client's rows that the
+                          pretrained-supervised and pretrained-rdrop-ssl arms start from,
+                          once per seed (default 10; transformer tasks)
   --labeled-clients N     only the first N clients hold labels (each --labeled of its rows);
                           the rest hold none, and the supervised arms run without them
   --beta B|iid            Dirichlet label skew (default 0.5)
@@ -99,6 +103,7 @@ export function parseSimulateArgs(args: string[]) {
       "dropout",
       "labeled",
       "labeled-clients",
+      "pretrain-rounds",
       "beta",
       "unlabeled-weight",
       "server-labeled",

@@ -22,7 +22,29 @@ export const ARM_DESCRIPTIONS: Record<Arm, string> = {
   "rdrop-ssl": "R-Drop on labeled rows + KL on unlabeled rows",
   "rdrop-ssl-server": "rdrop-ssl + R-Drop fine-tuning on labeled rows at the coordinator",
   centralized: "rdrop-ssl on the union of the shards in one place",
+  "pretrained-supervised":
+    "supervised, starting from the seed's federated masked-token pretraining on every client's rows",
+  "pretrained-rdrop-ssl": "rdrop-ssl, starting from the same pretraining",
 };
+
+/**
+ * The arm a `pretrained-*` arm trains as once its start is the pretrained
+ * model (the arm itself otherwise).
+ *
+ * @example
+ * ```ts
+ * import { baseArm } from "./arms.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(baseArm("pretrained-rdrop-ssl"), "rdrop-ssl");
+ * ```
+ */
+export function baseArm(arm: Arm): Arm {
+  return arm === "pretrained-supervised"
+    ? "supervised"
+    : arm === "pretrained-rdrop-ssl"
+    ? "rdrop-ssl"
+    : arm;
+}
 
 /**
  * The local training settings of an arm.
@@ -36,7 +58,8 @@ export const ARM_DESCRIPTIONS: Record<Arm, string> = {
  * assert.equal(armTraining("supervised", config).objective, "ce");
  * ```
  */
-export function armTraining(arm: Arm, config: SimulationConfig): TrainingConfig {
+export function armTraining(of: Arm, config: SimulationConfig): TrainingConfig {
+  const arm = baseArm(of);
   const ssl = arm === "rdrop-ssl" || arm === "rdrop-ssl-server" || arm === "centralized";
   return {
     objective: arm === "supervised" || arm === "supervised-server" ? "ce" : "rdrop",
@@ -108,6 +131,7 @@ export function armTask(
 ): TaskConfig {
   const { base, config } = options;
   const training = armTraining(arm, config);
+  arm = baseArm(arm);
   return {
     ...base,
     training,

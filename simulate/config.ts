@@ -28,6 +28,8 @@ export const ARMS = [
   "rdrop-ssl",
   "rdrop-ssl-server",
   "centralized",
+  "pretrained-supervised",
+  "pretrained-rdrop-ssl",
 ] as const;
 
 /** One of {@linkcode ARMS}. */
@@ -77,6 +79,12 @@ export const SimulationConfigSchema = z.strictObject({
    * labeled clients only. @default every client
    */
   labeledClients: z.int().min(0).max(10000).optional(),
+  /**
+   * Rounds of federated masked-token pretraining, on every client's rows,
+   * before the `pretrained-*` arms (once per seed, shared by them); a
+   * transformer task only.
+   */
+  pretrainRounds: z.int().min(1).max(10000).default(10),
   /** Dirichlet concentration of the label skew, or "iid". */
   beta: z.union([z.number().gt(0), z.literal("iid")]).default(0.5),
   /** Weight of an unlabeled row in FedAvg relative to a labeled one. */

@@ -28,6 +28,8 @@ import { linePlotSvg } from "./plot_svg.ts";
 import { loadSimulationTask, taskFileTraining } from "./simulation_task.ts";
 import { type ArmRun, compareArms, markdownTable, meanCurves, summarize } from "./report.ts";
 import { runArm, type RunArmOptions, splitForSeed } from "./run_arm.ts";
+import { pretrainingTask } from "./pretraining.ts";
+import type { Float32Tensor } from "../shared/wire/safetensors.ts";
 
 const args = parseSimulateArgs(Deno.args);
 
@@ -70,6 +72,9 @@ const flags: Record<string, unknown> = {
   learningRate: numberFlag("learning-rate", args["learning-rate"], undefined),
   dropout: numberFlag("dropout", args.dropout, undefined),
   labeledFraction: numberFlag("labeled", args.labeled, undefined),
+  pretrainRounds: numberFlag("pretrain-rounds", args["pretrain-rounds"], undefined, {
+    integer: true,
+  }),
   labeledClients: numberFlag("labeled-clients", args["labeled-clients"], undefined, {
     integer: true,
   }),
@@ -180,8 +185,13 @@ await Deno.writeTextFile(
   ),
 );
 
+// The pretrained arms start from a federated pretraining per seed.
+const pretraining = config.arms.some((arm) => arm.startsWith("pretrained-"))
+  ? await pretrainingTask(base).catch((error) => fail(error.message))
+  : null;
 // The runs, with a progress bar.
-const total = config.arms.length * config.seeds.length * config.rounds;
+const total = config.arms.length * config.seeds.length * config.rounds +
+  (pretraining ? config.seeds.length * config.pretrainRounds : 0);
 let done = 0;
 const tty = Deno.stdout.isTerminal();
 const encoder = new TextEncoder();
@@ -225,6 +235,16 @@ for (const seed of config.seeds) {
         `${arm} seed ${seed} round ${p.round}: accuracy ${((p.accuracy ?? 0) * 100).toFixed(2)}%`,
       ),
   });
+  // Pretraining on every client's rows (labels unused), shared by the pretrained arms.
+  let pretrained: Map<string, Float32Tensor> | undefined;
+  if (pretraining) {
+    await runArm("rdrop", {
+      ...options("pretraining"),
+      config: { ...config, rounds: config.pretrainRounds, labeledClients: undefined },
+      base: pretraining,
+      onWeights: (weights) => (pretrained = weights),
+    });
+  }
   // The centralized arm trains in its own worker beside the federated arms.
   const central = config.arms.includes("centralized")
     ? runArm("centralized", options("centralized"))
@@ -234,8 +254,9 @@ for (const seed of config.seeds) {
   for (const arm of config.arms) {
     if (arm !== "centralized") {
       // A task the coordinator refuses (e.g. a strategy secure aggregation cannot run) says why.
+      const start = arm.startsWith("pretrained-") ? { weights: pretrained } : {};
       seedRuns.push(
-        await runArm(arm, options(arm)).catch((error) =>
+        await runArm(arm, { ...options(arm), ...start }).catch((error) =>
           error instanceof TypeError ? fail(error.message) : Promise.reject(error)
         ),
       );
@@ -286,6 +307,7 @@ const pairs: [string, string][] = [
     "supervised",
   ]),
   ["rdrop-ssl-server", "supervised-server"],
+  ["pretrained-rdrop-ssl", "pretrained-supervised"],
   ["rdrop-ssl-server", "rdrop-ssl"],
 ];
 const paired = pairs.flatMap(([arm, baseline]) => {

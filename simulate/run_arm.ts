@@ -9,12 +9,12 @@ import { Evaluator } from "../shared/model/evaluate.ts";
 import { startCoordinator } from "../coordinator/serve.ts";
 import { type Dataset, featureSize, reshapeRows, selectRows } from "../shared/data/dataset.ts";
 import { buildModel, writeWeights } from "../shared/model/model.ts";
-import type { Float32Tensor } from "../shared/wire/safetensors.ts";
+import { decodeSafetensors, type Float32Tensor } from "../shared/wire/safetensors.ts";
 import { partition } from "../shared/data/partition.ts";
 import { maskDataset, maskedTokensOf } from "../shared/tokenizer/masking.ts";
 import { seededRandom, shuffle } from "../shared/random.ts";
 import { RoundConfigSchema, type RoundMetrics, type TaskConfig } from "../shared/schemas/mod.ts";
-import { armTask, armTraining, SERVER_ARMS } from "./arms.ts";
+import { armTask, armTraining, baseArm, SERVER_ARMS } from "./arms.ts";
 import type { Arm, SimulationConfig } from "./config.ts";
 import type { ArmRun, RoundPoint } from "./report.ts";
 import type { WorkerReply, WorkerRequest } from "./_worker.ts";
@@ -54,6 +54,8 @@ export interface RunArmOptions {
   onRound?: (point: RoundPoint) => void;
   /** Serve HTTPS with this certificate and key; the clients trust `caCert` (PEM texts). */
   tls?: { cert: string; key: string; caCert: string };
+  /** Called with the global weights after the last round (e.g. a pretraining's result). */
+  onWeights?: (weights: Map<string, Float32Tensor>) => void;
 }
 
 /**
@@ -99,7 +101,8 @@ export function splitForSeed(data: SimulationData, config: SimulationConfig, see
  */
 export function population(config: SimulationConfig, arm?: Arm): number {
   const present = config.clients - config.absent;
-  const supervised = arm === "supervised" || arm === "supervised-server";
+  const supervised = arm !== undefined &&
+    (baseArm(arm) === "supervised" || baseArm(arm) === "supervised-server");
   return supervised && config.labeledClients !== undefined
     ? Math.min(present, config.labeledClients)
     : present;
@@ -260,6 +263,11 @@ export async function runArm(arm: Arm, options: RunArmOptions): Promise<ArmRun> 
       await coordinator.federation.settled();
     }
     const history = coordinator.federation.status().history;
+    if (options.onWeights) {
+      options.onWeights(
+        decodeSafetensors(coordinator.federation.globalModel().safetensors).tensors,
+      );
+    }
     return {
       arm,
       seed,

@@ -33,7 +33,10 @@ export interface Evaluation {
 export class Evaluator {
   #x: tf.Tensor;
   #labels: tf.Tensor;
-  #batchSize: number;
+  /** Rows a batch, or null to size batches by the model's output. */
+  #batchSize: number | null;
+  /** Label positions a row. */
+  #positions: number;
   #sequences: boolean;
 
   /**
@@ -65,11 +68,8 @@ export class Evaluator {
     this.#x = tf.tensor(x, [rows.length, ...holdout.featureShape]);
     this.#labels = tf.tensor(labels, [rows.length, ...(holdout.labelShape ?? [])], "int32");
     this.#sequences = (holdout.labelShape ?? []).length > 0;
-    // Sequences: batches whose per-position logits stay near 4M values.
-    this.#batchSize = options.batchSize ??
-      (this.#sequences
-        ? Math.min(1000, Math.max(8, Math.floor(4_194_304 / (size * holdout.numClasses))))
-        : 1000);
+    this.#positions = size;
+    this.#batchSize = options.batchSize ?? (this.#sequences ? null : 1000);
   }
 
   /** How many labeled rows it measures on. */
@@ -101,9 +101,14 @@ export class Evaluator {
     const n = this.rows;
     // One tidy a batch: a batch's logits are freed before the next is made.
     const parts: tf.Tensor1D[] = [];
-    for (let start = 0; start < n; start += this.#batchSize) {
+    // Sequences: batches whose per-position logits stay near 4M values, by
+    // the classes the model outputs (a vocabulary may be large).
+    const classes = Number(model.outputs[0]?.shape.at(-1) ?? 1);
+    const batch = this.#batchSize ??
+      Math.min(1000, Math.max(8, Math.floor(4_194_304 / (this.#positions * classes))));
+    for (let start = 0; start < n; start += batch) {
       parts.push(tf.tidy(() => {
-        const size = Math.min(this.#batchSize, n - start);
+        const size = Math.min(batch, n - start);
         const x = this.#x.slice(start, size);
         const labels = this.#labels.slice(start, size);
         const logits = model.predict(x) as tf.Tensor;

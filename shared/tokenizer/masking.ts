@@ -106,5 +106,12 @@ export function maskDataset(
     rate: options.rate,
     random: seededRandom(options.seed ?? 0),
   });
-  return { ...dataset, x: input, labels, labelShape: [...dataset.featureShape] };
+  // Its classes are the vocabulary's tokens, whatever the rows were labelled with before.
+  return {
+    ...dataset,
+    x: input,
+    labels,
+    labelShape: [...dataset.featureShape],
+    numClasses: options.vocabSize,
+  };
 }
