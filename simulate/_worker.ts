@@ -5,7 +5,12 @@
 import { maskedTokensOf } from "../shared/tokenizer/masking.ts";
 import type * as tf from "@tensorflow/tfjs";
 import { startBackend } from "../client/training/backend.ts";
-import { CoordinatorClient, CoordinatorError } from "../client/link/coordinator_client.ts";
+import {
+  CoordinatorClient,
+  CoordinatorError,
+  encodeUpdateBody,
+  isRetriable,
+} from "../client/link/coordinator_client.ts";
 import { fetchTrusting } from "../client/link/trust.ts";
 import { ErrorFeedback } from "../shared/wire/codec.ts";
 import {
@@ -77,6 +82,22 @@ async function init(request: Extract<WorkerRequest, { kind: "init" }>): Promise<
   }
 }
 
+/**
+ * `fn` again after a connection error (a keep-alive connection the
+ * coordinator closed as it was reused), up to 4 tries; a resent update is
+ * answered as the first time.
+ */
+async function withRetry<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await fn();
+    } catch (error) {
+      if (attempt >= 4 || !isRetriable(error)) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** attempt));
+    }
+  }
+}
+
 async function train(request: Extract<WorkerRequest, { kind: "train" }>): Promise<void> {
   // Secure aggregation: each client's protocol runs while the next ones train.
   const secure: Promise<unknown>[] = [];
@@ -85,7 +106,7 @@ async function train(request: Extract<WorkerRequest, { kind: "train" }>): Promis
     if (!client) throw new Error(`Unknown client "${id}"`);
     let global;
     try {
-      global = await api.model({ clientId: id });
+      global = await withRetry(() => api.model({ clientId: id }));
     } catch (error) {
       // Differential privacy: the coordinator did not draw this client for the round.
       if (error instanceof CoordinatorError && error.code === "not_selected") continue;
@@ -122,7 +143,8 @@ async function train(request: Extract<WorkerRequest, { kind: "train" }>): Promis
       }));
       continue;
     }
-    await api.sendUpdate(delta, {
+    // Encoded once (error feedback moves on once), resent as the same bytes.
+    const body = encodeUpdateBody(delta, {
       round: global.round,
       baseVersion: global.version,
       ...countRows(client.dataset),
@@ -134,6 +156,7 @@ async function train(request: Extract<WorkerRequest, { kind: "train" }>): Promis
       kl: result.kl,
       ...evaluation,
     }, { codec: task.codec, feedback: client.feedback });
+    await withRetry(() => api.postUpdate(body));
   }
   await Promise.all(secure);
 }

@@ -20,6 +20,7 @@ import { mnistMlpTask } from "../shared/tasks/mnist_mlp.ts";
 import { brownTask } from "../shared/tasks/brown.ts";
 import { loadBrown } from "../shared/data/brown.ts";
 import { selectRows } from "../shared/data/dataset.ts";
+import { resolveTaskFile } from "../coordinator/cli/load_task.ts";
 import { launchChromium, progress, screenshot, waitFor } from "./_browser.ts";
 
 const NAME = "fl.test";
@@ -162,6 +163,64 @@ Deno.test("over HTTPS by host name, the page trains brown-pos (a transformer tag
     assert.ok(done.history[1]!.perplexity! > 1);
     assert.deepEqual(errors, []);
     await screenshot(page, "browser-client-brown-pos.png");
+  } finally {
+    await chromium.close();
+    await coordinator.shutdown();
+  }
+});
+
+Deno.test("over HTTPS by host name, the page contributes a pretraining update (masked tokens) from text it was given", async () => {
+  const pretraining = await resolveTaskFile({
+    id: "pretraining",
+    model: { transformer: { layers: 1, dModel: 32, heads: 2, ffn: 64 } },
+    input: {
+      sequence: {
+        kind: "masked-language-model",
+        maxLength: 24,
+        vocabulary: { from: "./train.jsonl", minCount: 1 },
+      },
+    },
+    training: { localSteps: 3, labeledBatchSize: 8, unlabeledBatchSize: 0 },
+    rounds: { total: 1, targetClients: 1, minClients: 1, timeoutSeconds: 600 },
+    holdout: "./holdout.jsonl",
+  }, { baseDir: "examples/tagging" });
+  const port = freePort();
+  const coordinator = await startCoordinator({
+    tasks: [pretraining],
+    auth: { enrolmentToken: ENROLMENT, adminToken: ADMIN },
+    port,
+    tls: server,
+    publicUrl: `https://${NAME}:${port}`,
+  });
+  // Plain text a person has: no labels at all.
+  const text = [
+    "The jury said the city was fine .",
+    "The election produced no evidence that any irregularities took place .",
+    "The grand jury commented on a number of other topics .",
+  ].map((line) => JSON.stringify({ text: line })).join("\n");
+  const chromium = await browser();
+  try {
+    const page = await chromium.newPage();
+    const errors: string[] = [];
+    page.on("pageerror", (error) => errors.push(error.message));
+    await page.goto(`${coordinator.publicUrl}/client/?enrol=${ENROLMENT}`);
+    await page.setInputFiles("#files", {
+      name: "notes.jsonl",
+      mimeType: "application/x-ndjson",
+      buffer: Buffer.from(text + "\n"),
+    });
+    await page.click("#start");
+    const done = await waitFor("the round to close", async () => {
+      const s = await status(coordinator);
+      return s.phase === "finished" ? s : undefined;
+    });
+    const [client] = done.clients;
+    assert.equal(client!.backend, "webgpu");
+    assert.equal(client!.updatesAccepted, 1);
+    assert.equal(client!.numLabeled, 0);
+    assert.equal(client!.numUnlabeled, 3);
+    assert.ok(done.history[1]!.perplexity! > 1);
+    assert.deepEqual(errors, []);
   } finally {
     await chromium.close();
     await coordinator.shutdown();
