@@ -4,7 +4,7 @@
  */
 import { parseFlags } from "../shared/cli.ts";
 import { STRATEGIES } from "../shared/schemas/mod.ts";
-import { ARMS } from "./config.ts";
+import { PRESET_ARMS } from "./config.ts";
 
 /** `deno task simulate --help`. */
 export const HELP = `Usage: deno task simulate [--compare | --quick] [options]
@@ -14,7 +14,8 @@ HTTP. Writes table.md, results.json, partition.json and accuracy.svg to the
 run directory.
 
 Presets:
-  --compare               every arm (${ARMS.join(", ")}), seeds 1,2,3
+  --compare               every arm (${PRESET_ARMS.join(", ")}), seeds 1,2,3
+                          (the pretrained-* arms, for transformer tasks, by --arms only)
   --quick                 every arm, 4 clients, 3 rounds, 10 local steps, 1 seed
 Options (override the preset and the config file):
   --config FILE           settings as JSON or YAML (the fields below, camelCase)

@@ -32,6 +32,12 @@ export const ARMS = [
   "pretrained-rdrop-ssl",
 ] as const;
 
+/**
+ * The arms every task can run, which the presets run: all but the
+ * `pretrained-*` arms, which need a transformer task.
+ */
+export const PRESET_ARMS: readonly Arm[] = ARMS.filter((arm) => !arm.startsWith("pretrained-"));
+
 /** One of {@linkcode ARMS}. */
 export type Arm = typeof ARMS[number];
 
@@ -141,9 +147,9 @@ export type SimulationConfig = z.infer<typeof SimulationConfigSchema>;
  */
 export const PRESETS: Record<"compare" | "quick", Partial<z.input<typeof SimulationConfigSchema>>> =
   {
-    compare: { arms: [...ARMS], seeds: [1, 2, 3] },
+    compare: { arms: [...PRESET_ARMS], seeds: [1, 2, 3] },
     quick: {
-      arms: [...ARMS],
+      arms: [...PRESET_ARMS],
       seeds: [1],
       clients: 4,
       rounds: 3,

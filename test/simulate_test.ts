@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { denoRunArgs } from "./_deno_run.ts";
 import { join } from "node:path";
-import { ARMS } from "../simulate/config.ts";
+import { PRESET_ARMS } from "../simulate/config.ts";
 
 Deno.test("deno task simulate --quick runs every arm and writes table, JSON, partition and plot", async () => {
   const out = await Deno.makeTempDir({ prefix: "simulate-" });
@@ -23,12 +23,12 @@ Deno.test("deno task simulate --quick runs every arm and writes table, JSON, par
     assert.match(text, /label histogram per client/);
 
     const table = await Deno.readTextFile(join(out, "table.md"));
-    for (const arm of ARMS) {
+    for (const arm of PRESET_ARMS) {
       assert.match(table, new RegExp(`\\| ${arm} \\| \\d+\\.\\d\\d ± \\d+\\.\\d\\d \\|`));
     }
 
     const results = JSON.parse(await Deno.readTextFile(join(out, "results.json")));
-    assert.equal(results.runs.length, ARMS.length);
+    assert.equal(results.runs.length, PRESET_ARMS.length);
     for (const run of results.runs) {
       assert.deepEqual(run.rounds.map((r: { round: number }) => r.round), [0, 1, 2, 3]);
       for (const r of run.rounds) assert.ok(r.accuracy >= 0 && r.accuracy <= 1);
@@ -46,7 +46,7 @@ Deno.test("deno task simulate --quick runs every arm and writes table, JSON, par
 
     const svg = await Deno.readTextFile(join(out, "accuracy.svg"));
     assert.match(svg, /^<svg[^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
-    assert.equal(svg.match(/<polyline/g)?.length, ARMS.length);
+    assert.equal(svg.match(/<polyline/g)?.length, PRESET_ARMS.length);
   } finally {
     await Deno.remove(out, { recursive: true });
   }
