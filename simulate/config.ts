@@ -4,16 +4,10 @@
  * @module
  */
 import { z } from "zod";
-import { STRATEGIES, UpdateCodecSchema } from "../shared/schemas/mod.ts";
+import { BUILTIN_MODELS, STRATEGIES, UpdateCodecSchema } from "../shared/schemas/mod.ts";
 
-/** The tasks a simulation has built in. */
-export const BUILTIN_TASKS = [
-  "mnist-mlp",
-  "mnist-cnn",
-  "spam-text",
-  "brown-lm",
-  "brown-pos",
-] as const;
+/** The tasks a simulation has built in: the built-in models, each with its data. */
+export const BUILTIN_TASKS = BUILTIN_MODELS;
 
 /** Whether `task` names a task file rather than a built-in task. */
 export function isTaskFile(task: string): boolean {

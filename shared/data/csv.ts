@@ -112,3 +112,32 @@ export function parseCsv(text: string): CsvRecord[] {
   }
   return records;
 }
+
+/**
+ * The records of a `label,text` CSV file (text tasks): the header checked,
+ * blank lines skipped, each record's label (trimmed) and text with the line
+ * it starts on. Errors are {@linkcode DataFileError}s naming the line.
+ *
+ * @example
+ * ```ts
+ * import { parseLabelTextCsv } from "./csv.ts";
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(parseLabelTextCsv("label,text\npos,fine\n"), [{ line: 2, label: "pos", text: "fine" }]);
+ * ```
+ */
+export function parseLabelTextCsv(text: string): { line: number; label: string; text: string }[] {
+  const [header, ...records] = parseCsv(text);
+  const columns = header?.fields.map((c) => c.trim());
+  if (!columns || columns.length !== 2 || columns[0] !== "label" || columns[1] !== "text") {
+    throw new DataFileError(header?.line ?? 1, 'the header must be "label,text"');
+  }
+  const out = [];
+  for (const { line, fields } of records) {
+    if (fields.length === 1 && fields[0]!.trim() === "") continue;
+    if (fields.length !== 2) {
+      throw new DataFileError(line, `expected 2 columns (label and text), got ${fields.length}`);
+    }
+    out.push({ line, label: fields[0]!.trim(), text: fields[1]! });
+  }
+  return out;
+}

@@ -24,7 +24,7 @@ import type { Dataset } from "./dataset.ts";
 import { encodeText } from "../preprocess/text.ts";
 import type { InputSpec } from "../schemas/mod.ts";
 import { elementCount } from "../shape.ts";
-import { DataFileError, parseCsv } from "./csv.ts";
+import { DataFileError, parseCsv, parseLabelTextCsv } from "./csv.ts";
 import { parseSequenceFile } from "./sequence_file.ts";
 
 export { type CsvRecord, DataFileError, parseCsv } from "./csv.ts";
@@ -213,18 +213,9 @@ export function parseDataFile(text: string, options: ParseDataFileOptions): Data
       labels.push(parseLabel(label, names, i + 1));
     });
   } else if (textSpec) {
-    const [header, ...records] = parseCsv(text);
-    const columns = header?.fields.map((c) => c.trim());
-    if (!columns || columns.length !== 2 || columns[0] !== "label" || columns[1] !== "text") {
-      throw new DataFileError(header?.line ?? 1, 'the header must be "label,text"');
-    }
-    for (const { line, fields } of records) {
-      if (fields.length === 1 && fields[0]!.trim() === "") continue;
-      if (fields.length !== 2) {
-        throw new DataFileError(line, `expected 2 columns (label and text), got ${fields.length}`);
-      }
-      labels.push(parseLabel(fields[0]!.trim(), names, line));
-      rows.push(encodeText(fields[1]!, textSpec));
+    for (const record of parseLabelTextCsv(text)) {
+      labels.push(parseLabel(record.label, names, record.line));
+      rows.push(encodeText(record.text, textSpec));
     }
   } else {
     const lines = text.split(/\r?\n/);

@@ -4,7 +4,7 @@
  * @module
  */
 import type { Dataset } from "./dataset.ts";
-import { DataFileError, parseCsv } from "./csv.ts";
+import { DataFileError, parseLabelTextCsv } from "./csv.ts";
 import type { InputSpec } from "../schemas/mod.ts";
 import { type SequenceExample, SequenceExampleError, sequenceRows } from "./sequence_rows.ts";
 
@@ -52,18 +52,9 @@ export function parseSequenceFile(
         `a ${options.input.sequence!.kind} task reads JSONL files (.jsonl), not CSV`,
       );
     }
-    const [header, ...records] = parseCsv(text);
-    const columns = header?.fields.map((c) => c.trim());
-    if (!columns || columns.length !== 2 || columns[0] !== "label" || columns[1] !== "text") {
-      throw new DataFileError(header?.line ?? 1, 'the header must be "label,text"');
-    }
-    for (const { line, fields } of records) {
-      if (fields.length === 1 && fields[0]!.trim() === "") continue;
-      if (fields.length !== 2) {
-        throw new DataFileError(line, `expected 2 columns (label and text), got ${fields.length}`);
-      }
-      examples.push({ label: fields[0]!.trim(), text: fields[1]! });
-      lines.push(line);
+    for (const record of parseLabelTextCsv(text)) {
+      examples.push({ label: record.label, text: record.text });
+      lines.push(record.line);
     }
   }
   if (examples.length === 0) throw new DataFileError(1, "the file holds no row");
