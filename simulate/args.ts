@@ -22,7 +22,8 @@ Options (override the preset and the config file):
   --arms A,B              arms to run (default rdrop-ssl)
   --task NAME|FILE        mnist-mlp (default), mnist-cnn, spam-text, brown-lm, brown-pos
                           (transformers on the Brown corpus; clients skewed over its 15
-                          genres by --beta, the holdout whole documents), or a task file
+                          genres by --beta, the holdout whole documents), spam-transformer
+                          (a transformer over the first 64 words of each e-mail), or a task file
                           (.yaml/.json) whose trainData rows the clients' shards are drawn
                           from and whose holdout rows score the arms; its training settings
                           are the defaults
@@ -45,6 +46,14 @@ Options (override the preset and the config file):
                           the next token for a causal model) on every client's rows that the
                           pretrained-supervised and pretrained-rdrop-ssl arms start from,
                           once per seed (default 10; transformer tasks)
+  --pretrain-fraction F   clients drawn each pretraining round (default --fraction)
+  --pretrain-local-steps N
+                          local steps per pretraining round (default --local-steps)
+  --pretrain-learning-rate R
+                          the pretraining's learning rate (default --learning-rate)
+  --lora RANK             the pretrained arms fine-tune LoRA adapters of this rank on the
+                          attention projections (block*_query, _key, _value, _output), the head
+                          in full, instead of every weight
   --labeled-clients N     only the first N clients hold labels (each --labeled of its rows);
                           the rest hold none, and the supervised arms run without them
   --beta B|iid            Dirichlet label skew (default 0.5)
@@ -105,6 +114,10 @@ export function parseSimulateArgs(args: string[]) {
       "labeled",
       "labeled-clients",
       "pretrain-rounds",
+      "pretrain-local-steps",
+      "pretrain-fraction",
+      "pretrain-learning-rate",
+      "lora",
       "beta",
       "unlabeled-weight",
       "server-labeled",

@@ -4,12 +4,17 @@
  */
 import {
   AggregationConfigSchema,
+  LoraConfigSchema,
   PrivacySchema,
   SecureAggregationSchema,
   type TaskConfig,
   type TrainingConfig,
 } from "../shared/schemas/mod.ts";
 import type { Arm, SimulationConfig } from "./config.ts";
+import { withLora } from "../shared/lora/apply_lora.ts";
+
+/** The layers `--lora` adapts: a transformer's attention projections. */
+export const LORA_TARGETS = ["block*_query", "block*_key", "block*_value", "block*_output"];
 
 /** The arms in which the coordinator fine-tunes on its own labeled rows after each round. */
 export const SERVER_ARMS: readonly Arm[] = ["supervised-server", "rdrop-ssl-server"];
@@ -131,9 +136,27 @@ export function armTask(
 ): TaskConfig {
   const { base, config } = options;
   const training = armTraining(arm, config);
+  const adapted = config.lora !== undefined && arm.startsWith("pretrained-");
   arm = baseArm(arm);
   return {
     ...base,
+    ...(adapted
+      ? {
+        model: {
+          ...base.model,
+          topology: withLora(
+            base.model.topology,
+            LoraConfigSchema.parse({
+              rank: config.lora,
+              alpha: 2 * config.lora!,
+              targets: LORA_TARGETS,
+              modulesToSave: ["logits"],
+            }),
+            base.model.seed,
+          ),
+        },
+      }
+      : {}),
     training,
     codec: config.codec,
     ...privacySettings(config),

@@ -38,7 +38,7 @@ export type Arm = typeof ARMS[number];
 /** Everything a simulation needs; every field has a default. */
 export const SimulationConfigSchema = z.strictObject({
   /**
-   * A built-in task (mnist-mlp, mnist-cnn, spam-text, brown-lm or brown-pos) or the path of a task
+   * A built-in task (mnist-mlp, mnist-cnn, spam-text, brown-lm, brown-pos or spam-transformer), or a task
    * file (.yaml, .yml or .json) with `trainData` and `holdout` rows.
    */
   task: z.union([
@@ -85,6 +85,18 @@ export const SimulationConfigSchema = z.strictObject({
    * transformer task only.
    */
   pretrainRounds: z.int().min(1).max(10000).default(10),
+  /** Fraction of the clients drawn each pretraining round. @default fraction */
+  pretrainFraction: z.number().gt(0).max(1).optional(),
+  /** Local steps per pretraining round. @default localSteps */
+  pretrainLocalSteps: z.int().min(1).max(100000).optional(),
+  /** The pretraining's learning rate (Adam). @default learningRate */
+  pretrainLearningRate: z.number().gt(0).max(10).optional(),
+  /**
+   * The pretrained arms fine-tune LoRA adapters of this rank on the attention
+   * projections (`block*_query`, `_key`, `_value`, `_output`; alpha twice the
+   * rank, ffa), the head in full, instead of every weight.
+   */
+  lora: z.int().min(1).max(1024).optional(),
   /** Dirichlet concentration of the label skew, or "iid". */
   beta: z.union([z.number().gt(0), z.literal("iid")]).default(0.5),
   /** Weight of an unlabeled row in FedAvg relative to a labeled one. */

@@ -75,6 +75,16 @@ const flags: Record<string, unknown> = {
   pretrainRounds: numberFlag("pretrain-rounds", args["pretrain-rounds"], undefined, {
     integer: true,
   }),
+  pretrainFraction: numberFlag("pretrain-fraction", args["pretrain-fraction"], undefined),
+  pretrainLocalSteps: numberFlag("pretrain-local-steps", args["pretrain-local-steps"], undefined, {
+    integer: true,
+  }),
+  pretrainLearningRate: numberFlag(
+    "pretrain-learning-rate",
+    args["pretrain-learning-rate"],
+    undefined,
+  ),
+  lora: numberFlag("lora", args.lora, undefined, { integer: true }),
   labeledClients: numberFlag("labeled-clients", args["labeled-clients"], undefined, {
     integer: true,
   }),
@@ -186,6 +196,11 @@ await Deno.writeTextFile(
 );
 
 // The pretrained arms start from a federated pretraining per seed.
+if (config.lora !== undefined && !config.arms.some((arm) => arm.startsWith("pretrained-"))) {
+  fail(
+    "--lora fine-tunes the pretrained arms: give --arms pretrained-supervised or pretrained-rdrop-ssl",
+  );
+}
 const pretraining = config.arms.some((arm) => arm.startsWith("pretrained-"))
   ? await pretrainingTask(base).catch((error) => fail(error.message))
   : null;
@@ -240,7 +255,14 @@ for (const seed of config.seeds) {
   if (pretraining) {
     await runArm("rdrop", {
       ...options("pretraining"),
-      config: { ...config, rounds: config.pretrainRounds, labeledClients: undefined },
+      config: {
+        ...config,
+        rounds: config.pretrainRounds,
+        localSteps: config.pretrainLocalSteps ?? config.localSteps,
+        fraction: config.pretrainFraction ?? config.fraction,
+        learningRate: config.pretrainLearningRate ?? config.learningRate,
+        labeledClients: undefined,
+      },
       base: pretraining,
       onWeights: (weights) => (pretrained = weights),
     });
@@ -273,7 +295,7 @@ const table = markdownTable(summaries, {
     config.labeledClients === undefined ? "" : ` on ${config.labeledClients} of them`
   }, ${config.rounds} rounds${config.strategy === "fedavg" ? "" : `, ${config.strategy}`}${
     config.byzantine ? `, ${config.byzantine} attackers` : ""
-  }`,
+  }${config.lora === undefined ? "" : `, the pretrained arms with LoRA rank ${config.lora}`}`,
 });
 const curves = meanCurves(runs);
 const svg = linePlotSvg(

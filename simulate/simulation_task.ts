@@ -112,6 +112,11 @@ export async function loadSimulationTask(config: SimulationConfig): Promise<Load
       },
     };
   }
+  if (config.task === "spam-transformer") {
+    const { spamTransformerTask } = await import("../shared/tasks/spam_transformer.ts");
+    const spam = await spamTransformerTask();
+    return { base: spam.config, data: { train: spam.train, holdout: spam.holdout } };
+  }
   if (config.task === "spam-text") {
     const { spamTextTask } = await import("../shared/tasks/spam_text.ts");
     const { loadSpamSplit } = await import("../shared/data/spam.ts");

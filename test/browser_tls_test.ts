@@ -169,7 +169,7 @@ Deno.test("over HTTPS by host name, the page trains brown-pos (a transformer tag
   }
 });
 
-Deno.test("over HTTPS by host name, the page contributes a pretraining update (masked tokens) from text it was given", async () => {
+Deno.test("over HTTPS by host name, the page contributes a pretraining update (masked tokens) from text pasted into it", async () => {
   const pretraining = await resolveTaskFile({
     id: "pretraining",
     model: { transformer: { layers: 1, dModel: 32, heads: 2, ffn: 64 } },
@@ -192,23 +192,21 @@ Deno.test("over HTTPS by host name, the page contributes a pretraining update (m
     tls: server,
     publicUrl: `https://${NAME}:${port}`,
   });
-  // Plain text a person has: no labels at all.
+  // Plain text a person pastes: no labels at all, a line a text.
   const text = [
     "The jury said the city was fine .",
     "The election produced no evidence that any irregularities took place .",
+    "",
     "The grand jury commented on a number of other topics .",
-  ].map((line) => JSON.stringify({ text: line })).join("\n");
+  ].join("\n");
   const chromium = await browser();
   try {
     const page = await chromium.newPage();
     const errors: string[] = [];
     page.on("pageerror", (error) => errors.push(error.message));
     await page.goto(`${coordinator.publicUrl}/client/?enrol=${ENROLMENT}`);
-    await page.setInputFiles("#files", {
-      name: "notes.jsonl",
-      mimeType: "application/x-ndjson",
-      buffer: Buffer.from(text + "\n"),
-    });
+    await page.fill("#pasted-text", text);
+    assert.match(await page.textContent("#data-summary") ?? "", /3 line\(s\) of text/);
     await page.click("#start");
     const done = await waitFor("the round to close", async () => {
       const s = await status(coordinator);

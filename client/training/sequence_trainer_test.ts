@@ -173,3 +173,94 @@ Deno.test("the evaluator measures sequences per labeled position: token accuracy
   assert.ok(Math.abs(evaluator.evaluate(zero).accuracy - zeros / counted) < 1e-6);
   evaluator.dispose();
 });
+
+Deno.test("masked tokens with a tied output: the output at the masked positions only gives the full output's loss and step", async () => {
+  const data = taggingData(24, 11);
+  const rows: Dataset = {
+    ...data,
+    labels: new Int32Array(data.labels.length).fill(-1),
+    numClasses: VOCAB,
+  };
+  const tied = spec({ dropout: 0, tied: true, output: { kind: "tokens", classes: VOCAB } });
+  const training = TrainingConfigSchema.parse({
+    localSteps: 3,
+    labeledBatchSize: 8,
+    unlabeledBatchSize: 0,
+    learningRate: 0.05,
+    optimizer: "sgd",
+    alpha: 1,
+  });
+  const run = async (fullOutput: boolean) => {
+    const model = transformerModel(tied, { seed: 3 });
+    const trainer = new LocalTrainer(model, rows, {
+      seed: 9,
+      maskedTokens: { vocabSize: VOCAB, rate: 0.3, fullOutput },
+    });
+    const result = await trainer.train(training);
+    const weights = model.getWeights().map((w) => w.dataSync().slice());
+    trainer.dispose();
+    model.dispose();
+    return { result, weights };
+  };
+  const picked = await run(false);
+  const full = await run(true);
+  // Without dropout the twins agree, so the KL is 0 and only the cross-entropy moves the weights.
+  assert.ok(
+    Math.abs(picked.result.ce - full.result.ce) < 1e-5,
+    `${picked.result.ce} vs ${full.result.ce}`,
+  );
+  assert.ok(picked.result.ce > 1, `ce ${picked.result.ce}`);
+  let largest = 0;
+  picked.weights.forEach((w, i) =>
+    w.forEach((v, j) => (largest = Math.max(largest, Math.abs(v - full.weights[i]![j]!))))
+  );
+  assert.ok(largest < 1e-5, `weights differ by ${largest}`);
+  // The shortcut is taken: with it, the tied output's product is over the masked positions only.
+  const model = transformerModel(tied, { seed: 3 });
+  const embedding = model.outputLayers.at(-1) as unknown as { outputPositions: tf.Tensor1D | null };
+  embedding.outputPositions = tf.tensor1d([0, 7], "int32");
+  const logits = model.apply(tf.tensor(rows.x.slice(0, 2 * T), [2, T]), {
+    training: true,
+  }) as tf.Tensor;
+  assert.deepEqual(logits.shape, [2, VOCAB]);
+  embedding.outputPositions = null;
+  model.dispose();
+});
+
+Deno.test("the evaluator measures a tied output at the masked positions only, with the full output's values", async () => {
+  const { Evaluator } = await import("../../shared/model/evaluate.ts");
+  const { maskDataset } = await import("../../shared/tokenizer/masking.ts");
+  const data = taggingData(80, 12);
+  const masked = maskDataset({ ...data, labels: new Int32Array(data.labels.length).fill(-1) }, {
+    vocabSize: VOCAB,
+    rate: 0.3,
+    seed: 4,
+  });
+  const model = transformerModel(spec({ tied: true, output: { kind: "tokens", classes: VOCAB } }), {
+    seed: 8,
+  });
+  // The reference: every position's logits, reduced on the CPU over the labeled ones.
+  const logits = tf.tidy(() =>
+    tf.logSoftmax(model.predict(tf.tensor(masked.x, [80, T])) as tf.Tensor).dataSync()
+  );
+  let hits = 0, loss = 0, counted = 0;
+  masked.labels.forEach((label, p) => {
+    if (label < 0) return;
+    const row = logits.subarray(p * VOCAB, (p + 1) * VOCAB);
+    hits += row.indexOf(Math.max(...row)) === label ? 1 : 0;
+    loss -= row[label]!;
+    counted++;
+  });
+  assert.ok(counted > 20, `${counted} masked positions`);
+  // Batches of 7 rows (the output set and reset between them), and of more
+  // rows than predict's own batches of 32.
+  for (const batchSize of [7, 36]) {
+    const measured = new Evaluator(masked, { batchSize }).evaluate(model);
+    assert.ok(Math.abs(measured.accuracy - hits / counted) < 1e-6);
+    assert.ok(
+      Math.abs(measured.loss - loss / counted) < 1e-4,
+      `${measured.loss} vs ${loss / counted}`,
+    );
+  }
+  model.dispose();
+});

@@ -12,6 +12,7 @@ import { useWasmLayers } from "./_fused_layers.ts";
 import { wasmRdropLoss } from "./_fused_rdrop_loss.ts";
 import type { TrainingConfig } from "../../shared/schemas/mod.ts";
 import { maskTokens, type MaskTokensOptions } from "../../shared/tokenizer/masking.ts";
+import { TokenEmbedding } from "../../shared/transformer/token_embedding.ts";
 
 /** Cross-entropy of one pass over the labeled rows (labels -1 add nothing); kl is 0. */
 function crossEntropyLoss(
@@ -88,9 +89,13 @@ export interface LocalTrainerOptions {
    * Masked-token prediction: each step masks its batch afresh
    * (`shared/tokenizer/masking.ts`; once, before `[x; x]`, so both twins
    * see the same masked input) and predicts the chosen tokens; every row
-   * trains, labeled or not. @default none
+   * trains, labeled or not. With a tied output (the token embedding as the
+   * model's last layer) the output runs at the masked positions only, and
+   * both R-Drop terms are over them, unless `fullOutput` (the cross-entropy
+   * is the same either way; the KL then also covers the unmasked positions).
+   * @default none
    */
-  maskedTokens?: { vocabSize: number; rate?: number };
+  maskedTokens?: { vocabSize: number; rate?: number; fullOutput?: boolean };
 }
 
 /**
@@ -168,6 +173,8 @@ export class LocalTrainer {
   #prior: tf.Tensor1D | null = null;
   /** Masked-token prediction: the rows' ids, the masking and its draws. */
   #masking: { ids: Float32Array; width: number; options: MaskTokensOptions } | null = null;
+  /** A tied output layer (the model's last), which can run at the masked positions only. */
+  #tiedOutput: TokenEmbedding | null = null;
 
   /**
    * Puts the rows on the backend once. With a `seed`, the batches and the
@@ -189,7 +196,8 @@ export class LocalTrainer {
         `Cannot train: ${dataset.labels.length} labels are not rows of shape [${labelShape}]`,
       );
     }
-    this.#sequences = labelShape.length > 0;
+    // Masked tokens: rows of token ids, whatever their labels (the masking makes new ones).
+    this.#sequences = labelShape.length > 0 || options.maskedTokens !== undefined;
     this.#model = model;
     this.#wasmKernels = options.wasmKernels ?? true;
     if (this.#wasmKernels) {
@@ -208,14 +216,20 @@ export class LocalTrainer {
     const labeled: number[] = [];
     const unlabeled: number[] = [];
     if (options.maskedTokens) {
-      if (!this.#sequences) {
-        throw new RangeError("Cannot train masked tokens: the rows are not sequences");
+      if (dataset.featureShape.length !== 1) {
+        throw new RangeError(
+          `Cannot train masked tokens: rows must be token ids, shape [T], not [${dataset.featureShape}]`,
+        );
       }
       this.#masking = {
         ids: dataset.x,
         width: featureSize(dataset),
         options: { ...options.maskedTokens, random: seededRandom((options.seed ?? 0) ^ 0x5eed) },
       };
+      const last = model.outputLayers.at(-1);
+      if (last instanceof TokenEmbedding && !options.maskedTokens.fullOutput) {
+        this.#tiedOutput = last;
+      }
     }
     for (let row = 0; row < rows; row++) {
       // Masked tokens: every row gets labels (its masked positions).
@@ -232,8 +246,11 @@ export class LocalTrainer {
     this.#unlabeled = new BatchSampler(unlabeled, random);
   }
 
-  /** The rows' features and labels on the backend (masked afresh for masked tokens). */
-  #batch(rows: number[]): { x: tf.Tensor; labels: tf.Tensor } {
+  /**
+   * The rows' features and labels on the backend (masked afresh for masked
+   * tokens, with the flat positions of the masked tokens).
+   */
+  #batch(rows: number[]): { x: tf.Tensor; labels: tf.Tensor; masked?: number[] } {
     if (!this.#masking) {
       const index = tf.tensor1d(rows, "int32");
       return { x: tf.gather(this.#x, index), labels: tf.gather(this.#labels, index) };
@@ -242,9 +259,12 @@ export class LocalTrainer {
     const picked = new Float32Array(rows.length * width);
     rows.forEach((row, i) => picked.set(ids.subarray(row * width, (row + 1) * width), i * width));
     const { input, labels } = maskTokens(picked, options);
+    const masked: number[] = [];
+    for (let i = 0; i < labels.length; i++) if (labels[i]! >= 0) masked.push(i);
     return {
       x: tf.tensor(input, [rows.length, ...this.#x.shape.slice(1)]),
       labels: tf.tensor(labels, [rows.length, width], "int32"),
+      masked,
     };
   }
 
@@ -287,36 +307,55 @@ export class LocalTrainer {
       }
       const [loss, ce, kl] = withMathRandom(this.#dropoutRandom, () =>
         tf.tidy(() => {
-          const { x, labels } = this.#batch(rows);
+          const batch = this.#batch(rows);
+          const { x } = batch;
+          let { labels } = batch;
           const rdrop = config.objective === "rdrop";
           const input = rdrop ? tf.concat([x, x], 0) : x;
+          // Masked tokens with a tied output: the output runs at the masked
+          // positions only (both twins'), and both terms are over them.
+          const output = this.#tiedOutput && batch.masked?.length ? this.#tiedOutput : null;
+          if (output) {
+            const masked = batch.masked!;
+            const twin = x.size;
+            const positions = rdrop ? [...masked, ...masked.map((p) => p + twin)] : masked;
+            output.outputPositions = tf.tensor1d(positions, "int32");
+            labels = tf.gather(labels.reshape([-1]), tf.tensor1d(masked, "int32"));
+          }
           let parts: { ce: tf.Scalar; kl: tf.Scalar } | undefined;
-          const total = optimizer.minimize(
-            () => {
-              const logits = this.#model.apply(input, { training: true }) as tf.Tensor;
-              const lossOptions = {
-                labels,
-                // A sequence's padding (token id 0) counts for neither term.
-                mask: this.#sequences ? tf.cast(tf.notEqual(x, 0), "float32") : undefined,
-                alpha: config.alpha,
-                unlabeledAlpha: (config.unlabeledAlpha ?? config.alpha) * ramp,
-                prior: this.#prior ?? undefined,
-                priorWeight: config.priorAlignment ?? 0,
-              };
-              const result = rdrop
-                ? (this.#wasmKernels ? wasmRdropLoss(logits, lossOptions) : null) ??
-                  rdropLoss(logits, lossOptions)
-                : crossEntropyLoss(logits, labels);
-              parts = { ce: tf.keep(result.ce), kl: tf.keep(result.kl) };
-              if (anchors.length === 0) return result.loss;
-              const drift = tf.addN(
-                variables.map((v, i) => tf.sum(tf.squaredDifference(v, anchors[i]!))),
-              );
-              return tf.add(result.loss, tf.mul(mu / 2, drift)) as tf.Scalar;
-            },
-            true,
-            variables,
-          );
+          let total: tf.Scalar | null;
+          try {
+            total = optimizer.minimize(
+              () => {
+                const logits = this.#model.apply(input, { training: true }) as tf.Tensor;
+                const lossOptions = {
+                  labels,
+                  // A sequence's padding (token id 0) counts for neither term.
+                  mask: this.#sequences && !output
+                    ? tf.cast(tf.notEqual(x, 0), "float32")
+                    : undefined,
+                  alpha: config.alpha,
+                  unlabeledAlpha: (config.unlabeledAlpha ?? config.alpha) * ramp,
+                  prior: this.#prior ?? undefined,
+                  priorWeight: config.priorAlignment ?? 0,
+                };
+                const result = rdrop
+                  ? (this.#wasmKernels ? wasmRdropLoss(logits, lossOptions) : null) ??
+                    rdropLoss(logits, lossOptions)
+                  : crossEntropyLoss(logits, labels);
+                parts = { ce: tf.keep(result.ce), kl: tf.keep(result.kl) };
+                if (anchors.length === 0) return result.loss;
+                const drift = tf.addN(
+                  variables.map((v, i) => tf.sum(tf.squaredDifference(v, anchors[i]!))),
+                );
+                return tf.add(result.loss, tf.mul(mu / 2, drift)) as tf.Scalar;
+              },
+              true,
+              variables,
+            );
+          } finally {
+            if (output) output.outputPositions = null;
+          }
           return [total!, parts!.ce, parts!.kl];
         }));
       // Read asynchronously (WebGPU in a browser worker has no synchronous

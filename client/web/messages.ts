@@ -12,7 +12,8 @@ export type WebBackendName = typeof WEB_BACKENDS[number];
 /** Where the worker's rows come from. */
 export type DataSource =
   | { kind: "demo"; shard: string }
-  | { kind: "files"; files: File[] };
+  | { kind: "files"; files: File[] }
+  | { kind: "text"; text: string };
 
 /** The page's message that starts the worker. */
 export interface TrainStart {

@@ -249,7 +249,7 @@ async function enrol(): Promise<Identity> {
 async function start(): Promise<void> {
   showError(null);
   if (!data) {
-    showError("Choose data first: image or data files, or the demo shard");
+    showError("Choose data first: image or data files, text, or the demo shard");
     return;
   }
   let me: Identity;
@@ -324,6 +324,15 @@ function init(): void {
         : "No data chosen.",
     );
   });
+  $<HTMLTextAreaElement>("pasted-text").addEventListener("input", (event) => {
+    const pasted = (event.target as HTMLTextAreaElement).value;
+    const lines = pasted.split(/\r?\n/).filter((line) => line.trim()).length;
+    data = lines ? { kind: "text", text: pasted } : null;
+    text(
+      "data-summary",
+      lines ? `${lines} line(s) of text; they stay in this browser.` : "No data chosen.",
+    );
+  });
   $("demo").addEventListener("click", () => {
     const shard = demoShard();
     data = { kind: "demo", shard };
@@ -340,7 +349,9 @@ function init(): void {
 function refuse(problem: string): void {
   showError(problem);
   setConnection("failed", "cannot run here");
-  for (const id of ["enrolment-token", "files", "demo", "backend", "start", "stop"]) {
+  for (
+    const id of ["enrolment-token", "files", "pasted-text", "demo", "backend", "start", "stop"]
+  ) {
     ($(id) as HTMLInputElement).disabled = true;
   }
   text("identity", "Not enrolled: this page cannot train here (see above).");

@@ -1,8 +1,9 @@
 /**
  * Reads the files a person picks on the client page into rows, in the
- * browser: one data file (`.csv`, `.jsonl`, `.ndjson`), or image files
- * (`.png`, `.jpg`, `.jpeg`) with an optional `labels.csv`. Nothing is
- * uploaded: the rows stay in the page's worker.
+ * browser: one data file (`.csv`, `.jsonl`, `.ndjson`), image files (`.png`,
+ * `.jpg`, `.jpeg`) with an optional `labels.csv`, or, for a text task, plain
+ * `.txt` files; and text a person pastes. Nothing is uploaded: the rows stay
+ * in the page's worker.
  * @module
  */
 import type { Dataset } from "../../shared/data/dataset.ts";
@@ -15,9 +16,11 @@ import {
 import { decodeImage, preprocessImage } from "../../shared/preprocess/image.ts";
 import { classCount, type InputSpec } from "../../shared/schemas/mod.ts";
 import { elementCount } from "../../shared/shape.ts";
+import { type SequenceExample, sequenceRows } from "../../shared/data/sequence_rows.ts";
 
 const IMAGE_FILE = /\.(png|jpe?g)$/i;
 const DATA_FILE = /\.(csv|jsonl|ndjson)$/i;
+const TEXT_FILE = /\.txt$/i;
 
 /** A picked file: its name and a way to read it (a `File` is one). */
 export interface PickedFile {
@@ -37,6 +40,9 @@ function reason(error: unknown): string {
  *   among the picked files (header `file,label`); images it does not list,
  *   or all images when there is no `labels.csv`, are unlabeled rows.
  *
+ * - or, for a text task (`input.sequence`), `.txt` files, each one text
+ *   without a label (a language model's, or unlabeled rows of a classifier).
+ *
  * Errors name the file and, for text files, the line.
  *
  * @example
@@ -53,6 +59,22 @@ export async function readPickedFiles(files: PickedFile[], input: InputSpec): Pr
   const images = files.filter((f) => IMAGE_FILE.test(f.name));
   const labelsFile = files.find((f) => f.name.toLowerCase() === "labels.csv");
   const dataFiles = files.filter((f) => DATA_FILE.test(f.name) && f !== labelsFile);
+  const texts = files.filter((f) => TEXT_FILE.test(f.name));
+  if (texts.length) {
+    if (texts.length !== files.length) {
+      throw new Error("Cannot read data: pick .txt files, or one data file, or images, not a mix");
+    }
+    if (!input.sequence) {
+      throw new Error(
+        "Cannot read data: this task does not take text; pick a .csv or .jsonl file, or images",
+      );
+    }
+    const examples: SequenceExample[] = [];
+    for (const file of texts) {
+      examples.push({ text: new TextDecoder().decode(await file.arrayBuffer()) });
+    }
+    return sequenceRows(examples, input, (i) => `Cannot read "${texts[i]!.name}"`);
+  }
   const other = files.filter((f) =>
     !images.includes(f) && !dataFiles.includes(f) && f !== labelsFile
   );
@@ -60,7 +82,7 @@ export async function readPickedFiles(files: PickedFile[], input: InputSpec): Pr
     throw new Error(
       `Cannot read "${
         other[0]!.name
-      }": expected .png, .jpg or .jpeg images (with a labels.csv), or one .csv, .jsonl or .ndjson file`,
+      }": expected .png, .jpg or .jpeg images (with a labels.csv), one .csv, .jsonl or .ndjson file, or .txt files (text tasks)`,
     );
   }
   if (dataFiles.length) {
@@ -128,4 +150,32 @@ export async function readPickedFiles(files: PickedFile[], input: InputSpec): Pr
     featureShape: [...input.shape],
     numClasses: classCount(input),
   };
+}
+
+/**
+ * Rows from text a person pasted, for a text task (`input.sequence`): each
+ * non-empty line one text without a label.
+ *
+ * @example
+ * ```ts
+ * import { readPastedText } from "./read_files.ts";
+ * import { buildVocabulary } from "../../shared/tokenizer/tokenizer.ts";
+ * import assert from "node:assert/strict";
+ * const vocabulary = await buildVocabulary(["the cat sat"], { minCount: 1 });
+ * const input = { shape: [8], labels: [], sequence: { kind: "masked-language-model" as const, maxLength: 8, vocabulary } };
+ * const rows = readPastedText("The cat sat.\n\nThe cat", input);
+ * assert.equal(rows.x.length, 2 * 8); // two lines, a row each
+ * ```
+ */
+export function readPastedText(text: string, input: InputSpec): Dataset {
+  if (!input.sequence) {
+    throw new Error("Cannot read the pasted text: this task does not take text; pick files");
+  }
+  const lines = text.split(/\r?\n/).map((line) => line.trim()).filter(Boolean);
+  if (lines.length === 0) throw new Error("Cannot read the pasted text: it is empty");
+  return sequenceRows(
+    lines.map((line) => ({ text: line })),
+    input,
+    (i) => `Cannot read the pasted text: line ${i + 1}`,
+  );
 }

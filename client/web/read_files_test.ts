@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { encode as encodePng } from "fast-png";
 import type { InputSpec } from "../../shared/schemas/mod.ts";
-import { type PickedFile, readPickedFiles } from "./read_files.ts";
+import { buildVocabulary } from "../../shared/tokenizer/tokenizer.ts";
+import { type PickedFile, readPastedText, readPickedFiles } from "./read_files.ts";
 
 const file = (name: string, bytes: Uint8Array | string): PickedFile => ({
   name,
@@ -51,7 +52,9 @@ Deno.test("a data file is parsed in the documented format", async () => {
 Deno.test("bad picks are refused with the file and the reason", async (t) => {
   const cases: [string, PickedFile[], RegExp][] = [
     ["nothing", [], /no file was picked/],
-    ["unknown kind", [file("notes.txt", "hi")], /Cannot read "notes\.txt": expected/],
+    ["unknown kind", [file("notes.doc", "hi")], /Cannot read "notes\.doc": expected/],
+    ["text for an image task", [file("notes.txt", "hi")], /does not take text/],
+    ["text and a data file", [file("notes.txt", "hi"), file("a.csv", "")], /not a mix/],
     ["two data files", [file("a.csv", ""), file("b.jsonl", "")], /pick one data file/],
     ["data and images", [file("a.csv", ""), file("a.png", png(0))], /pick one data file/],
     ["labels alone", [file("labels.csv", "file,label\n")], /no image was picked/],
@@ -89,5 +92,39 @@ Deno.test("images for a task that takes no images are refused", async () => {
   await assert.rejects(
     () => readPickedFiles([file("a.png", png(0))], { shape: [4], labels: ["a", "b"] }),
     /does not take images/,
+  );
+});
+
+Deno.test("a text task takes .txt files and pasted text, each line of it a text, as unlabeled rows", async () => {
+  const vocabulary = await buildVocabulary(["the jury said the city was fine"], { minCount: 1 });
+  const input: InputSpec = {
+    shape: [6],
+    labels: [],
+    sequence: { kind: "masked-language-model", maxLength: 6, vocabulary },
+  };
+  // A file is one text: [BOS] + 7 words + [EOS] in windows of 6.
+  const rows = await readPickedFiles(
+    [file("a.txt", "The jury said\nthe city was fine."), file("b.txt", "the jury")],
+    input,
+  );
+  assert.equal(rows.x.length / 6, 2 + 1);
+  assert.ok([...rows.labels].every((l) => l === -1));
+  const pasted = readPastedText("The jury said.\n\n  the city was fine  \n", input);
+  assert.equal(pasted.x.length / 6, 2);
+  assert.deepEqual([...pasted.x.subarray(0, 6)].slice(1, 4), [
+    vocabulary.tokens.indexOf("the"),
+    vocabulary.tokens.indexOf("jury"),
+    vocabulary.tokens.indexOf("said"),
+  ]);
+  assert.throws(() => readPastedText(" \n ", input), /the pasted text: it is empty/);
+  // A line with no known word is left out; text with none at all is refused.
+  assert.equal(readPastedText("the jury\nzebra quagga", input).x.length / 6, 1);
+  assert.throws(
+    () => readPastedText("zebra quagga\nokapi", input),
+    /Cannot read the pasted text: line 1: .*vocabulary/,
+  );
+  assert.throws(
+    () => readPastedText("the jury", { shape: [4], labels: ["a"] }),
+    /does not take text/,
   );
 });

@@ -11,7 +11,7 @@ import { decodeDemoShard } from "../../shared/data/demo_shard.ts";
 import { runClient } from "../run_client.ts";
 import { startWebBackend } from "./backend.ts";
 import type { DataSource, TrainMessage, TrainStart } from "./messages.ts";
-import { readPickedFiles } from "./read_files.ts";
+import { readPastedText, readPickedFiles } from "./read_files.ts";
 
 const post = (message: TrainMessage) => self.postMessage(message);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -37,7 +37,9 @@ async function readRows(start: TrainStart, data: DataSource): Promise<Dataset> {
     return decodeDemoShard(new Uint8Array(await response.arrayBuffer()));
   }
   const api = new CoordinatorClient(base, { taskId: start.taskId, token: start.token });
-  return await readPickedFiles(data.files, (await api.task()).input);
+  const input = (await api.task()).input;
+  if (data.kind === "text") return readPastedText(data.text, input);
+  return await readPickedFiles(data.files, input);
 }
 
 self.onmessage = async (message: MessageEvent<TrainStart>) => {

@@ -22,6 +22,7 @@ import {
 } from "../../shared/schemas/mod.ts";
 import { readTfjsWeights, type TfjsModelJson } from "../../shared/model/tfjs_format.ts";
 import { builtinModel } from "../../shared/tasks/mod.ts";
+import { spamTransformerTask } from "../../shared/tasks/spam_transformer.ts";
 import { brownTask } from "../../shared/tasks/brown.ts";
 import { sequenceTopology } from "../../shared/tasks/sequence_model.ts";
 import { checkVocabulary } from "../../shared/tokenizer/tokenizer.ts";
@@ -221,6 +222,13 @@ export async function resolveTaskFile(
     input ??= brown.config.input;
     training ??= brown.config.training;
     builtinHoldout = brown.holdout;
+  } else if (file.model.builtin === "spam-transformer") {
+    // The corpus's held-out e-mails unless the file gives a holdout.
+    const spam = await spamTransformerTask();
+    topology = spam.config.model.topology;
+    input ??= spam.config.input;
+    training ??= spam.config.training;
+    builtinHoldout = spam.holdout;
   } else if (file.model.builtin) {
     const builtin = builtinModel(file.model.builtin);
     topology = builtin.topology;

@@ -4,6 +4,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { type Dataset, labelSize, rowLabeled } from "../data/dataset.ts";
+import { TokenEmbedding } from "../transformer/token_embedding.ts";
 
 /** Holdout metrics. */
 export interface Evaluation {
@@ -38,6 +39,8 @@ export class Evaluator {
   /** Label positions a row. */
   #positions: number;
   #sequences: boolean;
+  /** The labels, also on the CPU: where a tied output runs (the labeled positions). */
+  #labelValues: Int32Array;
 
   /**
    * Copies the labeled rows of `holdout` to the backend (for sequences, the
@@ -67,6 +70,7 @@ export class Evaluator {
     });
     this.#x = tf.tensor(x, [rows.length, ...holdout.featureShape]);
     this.#labels = tf.tensor(labels, [rows.length, ...(holdout.labelShape ?? [])], "int32");
+    this.#labelValues = labels;
     this.#sequences = (holdout.labelShape ?? []).length > 0;
     this.#positions = size;
     this.#batchSize = options.batchSize ?? (this.#sequences ? null : 1000);
@@ -104,14 +108,39 @@ export class Evaluator {
     // Sequences: batches whose per-position logits stay near 4M values, by
     // the classes the model outputs (a vocabulary may be large).
     const classes = Number(model.outputs[0]?.shape.at(-1) ?? 1);
+    // A tied output over the vocabulary (a masked language model's) runs at
+    // the labeled positions only: the masked ones, a few of a row's.
+    const output = this.#sequences ? model.outputLayers.at(-1) : undefined;
+    const tied = output instanceof TokenEmbedding ? output : null;
     const batch = this.#batchSize ??
-      Math.min(1000, Math.max(8, Math.floor(4_194_304 / (this.#positions * classes))));
+      Math.min(
+        1000,
+        Math.max(8, Math.floor(4_194_304 / ((tied ? 1 : this.#positions) * classes))),
+      );
     for (let start = 0; start < n; start += batch) {
       parts.push(tf.tidy(() => {
         const size = Math.min(batch, n - start);
         const x = this.#x.slice(start, size);
-        const labels = this.#labels.slice(start, size);
-        const logits = model.predict(x) as tf.Tensor;
+        let labels = this.#labels.slice(start, size);
+        let logits: tf.Tensor;
+        if (tied) {
+          const values = this.#labelValues.subarray(
+            start * this.#positions,
+            (start + size) * this.#positions,
+          );
+          const at: number[] = [];
+          values.forEach((label, i) => label >= 0 && at.push(i));
+          if (at.length === 0) return tf.zeros([3]) as tf.Tensor1D;
+          const positions = tf.tensor1d(at, "int32");
+          labels = tf.gather(labels.reshape([-1]), positions);
+          tied.outputPositions = positions;
+          try {
+            // One batch: predict's own batches of 32 would each see every position.
+            logits = model.predict(x, { batchSize: size }) as tf.Tensor;
+          } finally {
+            tied.outputPositions = null;
+          }
+        } else logits = model.predict(x) as tf.Tensor;
         const classes = logits.shape[logits.rank - 1]!;
         const counted = tf.cast(tf.greaterEqual(labels, 0), "float32");
         const hits = tf.sum(

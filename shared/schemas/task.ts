@@ -168,6 +168,7 @@ export const BUILTIN_MODELS = [
   "spam-text",
   "brown-lm",
   "brown-pos",
+  "spam-transformer",
 ] as const;
 
 /** Where a task file's model comes from, and which of its layers train. */

@@ -14,7 +14,7 @@ import type { Dataset } from "../data/dataset.ts";
 import type { TaskConfig, TransformerConfig } from "../schemas/mod.ts";
 import { Tokenizer, vocabularyOfWords } from "../tokenizer/tokenizer.ts";
 import { builtinTaskConfig, type TaskOverrides } from "./_task.ts";
-import { sequenceTopology } from "./sequence_model.ts";
+import { sequenceTopology, SMALL_TRANSFORMER } from "./sequence_model.ts";
 
 /** The Brown tasks. */
 export const BROWN_TASKS = ["brown-lm", "brown-pos"] as const;
@@ -164,11 +164,7 @@ export async function brownTask(
     },
   };
   const topology = await sequenceTopology(input, {
-    layers: 2,
-    dModel: 64,
-    heads: 4,
-    ffn: 128,
-    dropout: 0.1,
+    ...SMALL_TRANSFORMER,
     ...options.transformer,
   });
   const config = builtinTaskConfig({

@@ -90,3 +90,23 @@ export async function sequenceTopology(
   await tf.ready();
   return transformerTopology(spec);
 }
+
+/**
+ * The transformer of the built-in text tasks (`brown-lm`, `brown-pos`,
+ * `spam-transformer`): 2 blocks, dModel 64, 4 heads, an MLP of 128, dropout
+ * 0.1.
+ *
+ * @example
+ * ```ts
+ * import { SMALL_TRANSFORMER } from "./sequence_model.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(SMALL_TRANSFORMER.layers, 2);
+ * ```
+ */
+export const SMALL_TRANSFORMER = {
+  layers: 2,
+  dModel: 64,
+  heads: 4,
+  ffn: 128,
+  dropout: 0.1,
+} as const;

@@ -63,6 +63,14 @@ export class TokenEmbedding extends tf.layers.Layer {
   readonly #inner: tf.layers.Layer;
   #tokens: tf.LayerVariable | null = null;
   #positions: tf.LayerVariable | null = null;
+  /**
+   * Flat positions (`row * T + t`) at which the tied output runs, set by a
+   * trainer for one step: the output is then `[positions, vocabSize]`, the
+   * logits at those positions only (a masked language model predicts 15% of
+   * its positions, and the product with the vocabulary is most of a step).
+   * Null: every position.
+   */
+  outputPositions: tf.Tensor1D | null = null;
 
   /** Creates the layer (its tables are made when it is built). */
   constructor(args: TokenEmbeddingArgs) {
@@ -115,6 +123,10 @@ export class TokenEmbedding extends tf.layers.Layer {
       if (x.rank === 3) {
         const [b, t] = x.shape as [number, number, number];
         const flat = x.reshape([b * t, this.dModel]) as tf.Tensor2D;
+        if (this.outputPositions) {
+          const picked = tf.gather(flat, this.outputPositions) as tf.Tensor2D;
+          return tf.matMul(picked, table as tf.Tensor2D, false, true);
+        }
         return tf.matMul(flat, table as tf.Tensor2D, false, true).reshape([b, t, this.vocabSize]);
       }
       const [, t] = x.shape as [number, number];
