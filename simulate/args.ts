@@ -46,6 +46,9 @@ Options (override the preset and the config file):
                           the next token for a causal model) on every client's rows that the
                           pretrained-supervised and pretrained-rdrop-ssl arms start from,
                           once per seed (default 10; transformer tasks)
+  --pretrained-from DIR   start the pretrained arms from an earlier run's pretraining
+                          (DIR/pretraining/seed-N.safetensors, which every run with a
+                          pretrained arm writes), made with the same settings
   --pretrain-fraction F   clients drawn each pretraining round (default --fraction)
   --pretrain-local-steps N
                           local steps per pretraining round (default --local-steps)
@@ -116,6 +119,7 @@ export function parseSimulateArgs(args: string[]) {
       "pretrain-rounds",
       "pretrain-local-steps",
       "pretrain-fraction",
+      "pretrained-from",
       "pretrain-learning-rate",
       "lora",
       "beta",

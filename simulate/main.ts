@@ -28,7 +28,12 @@ import { linePlotSvg } from "./plot_svg.ts";
 import { loadSimulationTask, taskFileTraining } from "./simulation_task.ts";
 import { type ArmRun, compareArms, markdownTable, meanCurves, summarize } from "./report.ts";
 import { runArm, type RunArmOptions, splitForSeed } from "./run_arm.ts";
-import { pretrainingTask } from "./pretraining.ts";
+import {
+  loadPretrained,
+  pretrainingSettings,
+  pretrainingTask,
+  savePretrained,
+} from "./pretraining.ts";
 import type { Float32Tensor } from "../shared/wire/safetensors.ts";
 
 const args = parseSimulateArgs(Deno.args);
@@ -206,7 +211,7 @@ const pretraining = config.arms.some((arm) => arm.startsWith("pretrained-"))
   : null;
 // The runs, with a progress bar.
 const total = config.arms.length * config.seeds.length * config.rounds +
-  (pretraining ? config.seeds.length * config.pretrainRounds : 0);
+  (pretraining && !args["pretrained-from"] ? config.seeds.length * config.pretrainRounds : 0);
 let done = 0;
 const tty = Deno.stdout.isTerminal();
 const encoder = new TextEncoder();
@@ -252,7 +257,12 @@ for (const seed of config.seeds) {
   });
   // Pretraining on every client's rows (labels unused), shared by the pretrained arms.
   let pretrained: Map<string, Float32Tensor> | undefined;
-  if (pretraining) {
+  const settings = pretrainingSettings(config, seed);
+  if (pretraining && args["pretrained-from"]) {
+    pretrained = await loadPretrained(args["pretrained-from"], settings).catch((error) =>
+      fail(error.message)
+    );
+  } else if (pretraining) {
     await runArm("rdrop", {
       ...options("pretraining"),
       config: {
@@ -266,6 +276,7 @@ for (const seed of config.seeds) {
       base: pretraining,
       onWeights: (weights) => (pretrained = weights),
     });
+    await savePretrained(out, settings, pretrained!);
   }
   // The centralized arm trains in its own worker beside the federated arms.
   const central = config.arms.includes("centralized")

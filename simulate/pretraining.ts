@@ -9,6 +9,13 @@ import * as tf from "@tensorflow/tfjs";
 import { type TaskConfig, TaskConfigSchema } from "../shared/schemas/mod.ts";
 import { transformerTopology } from "../shared/transformer/model.ts";
 import { transformerSpecOfTopology } from "../shared/transformer/spec_of_topology.ts";
+import { dirname, join } from "node:path";
+import {
+  decodeSafetensors,
+  encodeSafetensors,
+  type Float32Tensor,
+} from "../shared/wire/safetensors.ts";
+import type { SimulationConfig } from "./config.ts";
 
 /**
  * The pretraining task of a transformer task: the same blocks and
@@ -48,4 +55,105 @@ export async function pretrainingTask(base: TaskConfig): Promise<TaskConfig> {
       sequence: { ...sequence, kind: spec.causal ? "language-model" : "masked-language-model" },
     },
   });
+}
+
+/** What fixes a seed's pretraining: the settings it ran with. */
+export type PretrainingSettings = Record<string, unknown>;
+
+/**
+ * The settings that decide a seed's pretraining (the task, the partition, the
+ * pretraining's rounds, steps, fraction, batch and learning rate), to check
+ * that a saved one fits the run that would reuse it.
+ *
+ * @example
+ * ```ts
+ * import { pretrainingSettings } from "./pretraining.ts";
+ * import { SimulationConfigSchema } from "./config.ts";
+ * import assert from "node:assert/strict";
+ * const settings = pretrainingSettings(SimulationConfigSchema.parse({ task: "brown-pos" }), 1);
+ * assert.equal(settings.rounds, 10);
+ * ```
+ */
+export function pretrainingSettings(config: SimulationConfig, seed: number): PretrainingSettings {
+  return {
+    task: config.task,
+    seed,
+    clients: config.clients,
+    beta: config.beta,
+    rounds: config.pretrainRounds,
+    localSteps: config.pretrainLocalSteps ?? config.localSteps,
+    fraction: config.pretrainFraction ?? config.fraction,
+    learningRate: config.pretrainLearningRate ?? config.learningRate,
+    batch: config.labeledBatchSize,
+    dropout: config.dropout,
+    codec: config.codec,
+    strategy: config.strategy,
+  };
+}
+
+/** Where a run keeps a seed's pretrained weights. */
+function pretrainedPath(dir: string, seed: number): string {
+  return join(dir, "pretraining", `seed-${seed}.safetensors`);
+}
+
+/**
+ * Writes a seed's pretrained weights into the run's folder
+ * (`pretraining/seed-N.safetensors`, with the settings in its metadata), so
+ * that a later run can start from them (`--pretrained-from`).
+ *
+ * @example
+ * ```ts ignore
+ * import { savePretrained } from "./pretraining.ts";
+ * await savePretrained("runs/sim", pretrainingSettings(config, 1), weights);
+ * ```
+ */
+export async function savePretrained(
+  dir: string,
+  settings: PretrainingSettings,
+  weights: Map<string, Float32Tensor>,
+): Promise<void> {
+  const path = pretrainedPath(dir, settings.seed as number);
+  await Deno.mkdir(dirname(path), { recursive: true });
+  await Deno.writeFile(
+    path,
+    encodeSafetensors(weights, { pretraining: JSON.stringify(settings) }),
+  );
+}
+
+/**
+ * A seed's pretrained weights from an earlier run's folder.
+ *
+ * @throws {Error} No pretraining of that seed there, or one made with other
+ * settings (the message names the first that differs).
+ *
+ * @example
+ * ```ts ignore
+ * import { loadPretrained, pretrainingSettings } from "./pretraining.ts";
+ * const weights = await loadPretrained("runs/sim", pretrainingSettings(config, 1));
+ * ```
+ */
+export async function loadPretrained(
+  dir: string,
+  settings: PretrainingSettings,
+): Promise<Map<string, Float32Tensor>> {
+  const path = pretrainedPath(dir, settings.seed as number);
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    throw new Error(`--pretrained-from ${dir}: no pretraining of seed ${settings.seed} (${path})`);
+  }
+  const file = decodeSafetensors(bytes);
+  const saved = JSON.parse(file.metadata.pretraining ?? "{}") as PretrainingSettings;
+  for (const [key, value] of Object.entries(settings)) {
+    if (JSON.stringify(saved[key]) !== JSON.stringify(value)) {
+      throw new Error(
+        `--pretrained-from ${dir}: seed ${settings.seed} was pretrained with ${key} ${
+          JSON.stringify(saved[key])
+        }, this run asks for ${JSON.stringify(value)}`,
+      );
+    }
+  }
+  return new Map([...file.tensors].map(([name, t]) => [name, { shape: t.shape, data: t.data }]));
 }
