@@ -199,3 +199,92 @@ Deno.test("deno task simulate --task: a task file without trainData is refused w
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("deno task simulate: the pretrained arms pretrain once per seed, fine-tune with LoRA, and another run starts from the saved pretraining", async () => {
+  const out = await Deno.makeTempDir({ prefix: "simulate-pretrained-" });
+  const simulate = async (...flags: string[]) => {
+    const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+      args: denoRunArgs("simulate/main.ts", [
+        "--task",
+        "spam-transformer",
+        "--clients",
+        "2",
+        "--rounds",
+        "1",
+        "--local-steps",
+        "2",
+        "--labeled-batch",
+        "4",
+        "--unlabeled-batch",
+        "4",
+        "--labeled",
+        "0.1",
+        "--pretrain-rounds",
+        "1",
+        ...flags,
+      ]),
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    return {
+      code,
+      text: new TextDecoder().decode(stdout) + new TextDecoder().decode(stderr),
+    };
+  };
+  const results = async (dir: string) =>
+    JSON.parse(await Deno.readTextFile(join(out, dir, "results.json")));
+  try {
+    const lora = await simulate(
+      "--arms",
+      "pretrained-supervised,pretrained-rdrop-ssl",
+      "--lora",
+      "2",
+      "--out",
+      join(out, "lora"),
+    );
+    assert.equal(lora.code, 0, lora.text);
+    assert.match(lora.text, /pretraining seed 1 round 1/);
+    assert.match(lora.text, /the pretrained arms with LoRA rank 2/);
+    const saved = await Deno.stat(join(out, "lora", "pretraining", "seed-1.safetensors"));
+    assert.ok(saved.size > 1e6, "the pretrained transformer's weights");
+    // Full fine-tuning from the saved pretraining: no pretraining rounds this time.
+    const full = await simulate(
+      "--arms",
+      "pretrained-supervised",
+      "--pretrained-from",
+      join(out, "lora"),
+      "--out",
+      join(out, "full"),
+    );
+    assert.equal(full.code, 0, full.text);
+    assert.doesNotMatch(full.text, /pretraining seed/);
+    const [adapted] = (await results("lora")).runs;
+    const [whole] = (await results("full")).runs;
+    // The same start (LoRA's B is zero at first): the same round-0 accuracy.
+    assert.equal(adapted.rounds[0].accuracy, whole.rounds[0].accuracy);
+    // The adapters and the head: under a tenth of the full update's bytes.
+    assert.ok(
+      adapted.bytesSent < whole.bytesSent / 10,
+      `${adapted.bytesSent} vs ${whole.bytesSent}`,
+    );
+    // A run whose pretraining would differ is refused, naming the setting.
+    const other = await simulate(
+      "--arms",
+      "pretrained-supervised",
+      "--pretrain-rounds",
+      "2",
+      "--pretrained-from",
+      join(out, "lora"),
+      "--out",
+      join(out, "other"),
+    );
+    assert.equal(other.code, 2);
+    assert.match(other.text, /seed 1 was pretrained with rounds 1, this run asks for 2/);
+    // --lora without a pretrained arm is refused.
+    const plain = await simulate("--arms", "supervised", "--lora", "2", "--out", join(out, "x"));
+    assert.equal(plain.code, 2);
+    assert.match(plain.text, /--lora fine-tunes the pretrained arms/);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
