@@ -1,15 +1,16 @@
 /**
- * The pretraining worked example, end to end over HTTP: clients hold the
- * Brown corpus's genres as text (a few of their sentences tagged); first a
- * federated masked-token pretraining of a transformer on all their text (no
- * label used), then a federated fine-tuning of a tagger that starts from it,
- * with LoRA adapters on the attention projections and the head in full (or
- * every weight with `--full`). Writes the data files, the two task files and
- * the two runs (the pretrained model and vocabulary; the PEFT adapter and the
- * merged model) under one folder, and prints the accuracy before and after
- * and the bytes of an update.
+ * The pretraining worked example, end to end over HTTP: clients hold e-mails
+ * of the SpamAssassin corpus as text (a few of them labelled spam or ham);
+ * first a federated masked-token pretraining of a transformer on all their
+ * text (no label used), then a federated fine-tuning of a classifier that
+ * starts from it, with LoRA adapters on the attention projections and the
+ * head in full (or every weight with `--full`, or from scratch with
+ * `--scratch`). Writes the data files, the task files and the runs (the
+ * pretrained model and vocabulary; the PEFT adapter and the merged model)
+ * under one folder, and prints the accuracy before and after and the bytes
+ * of an update.
  *
- * `deno task pretrain-text [--lora RANK | --full] [options]`
+ * `deno task pretrain-text [--lora RANK | --full | --scratch] [options]`
  * @module
  */
 import { join, resolve } from "node:path";
@@ -19,26 +20,28 @@ import { startBackend } from "../../client/training/backend.ts";
 import { resolveTaskFile } from "../../coordinator/cli/load_task.ts";
 import { startCoordinator } from "../../coordinator/serve.ts";
 import { fail, numberFlag, parseFlags } from "../../shared/cli.ts";
-import { type BrownDocument, loadBrown, UNIVERSAL_TAGS } from "../../shared/data/brown.ts";
-import { brownGenres, splitBrown } from "../../shared/data/brown_sequences.ts";
+import { splitHoldout } from "../../shared/data/partition.ts";
 import { readDataset } from "../../shared/data/read_data.ts";
-import { seededRandom } from "../../shared/random.ts";
+import { loadSpamAssassin } from "../../shared/data/spam.ts";
+import { seededRandom, shuffle } from "../../shared/random.ts";
 import type { RoundMetrics } from "../../shared/schemas/mod.ts";
 import { SMALL_TRANSFORMER } from "../../shared/tasks/sequence_model.ts";
-import { vocabularyOfWords } from "../../shared/tokenizer/tokenizer.ts";
+import { vocabularyOfWords, words } from "../../shared/tokenizer/tokenizer.ts";
 
-const HELP = `Usage: deno task pretrain-text [--lora RANK | --full] [options]
+const HELP = `Usage: deno task pretrain-text [--lora RANK | --full | --scratch] [options]
 
 Federated pretraining on the clients' text, then federated fine-tuning with few
-labels (see docs/fine-tuning.md). The clients hold the Brown corpus's genres.
+labels (see docs/fine-tuning.md). The clients hold e-mails of the SpamAssassin
+corpus (their first 64 words), a few labelled spam or ham.
 
   --lora RANK            fine-tune LoRA adapters of this rank on the attention projections,
                          the head in full (default 8)
   --full                 fine-tune every weight instead
-  --clients N            clients; the 15 genres are dealt out among them (default 4)
-  --labeled F            fraction of each client's sentences that keep their tags (default 0.02)
-  --pretrain-rounds N    rounds of masked-token pretraining (default 5)
-  --rounds N             rounds of fine-tuning (default 5)
+  --scratch              no pretraining: train every weight from the seeded start (the baseline)
+  --clients N            clients (default 4)
+  --labeled F            fraction of each client's e-mails that keep their label (default 0.02)
+  --pretrain-rounds N    rounds of masked-token pretraining (default 10)
+  --rounds N             rounds of fine-tuning (default 10)
   --local-steps N        local steps per round, both stages (default 20)
   --out DIR              where to write (default runs/pretrain-text-<time>)`;
 
@@ -46,49 +49,61 @@ const args = parseFlags(
   Deno.args,
   ["lora", "clients", "labeled", "pretrain-rounds", "rounds", "local-steps", "out"],
   HELP,
-  { booleans: ["full"] },
+  { booleans: ["full", "scratch"] },
 );
-if (args.full && args.lora !== undefined) fail("give --lora RANK or --full, not both");
-const rank = args.full ? undefined : numberFlag("lora", args.lora, 8, { min: 1, integer: true });
-const clients = numberFlag("clients", args.clients, 4, { min: 1, max: 15, integer: true });
+if ([args.full, args.scratch, args.lora !== undefined].filter(Boolean).length > 1) {
+  fail("give one of --lora RANK, --full and --scratch");
+}
+const rank = args.full || args.scratch
+  ? undefined
+  : numberFlag("lora", args.lora, 8, { min: 1, integer: true });
+const clients = numberFlag("clients", args.clients, 4, { min: 1, max: 100, integer: true });
 const labeled = numberFlag("labeled", args.labeled, 0.02, { min: 0, max: 1 });
-const pretrainRounds = numberFlag("pretrain-rounds", args["pretrain-rounds"], 5, {
+const pretrainRounds = numberFlag("pretrain-rounds", args["pretrain-rounds"], 10, {
   min: 1,
   integer: true,
 });
-const rounds = numberFlag("rounds", args.rounds, 5, { min: 1, integer: true });
+const rounds = numberFlag("rounds", args.rounds, 10, { min: 1, integer: true });
 const localSteps = numberFlag("local-steps", args["local-steps"], 20, { min: 1, integer: true });
 const out = resolve(
   args.out ?? join("runs", `pretrain-text-${new Date().toISOString().replace(/[:.]/g, "-")}`),
 );
-const MAX_LENGTH = 32;
+const MAX_LENGTH = 64;
 const TRANSFORMER = { ...SMALL_TRANSFORMER };
 
 await startBackend("wasm");
 const started = performance.now();
 const elapsed = () => `${((performance.now() - started) / 1000).toFixed(0)} s`;
 
-// 1. The clients' files: their genres' sentences, a few tagged. The held-out
-// documents (tagged) score the tagger; the vocabulary is public: the words of
-// the training documents (each client could count its own and share counts).
-const { train, holdout } = splitBrown(await loadBrown(), { holdoutDocuments: 20, seed: 0 });
+// 1. The clients' files: their e-mails' first words, a few labelled. The
+// held-out e-mails (the split of spam-text) score the classifier; the
+// vocabulary is public: the words of the training e-mails (each client
+// could count its own and share the counts).
+const { texts, labels } = await loadSpamAssassin();
+const split = splitHoldout(labels.length, { holdoutFraction: 0.2, seed: 0 });
+const head = (i: number) => words(texts[i]!, false).slice(0, MAX_LENGTH).join(" ");
+const LABELS = ["ham", "spam"];
 const data = join(out, "data");
 await Deno.mkdir(data, { recursive: true });
 const random = seededRandom(1);
-const lines = (docs: BrownDocument[], tagged: number) =>
-  docs.flatMap((d) => d.sentences).map((s) =>
-    JSON.stringify(random() < tagged ? { tokens: s.words, tags: s.tags } : { tokens: s.words })
-  ).join("\n") + "\n";
-const genres = [...brownGenres(train).values()];
+const line = (i: number, tagged: boolean) =>
+  JSON.stringify(tagged ? { text: head(i), label: LABELS[labels[i]!] } : { text: head(i) });
+const order = shuffle([...split.train], random);
 const files: string[] = [];
 for (let c = 0; c < clients; c++) {
-  const docs = genres.filter((_, g) => g % clients === c).flat();
+  const mine = order.filter((_, k) => k % clients === c);
   files.push(join(data, `client-${c + 1}.jsonl`));
-  await Deno.writeTextFile(files[c]!, lines(docs, labeled));
+  await Deno.writeTextFile(
+    files[c]!,
+    mine.map((i) => line(i, random() < labeled)).join("\n") + "\n",
+  );
 }
-await Deno.writeTextFile(join(data, "holdout.jsonl"), lines(holdout, 1));
+await Deno.writeTextFile(
+  join(data, "holdout.jsonl"),
+  split.holdout.map((i) => line(i, true)).join("\n") + "\n",
+);
 const vocabulary = await vocabularyOfWords(
-  train.flatMap((d) => d.sentences.flatMap((s) => s.words)),
+  split.train.flatMap((i) => words(head(i), true)),
   { minCount: 2, maxSize: 8000, lowercase: true },
 );
 await Deno.writeTextFile(join(data, "vocabulary.json"), JSON.stringify(vocabulary));
@@ -105,7 +120,7 @@ async function federate(name: string, file: Record<string, unknown>): Promise<Ro
         `${name} round ${m.round}: ${m.clients} clients, ` +
           (task.config.input.sequence?.kind === "masked-language-model"
             ? `masked-token perplexity ${m.perplexity?.toFixed(1)}`
-            : `token accuracy ${(100 * m.accuracy!).toFixed(2)}%`) +
+            : `holdout accuracy ${(100 * m.accuracy!).toFixed(2)}%`) +
           (m.clients ? `, ${Math.round(m.bytesReceived / m.clients)} bytes an update` : "") +
           ` (${elapsed()})`,
       ),
@@ -136,36 +151,40 @@ const training = (learningRate: number) => ({
 });
 const schedule = (total: number) => ({ total, targetClients: clients, minClients: clients });
 
-// 2. Pretraining: masked tokens on every client's text; no tag is read.
-console.log(
-  `pretraining: ${clients} clients, ${pretrainRounds} rounds of masked-token prediction (R-Drop)`,
-);
-await federate("pretraining", {
-  id: "pretraining",
-  model: { transformer: TRANSFORMER },
-  input: {
-    sequence: {
-      kind: "masked-language-model",
-      maxLength: MAX_LENGTH,
-      vocabulary: "./data/vocabulary.json",
+// 2. Pretraining: masked tokens on every client's text; no label is read.
+if (!args.scratch) {
+  console.log(
+    `pretraining: ${clients} clients, ${pretrainRounds} rounds of masked-token prediction (R-Drop)`,
+  );
+  await federate("pretraining", {
+    id: "pretraining",
+    model: { transformer: TRANSFORMER },
+    input: {
+      sequence: {
+        kind: "masked-language-model",
+        maxLength: MAX_LENGTH,
+        vocabulary: "./data/vocabulary.json",
+      },
     },
-  },
-  training: { ...training(0.003), unlabeledBatchSize: 0 },
-  rounds: schedule(pretrainRounds),
-  holdout: "./data/holdout.jsonl",
-});
+    training: { ...training(0.003), unlabeledBatchSize: 0 },
+    rounds: schedule(pretrainRounds),
+    holdout: "./data/holdout.jsonl",
+  });
+}
 
-// 3. Fine-tuning: the tagger starts from the pretrained weights and vocabulary, a fresh head.
+// 3. Fine-tuning: the classifier starts from the pretrained weights and vocabulary, a fresh head.
 const final = "./pretraining/pretraining/final";
-const described = rank === undefined
+const described = args.scratch
+  ? "every weight, from scratch"
+  : rank === undefined
   ? "every weight"
   : `LoRA rank ${rank} on the attention projections, the head in full`;
-console.log(`fine-tuning (${described}), ${labeled * 100}% of the sentences tagged`);
+console.log(`fine-tuning (${described}), ${labeled * 100}% of the e-mails labelled`);
 const history = await federate("fine-tuning", {
   id: "fine-tuning",
   model: {
     transformer: TRANSFORMER,
-    weights: `${final}/model.safetensors`,
+    ...(args.scratch ? {} : { weights: `${final}/model.safetensors` }),
     ...(rank === undefined ? {} : {
       lora: {
         rank,
@@ -176,11 +195,11 @@ const history = await federate("fine-tuning", {
     }),
   },
   input: {
-    labels: [...UNIVERSAL_TAGS],
+    labels: LABELS,
     sequence: {
-      kind: "token-classification",
+      kind: "sequence-classification",
       maxLength: MAX_LENGTH,
-      vocabulary: `${final}/vocabulary.json`,
+      vocabulary: args.scratch ? "./data/vocabulary.json" : `${final}/vocabulary.json`,
     },
   },
   training: training(0.002),
@@ -191,11 +210,10 @@ const first = history[0]!;
 const last = history.at(-1)!;
 const sent = history.find((m) => m.clients > 0)!;
 console.log(
-  `done in ${elapsed()}: token accuracy ${(100 * first.accuracy!).toFixed(2)}% -> ${
+  `done in ${elapsed()}: holdout accuracy ${(100 * first.accuracy!).toFixed(2)}% -> ${
     (100 * last.accuracy!).toFixed(2)
   }% with ${described}, ${Math.round(sent.bytesReceived / sent.clients)} bytes an update\n` +
-    `wrote ${out}: data/, pretraining.yaml, fine-tuning.yaml, pretraining/ (final/model.safetensors, ` +
-    `final/vocabulary.json), fine-tuning/ (${
-      rank === undefined ? "final/" : "final-adapter/ (PEFT), final-merged/"
-    })`,
+    `wrote ${out}: data/, ${args.scratch ? "" : "pretraining.yaml, "}fine-tuning.yaml, ${
+      args.scratch ? "" : "pretraining/ (final/model.safetensors, final/vocabulary.json), "
+    }fine-tuning/ (${rank === undefined ? "final/" : "final-adapter/ (PEFT), final-merged/"})`,
 );

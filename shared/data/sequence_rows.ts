@@ -6,7 +6,8 @@
  *   before `[EOS]`, cut into windows of `maxLength`, each position labelled
  *   with the token that follows it (a window's last with the next window's
  *   first), so every token but the first is a label once.
- * - `masked-language-model`: `{"text": "..."}`; the text's words (after
+ * - `masked-language-model`: `{"text": "..."}` (a `label` or `tags` are not
+ *   used, so a classification task's file serves); the text's words (after
  *   `[BOS]`, before `[EOS]`) in windows of `maxLength`, with no label: the
  *   trainer masks them afresh each step (`shared/tokenizer/masking.ts`).
  * - `token-classification`: `{"tokens": ["The", "jury"], "tags": ["DET",
@@ -166,7 +167,11 @@ function exampleRows(
   if (!tokensTaken && (tokens !== undefined || tags !== undefined)) {
     throw new SequenceExampleError(`a ${kind} task takes "text", not "tokens" or "tags"`);
   }
-  if (kind !== "sequence-classification" && label !== undefined && label !== null) {
+  // A masked language model reads any text: a classified one's label is not used.
+  if (
+    kind !== "sequence-classification" && kind !== "masked-language-model" &&
+    label !== undefined && label !== null
+  ) {
     throw new SequenceExampleError(
       `a ${kind} task has no row label: ${
         kind === "token-classification" ? 'give "tags"' : "its tokens are its labels"

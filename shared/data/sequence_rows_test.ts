@@ -137,3 +137,19 @@ Deno.test("a sequence input must say its labels as its kind needs and fit its sh
     /ids 0-4 must be \[PAD\], \[UNK\], \[MASK\], \[BOS\], \[EOS\]/,
   );
 });
+
+Deno.test("masked-language-model reads a classified or tagged file's text, its labels unused", () => {
+  const plain = sequenceRows(
+    [{ text: "the jury said" }, { tokens: ["the", "city"] }],
+    input(
+      "masked-language-model",
+      6,
+    ),
+  );
+  const labeled = sequenceRows([
+    { text: "the jury said", label: "spam" },
+    { tokens: ["the", "city"], tags: ["DET", "NOUN"] },
+  ], input("masked-language-model", 6));
+  assert.deepEqual(labeled, plain);
+  assert.ok([...labeled.labels].every((l) => l === -1));
+});
