@@ -28,3 +28,26 @@ export function denoRunArgs(script: string, flags: string[]): string[] {
     ...flags,
   ];
 }
+
+/**
+ * Runs one of the project's scripts as its own process ({@linkcode denoRunArgs})
+ * and waits for it: its exit code, and its standard output and error as text.
+ *
+ * @example
+ * ```ts ignore
+ * import { runDenoScript } from "./_deno_run.ts";
+ * const { code, stdout } = await runDenoScript("demo.ts", ["--rounds", "1"]);
+ * ```
+ */
+export async function runDenoScript(
+  script: string,
+  flags: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: denoRunArgs(script, flags),
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
+}

@@ -1,7 +1,9 @@
 // Federated pretraining, then fine-tuning: a masked language model trains
 // over HTTP on two clients' text (no labels), and its final weights and
 // vocabulary become a tagging task's starting point, loaded bit for bit with
-// a fresh head.
+// a fresh head. And the worked example, `deno task pretrain-text`, end to
+// end: its fine-tuning starts from its pretraining's files and exports a PEFT
+// adapter over the attention projections.
 import assert from "node:assert/strict";
 import { join, resolve } from "node:path";
 import { startBackend } from "../client/training/backend.ts";
@@ -12,6 +14,8 @@ import { readDataset } from "../shared/data/read_data.ts";
 import { countRows, selectRows } from "../shared/data/dataset.ts";
 import { buildModel, readWeights } from "../shared/model/model.ts";
 import { decodeSafetensors } from "../shared/wire/safetensors.ts";
+import { parse } from "yaml";
+import { runDenoScript } from "./_deno_run.ts";
 
 await startBackend("wasm");
 
@@ -123,5 +127,61 @@ Deno.test("a masked language model pretrains on unlabeled text, and a tagger sta
     fresh.dispose();
   } finally {
     await Deno.remove(runDir, { recursive: true });
+  }
+});
+
+Deno.test("deno task pretrain-text: pretraining, then LoRA fine-tuning from it, with a PEFT adapter over the attention projections", async () => {
+  const out = await Deno.makeTempDir({ prefix: "pretrain-text-" });
+  try {
+    const { code, stdout: text, stderr } = await runDenoScript("examples/pretrain-text/run.ts", [
+      "--clients",
+      "2",
+      "--pretrain-rounds",
+      "1",
+      "--rounds",
+      "1",
+      "--local-steps",
+      "2",
+      "--lora",
+      "2",
+      "--out",
+      out,
+    ]);
+    assert.equal(code, 0, `${text}\n${stderr}`);
+    assert.match(text, /pretraining round 1: 2 clients, masked-token perplexity/);
+    assert.match(text, /fine-tuning round 1: 2 clients, holdout accuracy/);
+    // The fine-tuning task starts from the pretraining's own files.
+    const task = parse(await Deno.readTextFile(join(out, "fine-tuning.yaml"))) as {
+      model: { weights: string };
+      input: { sequence: { vocabulary: string } };
+    };
+    const final = join(out, "pretraining", "pretraining", "final");
+    assert.equal(resolve(out, task.model.weights), join(final, "model.safetensors"));
+    assert.equal(resolve(out, task.input.sequence.vocabulary), join(final, "vocabulary.json"));
+    // The adapter names the transformer's attention projections, and keeps the head whole.
+    const run = join(out, "fine-tuning", "fine-tuning");
+    const config = JSON.parse(
+      await Deno.readTextFile(join(run, "final-adapter", "adapter_config.json")),
+    );
+    assert.deepEqual(
+      [...config.target_modules].sort(),
+      [0, 1].flatMap((i) => ["query", "key", "value", "output"].map((p) => `block${i}_${p}`))
+        .sort(),
+    );
+    assert.deepEqual(config.modules_to_save, ["logits"]);
+    assert.equal(config.r, 2);
+    const adapter = decodeSafetensors(
+      await Deno.readFile(join(run, "final-adapter", "adapter_model.safetensors")),
+    );
+    assert.deepEqual(adapter.tensors.get("base_model.model.block0_query.lora_A.weight")!.shape, [
+      2,
+      64,
+    ]);
+    const merged = decodeSafetensors(
+      await Deno.readFile(join(run, "final-merged", "model.safetensors")),
+    );
+    assert.ok(merged.tensors.has("block1_output/kernel") && merged.tensors.has("logits/kernel"));
+  } finally {
+    await Deno.remove(out, { recursive: true });
   }
 });

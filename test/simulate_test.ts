@@ -1,7 +1,7 @@
 // The quick comparison end to end: a real coordinator per arm, clients in
 // workers over HTTP; it must write the table, the JSON of every round and the plot.
 import assert from "node:assert/strict";
-import { denoRunArgs } from "./_deno_run.ts";
+import { denoRunArgs, runDenoScript } from "./_deno_run.ts";
 import { join } from "node:path";
 import { PRESET_ARMS } from "../simulate/config.ts";
 
@@ -203,33 +203,26 @@ Deno.test("deno task simulate --task: a task file without trainData is refused w
 Deno.test("deno task simulate: the pretrained arms pretrain once per seed, fine-tune with LoRA, and another run starts from the saved pretraining", async () => {
   const out = await Deno.makeTempDir({ prefix: "simulate-pretrained-" });
   const simulate = async (...flags: string[]) => {
-    const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-      args: denoRunArgs("simulate/main.ts", [
-        "--task",
-        "spam-transformer",
-        "--clients",
-        "2",
-        "--rounds",
-        "1",
-        "--local-steps",
-        "2",
-        "--labeled-batch",
-        "4",
-        "--unlabeled-batch",
-        "4",
-        "--labeled",
-        "0.1",
-        "--pretrain-rounds",
-        "1",
-        ...flags,
-      ]),
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    return {
-      code,
-      text: new TextDecoder().decode(stdout) + new TextDecoder().decode(stderr),
-    };
+    const { code, stdout, stderr } = await runDenoScript("simulate/main.ts", [
+      "--task",
+      "spam-transformer",
+      "--clients",
+      "2",
+      "--rounds",
+      "1",
+      "--local-steps",
+      "2",
+      "--labeled-batch",
+      "4",
+      "--unlabeled-batch",
+      "4",
+      "--labeled",
+      "0.1",
+      "--pretrain-rounds",
+      "1",
+      ...flags,
+    ]);
+    return { code, text: stdout + stderr };
   };
   const results = async (dir: string) =>
     JSON.parse(await Deno.readTextFile(join(out, dir, "results.json")));
