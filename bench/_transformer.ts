@@ -5,7 +5,9 @@
  * divided by the same backend's 512x512x512 matmul rate, measured in the same
  * run (before and after the steps; the faster counts). The model: 2 blocks,
  * dModel 128, 4 heads, MLP 512, 128 positions, a vocabulary of 1,000, tied,
- * causal. Then the same model and R-Drop step in PyTorch on one thread
+ * causal. A masked-token R-Drop step (bidirectional, a vocabulary of 8,000)
+ * with its output at the masked tokens only, against the same step with the
+ * output at every position. Then the same model and R-Drop step in PyTorch on one thread
  * (bench/_transformer_torch.py, Debian's python3-torch), as tfjs's wasm runs
  * here, and tfjs's tokens a second over PyTorch's. Then the same trainer on
  * tfjs's webgpu backend in headless Chromium (bench/_transformer_webgpu.ts),
@@ -51,10 +53,33 @@ async function matmulMs(): Promise<number> {
   return times.sort((x, y) => x - y)[times.length >> 1]!;
 }
 
-/** Seconds a step of `objective` takes over `batch` rows (median of 3 runs of 4 steps). */
-async function stepSeconds(objective: "ce" | "rdrop", batch: number): Promise<number> {
-  const model = transformerModel(SPEC, { seed: 1 });
-  const trainer = new LocalTrainer(model, rows(64, 2), { seed: 3 });
+/**
+ * The masked-token step's model: the benchmark's, bidirectional, over a
+ * vocabulary of 8,000 (brown-pos's), tied.
+ */
+const MASKED_SPEC: TransformerSpec = {
+  ...SPEC,
+  vocabSize: 8000,
+  causal: false,
+  tied: true,
+  output: { kind: "tokens", classes: 8000 },
+};
+
+/**
+ * Seconds a step of `objective` takes over `batch` rows (median of 3 runs of
+ * 4 steps); with `masked`, a masked-token step of {@linkcode MASKED_SPEC},
+ * its output at the masked positions or (`fullOutput`) at every position.
+ */
+async function stepSeconds(
+  objective: "ce" | "rdrop",
+  batch: number,
+  masked?: { fullOutput: boolean },
+): Promise<number> {
+  const model = transformerModel(masked ? MASKED_SPEC : SPEC, { seed: 1 });
+  const trainer = new LocalTrainer(model, rows(64, 2), {
+    seed: 3,
+    maskedTokens: masked && { vocabSize: MASKED_SPEC.vocabSize, ...masked },
+  });
   const config = TrainingConfigSchema.parse({
     objective,
     localSteps: 4,
@@ -112,6 +137,8 @@ export async function transformerRows(): Promise<Row[]> {
   const t = SPEC.maxLength;
   const plain = await stepSeconds("ce", 2048 / t);
   const rdrop = await stepSeconds("rdrop", 1024 / t);
+  const maskedAt = await stepSeconds("rdrop", 1024 / t, { fullOutput: false });
+  const maskedFull = await stepSeconds("rdrop", 1024 / t, { fullOutput: true });
   const matmulRate = (2 * 512 ** 3) / (Math.min(before, await matmulMs()) / 1000);
   const torch = await torchStep();
   const webgpu = await webGpuRows({ plain, rdrop });
@@ -161,6 +188,24 @@ export async function transformerRows(): Promise<Row[]> {
     {
       name: "transformer R-Drop step, wasm / PyTorch",
       value: typeof torch === "string" ? NaN : torch.seconds / rdrop,
+      unit: "x",
+      note: "tokens a second, the same run",
+    },
+    {
+      name: "masked-token R-Drop step, output at the masked tokens, wasm",
+      value: 2048 / maskedAt,
+      unit: "tok/s",
+      note: `bidirectional, a vocabulary of 8,000, 15% masked; otherwise as above`,
+    },
+    {
+      name: "masked-token R-Drop step, output everywhere, wasm",
+      value: 2048 / maskedFull,
+      unit: "tok/s",
+      note: "the reference: the same step with the tied output at every position (fullOutput)",
+    },
+    {
+      name: "masked-token R-Drop step, masked / everywhere",
+      value: maskedFull / maskedAt,
       unit: "x",
       note: "tokens a second, the same run",
     },
