@@ -5,6 +5,7 @@
 // those updates and finds the cloud's final model. The fault test stops the
 // cloud for a round: the edges keep collecting, deliver when it returns, and
 // nothing is lost or counted twice.
+import { chiSquare, UNIFORM_BYTES_LIMIT } from "./_chi_square.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { freePort, spawnCoordinator, waitUntilUp } from "../coordinator/testing/spawn.ts";
@@ -287,14 +288,6 @@ Deno.test("the cloud goes away for a round: edges keep collecting and deliver on
   });
 });
 
-/** Chi-square statistic of the bytes against the uniform distribution over 256 values. */
-function chiSquare(bytes: Uint8Array): number {
-  const counts = new Float64Array(256);
-  for (const b of bytes) counts[b]!++;
-  const expected = bytes.length / 256;
-  return counts.reduce((x, c) => x + (c - expected) ** 2 / expected, 0);
-}
-
 Deno.test("secure at the edges: the cloud's model is the flat FedAvg of the six devices' quantized updates within the bound, and no stored object is one device's update in the clear", async () => {
   const dirs = await Promise.all(
     ["cloud", "edge-1", "edge-2", "deltas"].map((p) =>
@@ -402,7 +395,7 @@ Deno.test("secure at the edges: the cloud's model is the flat FedAvg of the six 
         for (const name of files) {
           assert.match(name, /\.masked$/);
           const chi = chiSquare(await Deno.readFile(join(folder, name)));
-          assert.ok(chi < 350, `${name}: chi-square ${chi.toFixed(1)}`);
+          assert.ok(chi < UNIFORM_BYTES_LIMIT, `${name}: chi-square ${chi.toFixed(1)}`);
         }
       }
       const db = new DatabaseSync(join(dir, "state.db"), { readOnly: true });

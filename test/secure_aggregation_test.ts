@@ -7,6 +7,7 @@
 // update is refused. Clients that vanish at chosen stages (they stop talking,
 // as a closed tab does) are left out and the round unmasks exactly the
 // survivors' sum, or fails cleanly below the threshold with nothing unmasked.
+import { chiSquare, UNIFORM_BYTES_LIMIT } from "./_chi_square.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { runClient } from "../client/run_client.ts";
@@ -54,14 +55,6 @@ function globalsByRound() {
         );
       },
   };
-}
-
-/** Chi-square statistic of the bytes against the uniform distribution over 256 values. */
-function chiSquare(bytes: Uint8Array): number {
-  const counts = new Float64Array(256);
-  for (const b of bytes) counts[b]!++;
-  const expected = bytes.length / 256;
-  return counts.reduce((x, c) => x + (c - expected) ** 2 / expected, 0);
 }
 
 Deno.test("10 Deno clients with secure aggregation: the global is FedAvg of their quantized deltas, and masked inputs look like noise", async () => {
@@ -191,9 +184,11 @@ Deno.test("10 Deno clients with secure aggregation: the global is FedAvg of thei
           Math.sqrt(maskedNorm) >= 100 * Math.sqrt(trueNorm),
           `${file}: norm ${Math.sqrt(maskedNorm)} vs the delta's ${Math.sqrt(trueNorm)}`,
         );
-        // 255 degrees of freedom: 350 is past the 0.9999 quantile (about 339).
         const chi = chiSquare(bytes);
-        assert.ok(chi < 350, `${file}: chi-square ${chi.toFixed(1)} over 256 byte values`);
+        assert.ok(
+          chi < UNIFORM_BYTES_LIMIT,
+          `${file}: chi-square ${chi.toFixed(1)} over 256 byte values`,
+        );
       }
     }
   } finally {
