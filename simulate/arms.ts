@@ -12,9 +12,7 @@ import {
 } from "../shared/schemas/mod.ts";
 import type { Arm, SimulationConfig } from "./config.ts";
 import { withLora } from "../shared/lora/apply_lora.ts";
-
-/** The layers `--lora` adapts: a transformer's attention projections. */
-export const LORA_TARGETS = ["block*_query", "block*_key", "block*_value", "block*_output"];
+import { ATTENTION_PROJECTIONS } from "../shared/tasks/sequence_model.ts";
 
 /** The arms in which the coordinator fine-tunes on its own labeled rows after each round. */
 export const SERVER_ARMS: readonly Arm[] = ["supervised-server", "rdrop-ssl-server"];
@@ -149,7 +147,7 @@ export function armTask(
             LoraConfigSchema.parse({
               rank: config.lora,
               alpha: 2 * config.lora!,
-              targets: LORA_TARGETS,
+              targets: ATTENTION_PROJECTIONS,
               modulesToSave: ["logits"],
             }),
             base.model.seed,

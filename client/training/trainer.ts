@@ -315,17 +315,19 @@ export class LocalTrainer {
           // Masked tokens with a tied output: the output runs at the masked
           // positions only (both twins'), and both terms are over them.
           const output = this.#tiedOutput && batch.masked?.length ? this.#tiedOutput : null;
+          let positions: tf.Tensor1D | null = null;
           if (output) {
             const masked = batch.masked!;
             const twin = x.size;
-            const positions = rdrop ? [...masked, ...masked.map((p) => p + twin)] : masked;
-            output.outputPositions = tf.tensor1d(positions, "int32");
+            positions = tf.tensor1d(
+              rdrop ? [...masked, ...masked.map((p) => p + twin)] : masked,
+              "int32",
+            );
             labels = tf.gather(labels.reshape([-1]), tf.tensor1d(masked, "int32"));
           }
           let parts: { ce: tf.Scalar; kl: tf.Scalar } | undefined;
-          let total: tf.Scalar | null;
-          try {
-            total = optimizer.minimize(
+          const minimize = () =>
+            optimizer.minimize(
               () => {
                 const logits = this.#model.apply(input, { training: true }) as tf.Tensor;
                 const lossOptions = {
@@ -353,9 +355,7 @@ export class LocalTrainer {
               true,
               variables,
             );
-          } finally {
-            if (output) output.outputPositions = null;
-          }
+          const total = output ? output.outputAt(positions!, minimize) : minimize();
           return [total!, parts!.ce, parts!.kl];
         }));
       // Read asynchronously (WebGPU in a browser worker has no synchronous

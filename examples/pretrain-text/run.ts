@@ -25,7 +25,7 @@ import { readDataset } from "../../shared/data/read_data.ts";
 import { loadSpamAssassin } from "../../shared/data/spam.ts";
 import { seededRandom, shuffle } from "../../shared/random.ts";
 import type { RoundMetrics } from "../../shared/schemas/mod.ts";
-import { SMALL_TRANSFORMER } from "../../shared/tasks/sequence_model.ts";
+import { ATTENTION_PROJECTIONS, SMALL_TRANSFORMER } from "../../shared/tasks/sequence_model.ts";
 import { vocabularyOfWords, words } from "../../shared/tokenizer/tokenizer.ts";
 
 const HELP = `Usage: deno task pretrain-text [--lora RANK | --full | --scratch] [options]
@@ -189,7 +189,7 @@ const history = await federate("fine-tuning", {
       lora: {
         rank,
         alpha: 2 * rank,
-        targets: ["block*_query", "block*_key", "block*_value", "block*_output"],
+        targets: ATTENTION_PROJECTIONS,
         modulesToSave: ["logits"],
       },
     }),

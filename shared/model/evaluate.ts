@@ -133,13 +133,11 @@ export class Evaluator {
           if (at.length === 0) return tf.zeros([3]) as tf.Tensor1D;
           const positions = tf.tensor1d(at, "int32");
           labels = tf.gather(labels.reshape([-1]), positions);
-          tied.outputPositions = positions;
-          try {
-            // One batch: predict's own batches of 32 would each see every position.
-            logits = model.predict(x, { batchSize: size }) as tf.Tensor;
-          } finally {
-            tied.outputPositions = null;
-          }
+          // One batch: predict's own batches of 32 would each see every position.
+          logits = tied.outputAt(
+            positions,
+            () => model.predict(x, { batchSize: size }) as tf.Tensor,
+          );
         } else logits = model.predict(x) as tf.Tensor;
         const classes = logits.shape[logits.rank - 1]!;
         const counted = tf.cast(tf.greaterEqual(labels, 0), "float32");

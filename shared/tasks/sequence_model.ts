@@ -110,3 +110,21 @@ export const SMALL_TRANSFORMER = {
   ffn: 128,
   dropout: 0.1,
 } as const;
+
+/**
+ * The attention projections of every block of a transformer, as layer-name
+ * globs: where LoRA adapters go when a pretrained encoder is fine-tuned.
+ *
+ * @example
+ * ```ts
+ * import { ATTENTION_PROJECTIONS } from "./sequence_model.ts";
+ * import assert from "node:assert/strict";
+ * assert.ok(ATTENTION_PROJECTIONS.includes("block*_query"));
+ * ```
+ */
+export const ATTENTION_PROJECTIONS = [
+  "block*_query",
+  "block*_key",
+  "block*_value",
+  "block*_output",
+];

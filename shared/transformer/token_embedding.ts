@@ -72,6 +72,20 @@ export class TokenEmbedding extends tf.layers.Layer {
    */
   outputPositions: tf.Tensor1D | null = null;
 
+  /**
+   * Runs `run` with the tied output at `positions` only
+   * ({@linkcode TokenEmbedding.outputPositions}), and sets it back to every
+   * position afterwards, even when `run` throws.
+   */
+  outputAt<T>(positions: tf.Tensor1D, run: () => T): T {
+    this.outputPositions = positions;
+    try {
+      return run();
+    } finally {
+      this.outputPositions = null;
+    }
+  }
+
   /** Creates the layer (its tables are made when it is built). */
   constructor(args: TokenEmbeddingArgs) {
     super(args as unknown as ConstructorParameters<typeof tf.layers.Layer>[0]);
