@@ -30,6 +30,7 @@ import { type ArmRun, compareArms, markdownTable, meanCurves, summarize } from "
 import { runArm, type RunArmOptions, splitForSeed } from "./run_arm.ts";
 import {
   loadPretrained,
+  pretrainingConfig,
   pretrainingSettings,
   pretrainingTask,
   savePretrained,
@@ -265,14 +266,7 @@ for (const seed of config.seeds) {
   } else if (pretraining) {
     await runArm("rdrop", {
       ...options("pretraining"),
-      config: {
-        ...config,
-        rounds: config.pretrainRounds,
-        localSteps: config.pretrainLocalSteps ?? config.localSteps,
-        fraction: config.pretrainFraction ?? config.fraction,
-        learningRate: config.pretrainLearningRate ?? config.learningRate,
-        labeledClients: undefined,
-      },
+      config: pretrainingConfig(config),
       base: pretraining,
       onWeights: (weights) => (pretrained = weights),
     });

@@ -57,6 +57,31 @@ export async function pretrainingTask(base: TaskConfig): Promise<TaskConfig> {
   });
 }
 
+/**
+ * The simulation settings a seed's pretraining runs with: the pretraining's
+ * rounds, and its local steps, fraction and learning rate where given (else
+ * the fine-tuning's), every client's rows.
+ *
+ * @example
+ * ```ts
+ * import { pretrainingConfig } from "./pretraining.ts";
+ * import { SimulationConfigSchema } from "./config.ts";
+ * import assert from "node:assert/strict";
+ * const config = SimulationConfigSchema.parse({ pretrainRounds: 30, pretrainLocalSteps: 25 });
+ * assert.equal(pretrainingConfig(config).localSteps, 25);
+ * ```
+ */
+export function pretrainingConfig(config: SimulationConfig): SimulationConfig {
+  return {
+    ...config,
+    rounds: config.pretrainRounds,
+    localSteps: config.pretrainLocalSteps ?? config.localSteps,
+    fraction: config.pretrainFraction ?? config.fraction,
+    learningRate: config.pretrainLearningRate ?? config.learningRate,
+    labeledClients: undefined,
+  };
+}
+
 /** What fixes a seed's pretraining: the settings it ran with. */
 export type PretrainingSettings = Record<string, unknown>;
 
@@ -75,16 +100,17 @@ export type PretrainingSettings = Record<string, unknown>;
  * ```
  */
 export function pretrainingSettings(config: SimulationConfig, seed: number): PretrainingSettings {
+  const run = pretrainingConfig(config);
   return {
-    task: config.task,
+    task: run.task,
     seed,
-    clients: config.clients,
-    beta: config.beta,
-    rounds: config.pretrainRounds,
-    localSteps: config.pretrainLocalSteps ?? config.localSteps,
-    fraction: config.pretrainFraction ?? config.fraction,
-    learningRate: config.pretrainLearningRate ?? config.learningRate,
-    batch: config.labeledBatchSize,
+    clients: run.clients,
+    beta: run.beta,
+    rounds: run.rounds,
+    localSteps: run.localSteps,
+    fraction: run.fraction,
+    learningRate: run.learningRate,
+    batch: run.labeledBatchSize,
     dropout: config.dropout,
     codec: config.codec,
     strategy: config.strategy,
